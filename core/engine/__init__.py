@@ -1,0 +1,2 @@
+"""The embedded engine: executions, operations and history in SQLite (WAL), a scheduler for
+timers and callbacks, and workers that invoke handlers."""

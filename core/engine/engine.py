@@ -1,0 +1,416 @@
+"""The embedded engine: the service API, function resolution, and the workers that invoke handlers.
+
+Use it in-process (``Engine(db).run(handler, input)``) or as a long-running worker
+(``Engine(db).serve()``). Several engines (threads or processes) may share one database: an
+execution is advanced by one invocation at a time, fenced by its checkpoint token, and the
+invocation of a worker that died is taken over and recorded as crashed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from durably.core.engine import functions
+from durably.core.engine.clock import Clock, SkippingClock
+from durably.core.engine.errors import (
+    HandlerImportError,
+    InvalidParameterValueException,
+    ResourceNotFoundException,
+    ServiceError,
+)
+from durably.core.engine.functions import FunctionSpec
+from durably.core.engine.service import Claim, Service
+from durably.core.engine.store import Store
+from durably.core.errors import CheckpointError, GetExecutionStateError, InvocationError
+from durably.core.execution import DurableFunction, InvocationInput
+from durably.core.model import (
+    CheckpointResponse,
+    ErrorObject,
+    ExecutionState,
+    OperationUpdate,
+)
+from durably.core.serdes import dumps
+
+DEFAULT_DB = Path(".durably") / "durably.db"
+TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "STOPPED"})
+POLL_SECONDS = 0.05
+SKIPPABLE_TIMERS = ("wait", "retry", "reinvoke")
+
+
+def default_db_path() -> str:
+    return os.environ.get("DURABLY_DB") or str(DEFAULT_DB)
+
+
+class EngineBackend:
+    """The runtime's :class:`~durably.core.backend.Backend` over this engine, in-process."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def checkpoint(self, arn: str, token: str, updates: list[OperationUpdate]) -> CheckpointResponse:
+        targets = {u.ChainedInvokeOptions.FunctionName: self.engine.resolve(u.ChainedInvokeOptions.FunctionName)
+                   for u in updates if u.ChainedInvokeOptions is not None}
+        try:
+            return self.engine.service.checkpoint(arn, token, updates, targets)
+        except ServiceError as exc:
+            raise CheckpointError(f"{exc.code}: {exc}") from exc
+
+    def get_state(self, arn: str, token: str, marker: str | None) -> ExecutionState:
+        try:
+            return self.engine.service.get_state(arn, token, marker)
+        except ServiceError as exc:
+            raise GetExecutionStateError(f"{exc.code}: {exc}") from exc
+
+
+class Engine:
+    """An embedded durable execution engine over one SQLite database file."""
+
+    def __init__(self, db: str | Path | None = None, *, synchronous: str = "FULL", region: str = "us-east-1",
+                 clock: Clock | None = None, workers: int = 4, lease_seconds: int = 60) -> None:
+        self.store = Store(db if db is not None else default_db_path(), synchronous)
+        self.clock = clock or Clock()
+        self.service = Service(self.store, self.clock, region)
+        self.backend = EngineBackend(self)
+        self.workers = workers
+        self.lease_ms = lease_seconds * 1000
+        self._functions: dict[str, FunctionSpec] = {}
+        self._running: set[str] = set()
+        self._running_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._pool: ThreadPoolExecutor | None = None
+        for spec in functions.registered().values():
+            self._add(spec)
+
+    # ------------------------------------------------------------------ functions
+    def _add(self, spec: FunctionSpec) -> FunctionSpec:
+        self._functions[spec.name] = spec
+        self.service.save_function(spec)
+        return spec
+
+    def register_durable_function(self, name: str, handler: Any, execution_timeout: int | None = None,
+                                  retention_period_days: int | None = None) -> FunctionSpec:
+        """Make ``handler`` runnable and invokable as ``name`` on this engine."""
+        return self._add(functions.register_durable_function(name, handler, execution_timeout,
+                                                              retention_period_days))
+
+    def register_function(self, name: str, fn: Callable[..., Any]) -> FunctionSpec:
+        """Make a plain function invokable as ``name`` on this engine."""
+        return self._add(functions.register_function(name, fn))
+
+    def resolve(self, name: str) -> FunctionSpec | None:
+        """A registered name (also ``name:qualifier``), then an import reference; None if neither."""
+        for candidate in (name, name.split(":")[0]):
+            spec = self._functions.get(candidate) or functions.registered().get(candidate)
+            if spec is not None:
+                return spec
+            stored = self.service.stored_function(candidate)
+            if stored is not None:
+                return stored
+        if ":" in name:
+            try:
+                obj = functions.load_reference(name)
+            except HandlerImportError:
+                return None
+            ref = functions.absolute_reference(name)
+            return functions.spec_for_object(functions.name_from_reference(name), obj, ref)
+        return None
+
+    def _spec_for(self, handler: Any, function_name: str | None) -> FunctionSpec:
+        if isinstance(handler, str):
+            spec = self.resolve(handler) if ":" not in handler or handler in self._functions else None
+            if spec is None and ":" in handler:
+                obj = functions.load_reference(handler)
+                if not isinstance(obj, DurableFunction):
+                    raise HandlerImportError(f"{handler!r} is not decorated with @durable_execution")
+                spec = FunctionSpec(function_name or functions.name_from_reference(handler), True,
+                                    functions.absolute_reference(handler), obj=obj)
+            if spec is None:
+                raise ResourceNotFoundException(f"no function {handler!r}: register it or pass MODULE:FUNCTION")
+            if function_name and function_name != spec.name:
+                spec = FunctionSpec(functions.check_name(function_name), spec.durable, spec.ref,
+                                    spec.execution_timeout, spec.retention_days, spec.obj)
+            return self._add(spec)
+        if not isinstance(handler, DurableFunction):
+            raise InvalidParameterValueException("the handler must be decorated with @durable_execution")
+        name = function_name or functions.check_name(getattr(handler.func, "__name__", "handler"))
+        existing = self._functions.get(name)
+        if existing is not None and existing.obj is handler:
+            return existing
+        return self._add(FunctionSpec(name, True, functions._ref_of(handler), obj=handler))
+
+    def _load(self, claim: Claim) -> Any:
+        spec = self._functions.get(claim.function_name) or functions.registered().get(claim.function_name)
+        if spec is not None and spec.obj is not None:
+            return spec.obj
+        if claim.ref is None:
+            raise HandlerImportError(
+                f"function {claim.function_name!r} was registered in another process and has no importable "
+                "reference; register it in this process too")
+        return functions.load_reference(claim.ref)
+
+    # ------------------------------------------------------------------ service API
+    def start_execution(self, handler: Any, input: Any = None, *, name: str | None = None,
+                        function_name: str | None = None, input_is_json: bool = False) -> str:
+        """Start an execution of ``handler`` (a durable function, a registered name or a reference).
+
+        ``input`` is a Python value, or JSON text when ``input_is_json``. Starting again with the
+        same ``name`` and input returns the same execution.
+        """
+        spec = self._spec_for(handler, function_name)
+        if input_is_json:
+            try:
+                json.loads(input)
+            except (TypeError, ValueError) as exc:
+                raise InvalidParameterValueException(f"the input is not JSON: {exc}") from exc
+            text = input
+        else:
+            try:
+                text = dumps(input)
+            except (TypeError, ValueError) as exc:
+                raise InvalidParameterValueException(f"the input cannot be stored as JSON: {exc}") from exc
+        if name is not None:
+            functions.FUNCTION_NAME.match(name) or _bad_name(name)
+        arn, _ = self.service.start_execution(spec, text, name)
+        self._wake.set()
+        return arn
+
+    def get_execution(self, arn: str) -> dict[str, Any]:
+        return self.service.get_execution(arn)
+
+    def get_history(self, arn: str) -> list[dict[str, Any]]:
+        """Every event of an execution, in order (all pages)."""
+        events: list[dict[str, Any]] = []
+        marker = None
+        while True:
+            page = self.service.get_history(arn, marker)
+            events.extend(page["Events"])
+            marker = page.get("NextMarker")
+            if not marker:
+                return events
+
+    def list_executions(self, **filters: Any) -> dict[str, Any]:
+        return self.service.list_executions(**filters)
+
+    def stop_execution(self, arn: str, error: ErrorObject | None = None) -> dict[str, Any]:
+        out = self.service.stop_execution(arn, error)
+        self._wake.set()
+        return out
+
+    def send_callback_success(self, callback_id: str, result: str | bytes | None = None) -> None:
+        if isinstance(result, bytes):
+            try:
+                result = result.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise InvalidParameterValueException(f"the callback result is not UTF-8: {exc}") from exc
+        self.service.send_callback_success(callback_id, result)
+        self._wake.set()
+
+    def send_callback_failure(self, callback_id: str, error: ErrorObject | None = None) -> None:
+        self.service.send_callback_failure(callback_id, error or ErrorObject())
+        self._wake.set()
+
+    def send_callback_heartbeat(self, callback_id: str) -> None:
+        self.service.send_callback_heartbeat(callback_id)
+
+    # ------------------------------------------------------------------ invocations
+    def _invoke(self, claim: Claim) -> None:
+        with self._running_lock:
+            self._running.add(claim.arn)
+        try:
+            self._invoke_claimed(claim)
+        finally:
+            with self._running_lock:
+                self._running.discard(claim.arn)
+            self._wake.set()
+
+    def _invoke_claimed(self, claim: Claim) -> None:
+        try:
+            target = self._load(claim)
+        except ServiceError as exc:
+            self.service.complete_invocation(claim, None, ErrorObject(ErrorType=exc.code, ErrorMessage=str(exc)))
+            return
+        if not claim.durable:
+            self._run_plain(claim, target)
+            return
+        if not isinstance(target, DurableFunction):
+            self.service.complete_invocation(claim, None, ErrorObject(
+                ErrorType="HandlerImportError", ErrorMessage=f"{claim.ref} is not a @durable_execution handler"))
+            return
+        try:
+            state = self.service.get_state(claim.arn, claim.token)
+            inv = InvocationInput(claim.arn, claim.token, state.Operations, state.NextMarker,
+                                  claim.updated_ids)
+            output = target.invoke(inv, self.backend)
+        except InvocationError as exc:
+            self.service.complete_invocation(claim, None, ErrorObject.from_exception(exc))
+            return
+        except Exception as exc:  # a defect in the handler's wrapper or the engine: retried, then fails
+            self.service.complete_invocation(claim, None, ErrorObject.from_exception(exc))
+            return
+        self.service.complete_invocation(claim, output)
+
+    def _run_plain(self, claim: Claim, fn: Any) -> None:
+        try:
+            payload = json.loads(claim.input) if claim.input else None
+            value = fn(payload)
+            result = dumps(value)
+        except Exception as exc:
+            self.service.finish_plain(claim, None, ErrorObject.from_exception(exc))
+            return
+        self.service.finish_plain(claim, result, None)
+
+    def step_once(self) -> bool:
+        """Fire due timers, take over dead workers' invocations, run one invocation. True if it did work."""
+        fired = self.service.fire_due_timers()
+        claim = self.service.claim(self.lease_ms)
+        if claim is not None:
+            self._invoke(claim)
+            return True
+        return fired > 0
+
+    def run_until_complete(self, arn: str, *, timeout: float | None = None, skip_time: bool = False,
+                           stop_when_blocked: bool = False) -> dict[str, Any]:
+        """Drive executions in this thread until ``arn`` ends (or, with ``stop_when_blocked``, until
+        nothing but an outside event can move it). ``skip_time`` jumps over waits and retry delays."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        last_takeover = 0.0
+        while True:
+            if time.monotonic() - last_takeover > 0.5:
+                self.service.take_over_dead()
+                last_takeover = time.monotonic()
+            if self.step_once():
+                continue
+            execution = self.service.get_execution(arn)
+            if execution["Status"] in TERMINAL:
+                return execution
+            if skip_time and self._skip_ahead():
+                continue
+            if stop_when_blocked and (skip_time or not self._has_local_timers(arn)):
+                return execution
+            if deadline is not None and time.monotonic() > deadline:
+                return execution
+            due = self.service.next_due()
+            self._wake.clear()
+            self.clock.sleep_until(due if due is not None else self.clock.now_ms() + 1000, self._wake, POLL_SECONDS)
+
+    def _has_local_timers(self, arn: str) -> bool:
+        row = self.store.reader().execute(
+            "SELECT 1 FROM timers WHERE arn = ? AND kind != 'exec_timeout' LIMIT 1", (arn,)).fetchone()
+        return row is not None
+
+    def _skip_ahead(self) -> bool:
+        """With a skipping clock: jump to the next timer if a wait/retry is pending. False if none."""
+        if not isinstance(self.clock, SkippingClock):
+            return False
+        conn = self.store.reader()
+        row = conn.execute(f"SELECT min(due) FROM timers WHERE kind IN {SKIPPABLE_TIMERS}").fetchone()
+        if row is None or row[0] is None:
+            return False
+        first = conn.execute("SELECT min(due) FROM timers").fetchone()[0]
+        self.clock.advance_to(min(row[0], first))
+        return True
+
+    def advance_time(self, seconds: float) -> None:
+        """Move a skipping clock forward (fires callback timeouts in tests)."""
+        if not isinstance(self.clock, SkippingClock):
+            raise InvalidParameterValueException("advance_time needs an engine built with a SkippingClock")
+        self.clock.offset_ms += int(seconds * 1000)
+
+    # ------------------------------------------------------------------ background workers
+    def start(self) -> Engine:
+        """Run the scheduler and ``workers`` invocation threads in the background."""
+        if self._threads:
+            return self
+        self._stop.clear()
+        self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="durably-worker")
+        self._threads = [threading.Thread(target=self._schedule, name="durably-scheduler", daemon=True)]
+        for t in self._threads:
+            t.start()
+        return self
+
+    def _schedule(self) -> None:
+        assert self._pool is not None
+        last_takeover = last_purge = last_renew = 0.0
+        while not self._stop.is_set():
+            try:
+                now = time.monotonic()
+                if now - last_takeover > 0.5:
+                    self.service.take_over_dead()
+                    last_takeover = now
+                if now - last_purge > 60:
+                    self.service.purge_expired()
+                    last_purge = now
+                if now - last_renew > self.lease_ms / 3000:
+                    with self._running_lock:
+                        running = list(self._running)
+                    self.service.renew_leases(running, self.lease_ms)
+                    last_renew = now
+                self.service.fire_due_timers()
+                dispatched = False
+                while len(self._running) < self.workers:
+                    claim = self.service.claim(self.lease_ms)
+                    if claim is None:
+                        break
+                    with self._running_lock:
+                        self._running.add(claim.arn)
+                    self._pool.submit(self._invoke, claim)
+                    dispatched = True
+                if dispatched:
+                    continue
+                due = self.service.next_due()
+                self._wake.clear()
+                self.clock.sleep_until(due if due is not None else self.clock.now_ms() + 1000, self._wake,
+                                       POLL_SECONDS)
+            except Exception:  # keep scheduling; the error is logged, not fatal to other executions
+                import logging
+                logging.getLogger("durably.engine").exception("scheduler iteration failed")
+                time.sleep(POLL_SECONDS)
+
+    def wait_for(self, arn: str, timeout: float | None = None) -> dict[str, Any]:
+        """Block until ``arn`` ends (background workers must be running)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            execution = self.service.get_execution(arn)
+            if execution["Status"] in TERMINAL:
+                return execution
+            if deadline is not None and time.monotonic() > deadline:
+                return execution
+            time.sleep(0.01)
+
+    def serve(self) -> None:
+        """Run the workers until interrupted."""
+        self.start()
+        try:
+            while not self._stop.wait(1.0):
+                pass
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        for t in self._threads:
+            t.join(timeout=5)
+        self._threads = []
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _bad_name(name: str) -> None:
+    raise InvalidParameterValueException(f"execution name {name!r} must match [A-Za-z0-9_-]{{1,64}}")

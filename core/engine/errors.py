@@ -1,0 +1,45 @@
+"""Errors of the engine's service API, named after the Lambda API's exceptions."""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    """Base of engine API errors; ``code`` is the AWS exception name, ``status`` the HTTP status."""
+
+    code = "ServiceException"
+    status = 500
+
+
+class ResourceNotFoundException(ServiceError):
+    code = "ResourceNotFoundException"
+    status = 404
+
+
+class InvalidParameterValueException(ServiceError):
+    code = "InvalidParameterValueException"
+    status = 400
+
+
+class DurableExecutionAlreadyStartedException(ServiceError):
+    code = "DurableExecutionAlreadyStartedException"
+    status = 409
+
+
+class RequestTooLargeException(ServiceError):
+    code = "RequestTooLargeException"
+    status = 413
+
+
+class CallbackTimeoutException(ServiceError):
+    code = "CallbackTimeoutException"
+    status = 400
+
+
+class NotADurablyDatabase(ServiceError):  # noqa: N818 - reads as a sentence in tracebacks
+    code = "NotADurablyDatabase"
+    status = 400
+
+
+class HandlerImportError(ServiceError):
+    code = "HandlerImportError"
+    status = 400

@@ -1,0 +1,140 @@
+"""Which code runs for a function name: registrations and handler references.
+
+A handler reference is ``package.module:attr`` or ``path/to/file.py:attr``. Registrations made
+with :func:`register_durable_function` / :func:`register_function` live in this process and are
+recorded in the database (with their reference, when the object is importable), so a worker in
+another process can run them too.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from durably.core.engine.errors import HandlerImportError, InvalidParameterValueException
+from durably.core.execution import DurableFunction
+
+FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+DEFAULT_EXECUTION_TIMEOUT = 31_622_400
+DEFAULT_RETENTION_DAYS = 14
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """A function the engine can run: durable (a handler) or plain (``fn(payload)``)."""
+
+    name: str
+    durable: bool
+    ref: str | None
+    execution_timeout: int = DEFAULT_EXECUTION_TIMEOUT
+    retention_days: int = DEFAULT_RETENTION_DAYS
+    obj: Any = None
+
+
+_registry: dict[str, FunctionSpec] = {}
+
+
+def check_name(name: str) -> str:
+    if not FUNCTION_NAME.match(name):
+        raise InvalidParameterValueException(
+            f"function name {name!r} is not a valid Lambda function name ([A-Za-z0-9_-]{{1,64}})")
+    return name
+
+
+def _ref_of(obj: Any) -> str | None:
+    target = getattr(obj, "func", obj)
+    module, qualname = getattr(target, "__module__", None), getattr(target, "__qualname__", "")
+    if not module or "<" in qualname or module == "__main__":
+        return None
+    return f"{module}:{qualname}"
+
+
+def register_durable_function(name: str, handler: Any, execution_timeout: int | None = None,
+                              retention_period_days: int | None = None) -> FunctionSpec:
+    """Make ``handler`` invokable as ``name`` (by ``context.invoke`` and the engine)."""
+    if not isinstance(handler, DurableFunction):
+        raise InvalidParameterValueException(
+            f"register_durable_function({name!r}): the handler must be decorated with @durable_execution")
+    check_name(name.split(":")[0])
+    spec = FunctionSpec(name, True, _ref_of(handler),
+                        execution_timeout or DEFAULT_EXECUTION_TIMEOUT,
+                        retention_period_days or DEFAULT_RETENTION_DAYS, handler)
+    _registry[name] = spec
+    return spec
+
+
+def register_function(name: str, fn: Any) -> FunctionSpec:
+    """Make a plain function ``fn(payload)`` invokable as ``name``."""
+    if not callable(fn):
+        raise InvalidParameterValueException(f"register_function({name!r}): {fn!r} is not callable")
+    check_name(name.split(":")[0])
+    spec = FunctionSpec(name, False, _ref_of(fn), obj=fn)
+    _registry[name] = spec
+    return spec
+
+
+def registered() -> dict[str, FunctionSpec]:
+    return dict(_registry)
+
+
+def load_reference(ref: str) -> Any:
+    """Import the object a handler reference names; the working directory is on ``sys.path``."""
+    module_part, sep, attr = ref.rpartition(":")
+    if not sep or not module_part or not attr:
+        raise HandlerImportError(f"{ref!r} is not a handler reference (MODULE:FUNCTION or path/file.py:FUNCTION)")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        if module_part.endswith(".py") or os.sep in module_part:
+            path = Path(module_part).resolve()
+            if not path.is_file():
+                raise HandlerImportError(f"cannot import {ref!r}: no file {path}")
+            module_name = f"_durably_handler_{abs(hash(str(path)))}"
+            module = sys.modules.get(module_name)
+            if module is None:
+                spec = importlib.util.spec_from_file_location(module_name, path)
+                assert spec is not None and spec.loader is not None
+                module = importlib.util.module_from_spec(spec)
+                sys.modules[module_name] = module
+                spec.loader.exec_module(module)
+        else:
+            module = importlib.import_module(module_part)
+    except HandlerImportError:
+        raise
+    except Exception as exc:
+        raise HandlerImportError(f"cannot import {ref!r}: {type(exc).__name__}: {exc}") from exc
+    obj: Any = module
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise HandlerImportError(f"cannot import {ref!r}: {module_part} has no attribute {attr!r}")
+        obj = getattr(obj, part)
+    return obj
+
+
+def absolute_reference(ref: str) -> str:
+    """A reference that works from any directory (file paths made absolute)."""
+    module_part, _, attr = ref.rpartition(":")
+    if module_part.endswith(".py") or os.sep in module_part:
+        return f"{Path(module_part).resolve()}:{attr}"
+    return ref
+
+
+def name_from_reference(ref: str) -> str:
+    """The function name a reference runs under: ``<module basename>-<attr>``."""
+    module_part, _, attr = ref.rpartition(":")
+    base = Path(module_part).stem if module_part.endswith(".py") else module_part.rsplit(".", 1)[-1]
+    return check_name(re.sub(r"[^A-Za-z0-9_-]", "_", f"{base}-{attr}")[:64])
+
+
+def spec_for_object(name: str, obj: Any, ref: str | None) -> FunctionSpec:
+    if isinstance(obj, DurableFunction):
+        return FunctionSpec(name, True, ref, obj=obj)
+    if callable(obj):
+        return FunctionSpec(name, False, ref, obj=obj)
+    raise HandlerImportError(f"{ref or name!r} is not callable")

@@ -1,0 +1,830 @@
+"""The service side of the durable execution API over the store.
+
+Each public method is one transaction. State changes follow the Lambda durable execution
+service: the operation lifecycle, history events, single-use checkpoint tokens, timers for
+waits, retries and callbacks, and chained invokes run as child executions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import sqlite3
+from dataclasses import dataclass, field
+from typing import Any
+
+from durably.core.engine import history
+from durably.core.engine.clock import Clock
+from durably.core.engine.errors import (
+    CallbackTimeoutException,
+    DurableExecutionAlreadyStartedException,
+    InvalidParameterValueException,
+    RequestTooLargeException,
+    ResourceNotFoundException,
+)
+from durably.core.engine.functions import FunctionSpec
+from durably.core.limits import MAX_EXECUTION_RESULT, MAX_OPERATION_PAYLOAD, utf8_size
+from durably.core.model import (
+    TERMINAL_STATUSES,
+    CallbackDetails,
+    ChainedInvokeDetails,
+    CheckpointResponse,
+    ContextDetails,
+    ErrorObject,
+    ExecutionDetails,
+    ExecutionState,
+    InvocationOutput,
+    Operation,
+    OperationUpdate,
+    StepDetails,
+    WaitDetails,
+)
+from durably.core.engine.store import Store, dump_op, load_op
+
+ACCOUNT = "000000000000"
+VALID_ACTIONS = {
+    "STEP": {"START", "SUCCEED", "FAIL", "RETRY"},
+    "CONTEXT": {"START", "SUCCEED", "FAIL"},
+    "WAIT": {"START", "CANCEL"},
+    "CALLBACK": {"START"},
+    "CHAINED_INVOKE": {"START"},
+    "EXECUTION": {"SUCCEED", "FAIL"},
+}
+MAX_INVOCATION_FAILURES = 5
+MAX_INVALID_PENDING = 3
+
+
+@dataclass
+class Claim:
+    """An invocation a worker now owns."""
+
+    arn: str
+    token: str
+    invocation_id: str
+    function_name: str
+    ref: str | None
+    durable: bool
+    input: str | None
+    started: int
+    updated_ids: list[str] = field(default_factory=list)
+
+
+def process_start_time(pid: int) -> int | None:
+    """The start time of process ``pid`` (clock ticks since boot), or None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read().decode()
+        return int(data.rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            return -1
+        return -1
+
+
+class Service:
+    def __init__(self, store: Store, clock: Clock | None = None, region: str = "us-east-1") -> None:
+        self.store = store
+        self.clock = clock or Clock()
+        self.region = region
+        self.host = socket.gethostname()
+        self.pid = os.getpid()
+        self.pstart = process_start_time(self.pid) or -1
+        self.owner = f"{self.host}:{self.pid}:{secrets.token_hex(6)}"
+
+    # ------------------------------------------------------------------ identity
+    def function_arn(self, function_name: str) -> str:
+        return f"arn:aws:lambda:{self.region}:{ACCOUNT}:function:{function_name}:$LATEST"
+
+    def _exec_row(self, conn: sqlite3.Connection, arn: str) -> sqlite3.Row:
+        conn.row_factory = sqlite3.Row
+        row = conn.execute("SELECT * FROM executions WHERE arn = ?", (arn,)).fetchone()
+        conn.row_factory = None
+        if row is None:
+            raise ResourceNotFoundException(f"no durable execution {arn}")
+        return row  # type: ignore[no-any-return]
+
+    # ------------------------------------------------------------------ functions
+    def save_function(self, spec: FunctionSpec) -> None:
+        self.store.transact(lambda conn: conn.execute(
+            "INSERT OR REPLACE INTO functions VALUES (?, ?, ?, ?, ?)",
+            (spec.name, int(spec.durable), spec.ref, spec.execution_timeout, spec.retention_days)))
+
+    def stored_function(self, name: str) -> FunctionSpec | None:
+        row = self.store.reader().execute(
+            "SELECT name, durable, ref, execution_timeout, retention_days FROM functions WHERE name = ?",
+            (name,)).fetchone()
+        return FunctionSpec(row[0], bool(row[1]), row[2], row[3], row[4]) if row else None
+
+    # ------------------------------------------------------------------ start
+    def start_execution(self, spec: FunctionSpec, input_payload: str | None, name: str | None = None,
+                        tenant_id: str | None = None) -> tuple[str, bool]:
+        """Create an execution (idempotent by name); answer its ARN and whether it is new."""
+        if input_payload is not None and utf8_size(input_payload) > MAX_EXECUTION_RESULT:
+            raise RequestTooLargeException(
+                f"the input is {utf8_size(input_payload)} bytes, over the {MAX_EXECUTION_RESULT}-byte limit")
+        return self.store.transact(lambda conn: self._insert_execution(
+            conn, spec, input_payload, name, tenant_id=tenant_id))
+
+    def _insert_execution(self, conn: sqlite3.Connection, spec: FunctionSpec, input_payload: str | None,
+                          name: str | None, parent: tuple[str, str] | None = None,
+                          tenant_id: str | None = None) -> tuple[str, bool]:
+        now = self.clock.now_ms()
+        if name is not None:
+            existing = conn.execute(
+                "SELECT arn, input FROM executions WHERE name = ? AND function_name = ?",
+                (name, spec.name)).fetchone()
+            if existing is not None:
+                if existing[1] == input_payload:
+                    return existing[0], False
+                raise DurableExecutionAlreadyStartedException(
+                    f"an execution named {name!r} of {spec.name} already exists with a different input")
+        exec_id = secrets.token_hex(16)
+        name = name or secrets.token_hex(8)
+        arn = f"{self.function_arn(spec.name)}/durable-execution/{name}/{exec_id}"
+        conn.execute(
+            "INSERT INTO executions(arn, exec_id, name, function_name, ref, durable, status, input, start_ts,"
+            " execution_timeout, retention_days, ready, parent_arn, parent_op, tenant_id)"
+            " VALUES (?, ?, ?, ?, ?, ?, 'RUNNING', ?, ?, ?, ?, 1, ?, ?, ?)",
+            (arn, exec_id, name, spec.name, spec.ref, int(spec.durable), input_payload, now,
+             spec.execution_timeout, spec.retention_days, parent[0] if parent else None,
+             parent[1] if parent else None, tenant_id))
+        op = Operation(Id=exec_id, Type="EXECUTION", Status="STARTED", Name=name, StartTimestamp=now,
+                       ExecutionDetails=ExecutionDetails(InputPayload=input_payload))
+        conn.execute("INSERT INTO operations VALUES (?, ?, 0, NULL, ?)", (arn, exec_id, dump_op(op)))
+        history.append(conn, arn, "ExecutionStarted", now, {
+            "Input": history.result(input_payload), "ExecutionTimeout": spec.execution_timeout})
+        conn.execute("INSERT INTO timers VALUES (?, ?, 'exec_timeout', ?, NULL)",
+                     (arn, exec_id, now + spec.execution_timeout * 1000))
+        return arn, True
+
+    # ------------------------------------------------------------------ reads
+    def get_execution(self, arn: str) -> dict[str, Any]:
+        row = self._exec_row(self.store.reader(), arn)
+        out: dict[str, Any] = {
+            "DurableExecutionArn": arn, "DurableExecutionName": row["name"],
+            "FunctionArn": self.function_arn(row["function_name"]), "Status": row["status"],
+            "StartTimestamp": row["start_ts"], "Version": "$LATEST",
+            "DurableConfig": {"ExecutionTimeout": row["execution_timeout"],
+                              "RetentionPeriodInDays": row["retention_days"]},
+        }
+        if row["input"] is not None:
+            out["InputPayload"] = row["input"]
+        if row["end_ts"] is not None:
+            out["EndTimestamp"] = row["end_ts"]
+        if row["result"] is not None:
+            out["Result"] = row["result"]
+        if row["error"] is not None:
+            out["Error"] = json.loads(row["error"])
+        return out
+
+    def get_history(self, arn: str, marker: str | None = None, max_items: int = 1000,
+                    reverse: bool = False, include_data: bool = True) -> dict[str, Any]:
+        conn = self.store.reader()
+        self._exec_row(conn, arn)
+        start = _int_marker(marker)
+        limit = max(1, min(max_items or 1000, 1000))
+        if reverse:
+            rows = conn.execute("SELECT event_id, doc FROM events WHERE arn = ? AND event_id <= ? "
+                                "ORDER BY event_id DESC LIMIT ?",
+                                (arn, start if marker else 2**62, limit + 1)).fetchall()
+        else:
+            rows = conn.execute("SELECT event_id, doc FROM events WHERE arn = ? AND event_id >= ? "
+                                "ORDER BY event_id LIMIT ?", (arn, start, limit + 1)).fetchall()
+        events = [json.loads(doc) for _, doc in rows[:limit]]
+        if not include_data:
+            events = [_withhold(e) for e in events]
+        out: dict[str, Any] = {"Events": events}
+        if len(rows) > limit:
+            out["NextMarker"] = str(rows[limit][0])
+        return out
+
+    def get_state(self, arn: str, token: str | None = None, marker: str | None = None,
+                  max_items: int = 1000) -> ExecutionState:
+        conn = self.store.reader()
+        row = self._exec_row(conn, arn)
+        if token is not None and token != row["token"]:
+            raise InvalidParameterValueException("Invalid checkpoint token")
+        start = _int_marker(marker)
+        limit = max(1, min(max_items or 1000, 1000))
+        rows = conn.execute("SELECT seq, doc FROM operations WHERE arn = ? AND seq >= ? ORDER BY seq LIMIT ?",
+                            (arn, start, limit + 1)).fetchall()
+        ops = [load_op(doc) for _, doc in rows[:limit]]
+        return ExecutionState(Operations=ops, NextMarker=str(rows[limit][0]) if len(rows) > limit else None)
+
+    def all_operations(self, arn: str) -> list[Operation]:
+        conn = self.store.reader()
+        self._exec_row(conn, arn)
+        return [load_op(doc) for (doc,) in conn.execute(
+            "SELECT doc FROM operations WHERE arn = ? ORDER BY seq", (arn,))]
+
+    def list_executions(self, function_name: str | None = None, name: str | None = None,
+                        statuses: list[str] | None = None, started_after: int | None = None,
+                        started_before: int | None = None, reverse: bool = True,
+                        marker: str | None = None, max_items: int = 100) -> dict[str, Any]:
+        where, args = ["durable = 1"], []
+        if function_name:
+            where.append("function_name = ?")
+            args.append(function_name.split(":")[0])
+        if name:
+            where.append("name = ?")
+            args.append(name)
+        if statuses:
+            where.append(f"status IN ({','.join('?' * len(statuses))})")
+            args.extend(statuses)
+        if started_after is not None:
+            where.append("start_ts >= ?")
+            args.append(started_after)
+        if started_before is not None:
+            where.append("start_ts < ?")
+            args.append(started_before)
+        limit = max(1, min(max_items or 100, 1000))
+        offset = _int_marker(marker)
+        order = "DESC" if reverse else "ASC"
+        rows = self.store.reader().execute(
+            f"SELECT arn, name, function_name, status, start_ts, end_ts FROM executions WHERE "
+            f"{' AND '.join(where)} ORDER BY start_ts {order}, arn {order} LIMIT ? OFFSET ?",
+            (*args, limit + 1, offset)).fetchall()
+        items = []
+        for arn, ename, fn, status, start, end in rows[:limit]:
+            item = {"DurableExecutionArn": arn, "DurableExecutionName": ename,
+                    "FunctionArn": self.function_arn(fn), "Status": status, "StartTimestamp": start}
+            if end is not None:
+                item["EndTimestamp"] = end
+            items.append(item)
+        out: dict[str, Any] = {"DurableExecutions": items}
+        if len(rows) > limit:
+            out["NextMarker"] = str(offset + limit)
+        return out
+
+    # ------------------------------------------------------------------ checkpoint
+    def checkpoint(self, arn: str, token: str, updates: list[OperationUpdate],
+                   targets: dict[str, FunctionSpec | None] | None = None) -> CheckpointResponse:
+        """Apply ``updates`` atomically. ``targets`` resolves CHAINED_INVOKE function names."""
+        return self.store.transact(lambda conn: self._checkpoint(conn, arn, token, updates, targets or {}))
+
+    def _checkpoint(self, conn: sqlite3.Connection, arn: str, token: str, updates: list[OperationUpdate],
+                    targets: dict[str, FunctionSpec | None]) -> CheckpointResponse:
+        row = conn.execute("SELECT status, token, op_seq FROM executions WHERE arn = ?", (arn,)).fetchone()
+        if row is None:
+            raise ResourceNotFoundException(f"no durable execution {arn}")
+        status, current, op_seq = row
+        if status != "RUNNING":
+            raise InvalidParameterValueException(f"Invalid checkpoint token: the execution is {status}")
+        if token != current:
+            raise InvalidParameterValueException("Invalid checkpoint token")
+        now = self.clock.now_ms()
+        _validate_batch(updates)
+        touched: dict[str, Operation] = {}
+        completed = False
+        for update in updates:
+            if update.Type == "EXECUTION":
+                self._complete_execution_update(conn, arn, update, now)
+                completed = True
+                continue
+            op, is_new = self._apply(conn, arn, update, now, touched, targets)
+            if is_new:
+                op_seq += 1
+                conn.execute("INSERT INTO operations VALUES (?, ?, ?, ?, ?)",
+                             (arn, op.Id, op_seq, _callback_id(op), dump_op(op)))
+            else:
+                conn.execute("UPDATE operations SET doc = ?, callback_id = ? WHERE arn = ? AND id = ?",
+                             (dump_op(op), _callback_id(op), arn, op.Id))
+            touched[op.Id] = op
+        new_token = None if completed else secrets.token_hex(16)
+        conn.execute("UPDATE executions SET token = ?, op_seq = ? WHERE arn = ?", (new_token, op_seq, arn))
+        return CheckpointResponse(CheckpointToken=new_token,
+                                  NewExecutionState=ExecutionState(Operations=list(touched.values())))
+
+    def _load(self, conn: sqlite3.Connection, arn: str, op_id: str,
+              touched: dict[str, Operation]) -> Operation | None:
+        if op_id in touched:
+            return touched[op_id]
+        row = conn.execute("SELECT doc FROM operations WHERE arn = ? AND id = ?", (arn, op_id)).fetchone()
+        return load_op(row[0]) if row else None
+
+    def _apply(self, conn: sqlite3.Connection, arn: str, u: OperationUpdate, now: int,
+               touched: dict[str, Operation], targets: dict[str, FunctionSpec | None]) -> tuple[Operation, bool]:
+        op = self._load(conn, arn, u.Id, touched)
+        if u.ParentId is not None:
+            parent = self._load(conn, arn, u.ParentId, touched)
+            if parent is None or parent.Type != "CONTEXT":
+                raise InvalidParameterValueException(f"Invalid parent operation id: {u.ParentId}")
+        if op is not None:
+            for field_name, label in (("Type", "type"), ("SubType", "subtype"), ("Name", "name"),
+                                      ("ParentId", "parent operation id")):
+                sent = getattr(u, field_name)
+                if sent is not None and getattr(op, field_name) != sent:
+                    raise InvalidParameterValueException(f"Inconsistent operation {label} for {u.Id}")
+        if u.Payload is not None and utf8_size(u.Payload) > MAX_OPERATION_PAYLOAD:
+            raise RequestTooLargeException(
+                f"operation {u.Id}: payload of {utf8_size(u.Payload)} bytes is over {MAX_OPERATION_PAYLOAD}")
+        is_new = op is None
+        if op is None:
+            op = Operation(Id=u.Id, ParentId=u.ParentId, Name=u.Name, Type=u.Type, SubType=u.SubType,
+                           Status="STARTED", StartTimestamp=now)
+        handler = getattr(self, f"_apply_{u.Type.lower()}")
+        handler(conn, arn, op, u, now, is_new, targets)
+        return op, is_new
+
+    def _apply_step(self, conn: sqlite3.Connection, arn: str, op: Operation, u: OperationUpdate, now: int,
+                    is_new: bool, _targets: Any) -> None:
+        d = op.StepDetails or StepDetails()
+        op.StepDetails = d
+        if not is_new:
+            if u.Action == "START" and op.Status != "READY":
+                raise InvalidParameterValueException(f"step {u.Id} cannot START from {op.Status}")
+            if u.Action != "START" and op.Status not in ("STARTED", "READY"):
+                raise InvalidParameterValueException(f"step {u.Id} cannot {u.Action} from {op.Status}")
+        if u.Action == "START":
+            op.Status = "STARTED"
+            d.NextAttemptTimestamp = None
+            history.append(conn, arn, "StepStarted", now, {}, op)
+            return
+        d.Attempt += 1
+        if u.Action == "SUCCEED":
+            if u.Error is not None:
+                raise InvalidParameterValueException("SUCCEED cannot carry an Error")
+            op.Status, op.EndTimestamp, d.Result, d.Error = "SUCCEEDED", now, u.Payload, None
+            history.append(conn, arn, "StepSucceeded", now, {
+                "Result": history.result(u.Payload), "RetryDetails": {"CurrentAttempt": d.Attempt}}, op)
+        elif u.Action == "FAIL":
+            if u.Payload is not None:
+                raise InvalidParameterValueException("FAIL cannot carry a Payload")
+            op.Status, op.EndTimestamp, d.Error = "FAILED", now, u.Error or ErrorObject()
+            history.append(conn, arn, "StepFailed", now, {
+                "Error": history.error(d.Error), "RetryDetails": {"CurrentAttempt": d.Attempt}}, op)
+        else:  # RETRY
+            if u.StepOptions is None:
+                raise InvalidParameterValueException("RETRY needs StepOptions")
+            if u.Error is not None and u.Payload is not None:
+                raise InvalidParameterValueException("RETRY cannot carry both Error and Payload")
+            delay = max(u.StepOptions.NextAttemptDelaySeconds, 1)
+            op.Status = "PENDING"
+            d.NextAttemptTimestamp = now + delay * 1000
+            d.Result, d.Error = u.Payload, u.Error
+            retry = {"CurrentAttempt": d.Attempt, "NextAttemptDelaySeconds": delay}
+            if u.Error is not None:
+                history.append(conn, arn, "StepFailed", now,
+                               {"Error": history.error(u.Error), "RetryDetails": retry}, op)
+            else:
+                history.append(conn, arn, "StepSucceeded", now,
+                               {"Result": history.result(u.Payload), "RetryDetails": retry}, op)
+            _set_timer(conn, arn, op.Id, "retry", d.NextAttemptTimestamp)
+
+    def _apply_context(self, conn: sqlite3.Connection, arn: str, op: Operation, u: OperationUpdate,
+                       now: int, is_new: bool, _targets: Any) -> None:
+        if u.Action == "START":
+            if not is_new:
+                raise InvalidParameterValueException(f"context {u.Id} already exists")
+            history.append(conn, arn, "ContextStarted", now, {}, op)
+            return
+        if not is_new and op.Status != "STARTED":
+            raise InvalidParameterValueException(f"context {u.Id} cannot {u.Action} from {op.Status}")
+        op.EndTimestamp = now
+        if u.Action == "SUCCEED":
+            replay = bool(u.ContextOptions and u.ContextOptions.ReplayChildren)
+            op.Status = "SUCCEEDED"
+            op.ContextDetails = ContextDetails(Result=u.Payload, ReplayChildren=replay or None)
+            history.append(conn, arn, "ContextSucceeded", now, {"Result": history.result(u.Payload)}, op)
+        else:
+            op.Status = "FAILED"
+            op.ContextDetails = ContextDetails(Error=u.Error or ErrorObject())
+            history.append(conn, arn, "ContextFailed", now, {"Error": history.error(u.Error)}, op)
+
+    def _apply_wait(self, conn: sqlite3.Connection, arn: str, op: Operation, u: OperationUpdate,
+                    now: int, is_new: bool, _targets: Any) -> None:
+        if u.Action == "START":
+            if not is_new or u.WaitOptions is None:
+                raise InvalidParameterValueException(f"wait {u.Id}: START needs WaitOptions and a new id")
+            seconds = u.WaitOptions.WaitSeconds
+            end = now + seconds * 1000
+            op.WaitDetails = WaitDetails(ScheduledEndTimestamp=end)
+            history.append(conn, arn, "WaitStarted", now, {"Duration": seconds, "ScheduledEndTimestamp": end}, op)
+            _set_timer(conn, arn, op.Id, "wait", end)
+            return
+        if is_new or op.Status != "STARTED":
+            raise InvalidParameterValueException(f"wait {u.Id} cannot be cancelled")
+        op.Status, op.EndTimestamp = "CANCELLED", now
+        conn.execute("DELETE FROM timers WHERE arn = ? AND op_id = ?", (arn, op.Id))
+        history.append(conn, arn, "WaitCancelled", now, {"Error": history.error(u.Error)}, op)
+
+    def _apply_callback(self, conn: sqlite3.Connection, arn: str, op: Operation, u: OperationUpdate,
+                        now: int, is_new: bool, _targets: Any) -> None:
+        if not is_new:
+            raise InvalidParameterValueException(f"callback {u.Id} already exists")
+        options = u.CallbackOptions
+        timeout = options.TimeoutSeconds if options else 0
+        heartbeat = options.HeartbeatTimeoutSeconds if options else 0
+        op.CallbackDetails = CallbackDetails(CallbackId=secrets.token_hex(20))
+        details: dict[str, Any] = {"CallbackId": op.CallbackDetails.CallbackId}
+        if timeout:
+            details["Timeout"] = timeout
+            _set_timer(conn, arn, op.Id, "cb_timeout", now + timeout * 1000)
+        if heartbeat:
+            details["HeartbeatTimeout"] = heartbeat
+            _set_timer(conn, arn, op.Id, "cb_heartbeat", now + heartbeat * 1000, heartbeat)
+        history.append(conn, arn, "CallbackStarted", now, details, op)
+
+    def _apply_chained_invoke(self, conn: sqlite3.Connection, arn: str, op: Operation, u: OperationUpdate,
+                              now: int, is_new: bool, targets: dict[str, FunctionSpec | None]) -> None:
+        if not is_new or u.ChainedInvokeOptions is None:
+            raise InvalidParameterValueException(f"invoke {u.Id}: START needs ChainedInvokeOptions and a new id")
+        fn = u.ChainedInvokeOptions.FunctionName
+        tenant = u.ChainedInvokeOptions.TenantId
+        spec = targets.get(fn)
+        child_arn = None
+        if spec is not None:
+            child_arn, _ = self._insert_execution(conn, spec, u.Payload, None, parent=(arn, op.Id),
+                                                  tenant_id=tenant)
+        details: dict[str, Any] = {"FunctionName": fn, "Input": history.result(u.Payload),
+                                   "ExecutedVersion": "$LATEST", "DurableExecutionArn": child_arn}
+        if tenant is not None:
+            details["TenantId"] = tenant
+        history.append(conn, arn, "ChainedInvokeStarted", now, details, op)
+        if spec is None:
+            op.Status, op.EndTimestamp = "FAILED", now
+            err = ErrorObject(ErrorType="ResourceNotFoundException",
+                              ErrorMessage=f"Function not found: {fn} (register it or use MODULE:FUNCTION)")
+            op.ChainedInvokeDetails = ChainedInvokeDetails(Error=err)
+            history.append(conn, arn, "ChainedInvokeFailed", now, {"Error": history.error(err)}, op)
+
+    def _complete_execution_update(self, conn: sqlite3.Connection, arn: str, u: OperationUpdate,
+                                   now: int) -> None:
+        if u.Action == "SUCCEED":
+            self._finish(conn, arn, "SUCCEEDED", now, result=u.Payload)
+        else:
+            self._finish(conn, arn, "FAILED", now, error=u.Error or ErrorObject())
+
+    # ------------------------------------------------------------------ execution end
+    def _finish(self, conn: sqlite3.Connection, arn: str, status: str, now: int,
+                result: str | None = None, error: ErrorObject | None = None) -> None:
+        conn.execute(
+            "UPDATE executions SET status = ?, result = ?, error = ?, end_ts = ?, ready = 0, token = NULL"
+            " WHERE arn = ?",
+            (status, result, json.dumps(error.to_wire()) if error else None, now, arn))
+        exec_id = arn.rsplit("/", 1)[-1]
+        row = conn.execute("SELECT doc FROM operations WHERE arn = ? AND id = ?", (arn, exec_id)).fetchone()
+        if row:
+            op = load_op(row[0])
+            op.Status, op.EndTimestamp = status, now
+            conn.execute("UPDATE operations SET doc = ? WHERE arn = ? AND id = ?", (dump_op(op), arn, exec_id))
+        conn.execute("DELETE FROM timers WHERE arn = ?", (arn,))
+        event = {"SUCCEEDED": "ExecutionSucceeded", "FAILED": "ExecutionFailed",
+                 "TIMED_OUT": "ExecutionTimedOut", "STOPPED": "ExecutionStopped"}[status]
+        details = {"Result": history.result(result)} if status == "SUCCEEDED" else {"Error": history.error(error)}
+        history.append(conn, arn, event, now, details)
+        parent = conn.execute("SELECT parent_arn, parent_op FROM executions WHERE arn = ?", (arn,)).fetchone()
+        if parent and parent[0]:
+            self._finish_invoke(conn, parent[0], parent[1], status, now, result, error)
+
+    def _finish_invoke(self, conn: sqlite3.Connection, arn: str, op_id: str, status: str, now: int,
+                       result: str | None, error: ErrorObject | None) -> None:
+        row = conn.execute("SELECT status FROM executions WHERE arn = ?", (arn,)).fetchone()
+        op = self._load(conn, arn, op_id, {})
+        if row is None or row[0] != "RUNNING" or op is None or op.is_terminal:
+            return
+        op.Status, op.EndTimestamp = status, now
+        if status == "SUCCEEDED":
+            op.ChainedInvokeDetails = ChainedInvokeDetails(Result=result)
+            history.append(conn, arn, "ChainedInvokeSucceeded", now, {"Result": history.result(result)}, op)
+        else:
+            op.ChainedInvokeDetails = ChainedInvokeDetails(Error=error or ErrorObject())
+            event = {"FAILED": "ChainedInvokeFailed", "TIMED_OUT": "ChainedInvokeTimedOut",
+                     "STOPPED": "ChainedInvokeStopped"}[status]
+            history.append(conn, arn, event, now, {"Error": history.error(error)}, op)
+        conn.execute("UPDATE operations SET doc = ? WHERE arn = ? AND id = ?", (dump_op(op), arn, op_id))
+        _mark_ready(conn, arn, op_id)
+
+    def stop_execution(self, arn: str, error: ErrorObject | None = None) -> dict[str, Any]:
+        def tx(conn: sqlite3.Connection) -> dict[str, Any]:
+            row = self._exec_row(conn, arn)
+            if row["status"] != "RUNNING":
+                raise InvalidParameterValueException(f"execution {arn} is already {row['status']}")
+            now = self.clock.now_ms()
+            self._finish(conn, arn, "STOPPED", now, error=error or ErrorObject(
+                ErrorType="Execution.Stopped", ErrorMessage="Execution stopped by user request"))
+            conn.execute("UPDATE executions SET lease_owner = NULL, invocation_id = NULL WHERE arn = ?", (arn,))
+            return {"StopTimestamp": now}
+        return self.store.transact(tx)
+
+    # ------------------------------------------------------------------ callbacks
+    def _open_callback(self, conn: sqlite3.Connection, callback_id: str) -> tuple[str, Operation]:
+        row = conn.execute("SELECT arn, doc FROM operations WHERE callback_id = ?", (callback_id,)).fetchone()
+        if row is None:
+            raise ResourceNotFoundException(f"no callback {callback_id!r}")
+        arn, op = row[0], load_op(row[1])
+        if op.Status == "TIMED_OUT":
+            raise CallbackTimeoutException(f"callback {callback_id!r} already timed out")
+        if op.Status != "STARTED":
+            raise ResourceNotFoundException(f"callback {callback_id!r} is already {op.Status}")
+        status = conn.execute("SELECT status FROM executions WHERE arn = ?", (arn,)).fetchone()[0]
+        if status != "RUNNING":
+            raise ResourceNotFoundException(f"callback {callback_id!r}: its execution is {status}")
+        return arn, op
+
+    def send_callback_success(self, callback_id: str, result: str | None) -> None:
+        if result is not None and utf8_size(result) > MAX_OPERATION_PAYLOAD:
+            raise RequestTooLargeException(
+                f"callback result of {utf8_size(result)} bytes is over the {MAX_OPERATION_PAYLOAD}-byte limit")
+        self.store.transact(lambda conn: self._close_callback(conn, callback_id, "SUCCEEDED", result=result))
+
+    def send_callback_failure(self, callback_id: str, error: ErrorObject) -> None:
+        if utf8_size(error.model_dump_json()) > MAX_OPERATION_PAYLOAD:
+            raise RequestTooLargeException("callback error is over the 1 MiB limit")
+        self.store.transact(lambda conn: self._close_callback(conn, callback_id, "FAILED", error=error))
+
+    def send_callback_heartbeat(self, callback_id: str) -> None:
+        def tx(conn: sqlite3.Connection) -> None:
+            arn, op = self._open_callback(conn, callback_id)
+            row = conn.execute("SELECT period FROM timers WHERE arn = ? AND op_id = ? AND kind = 'cb_heartbeat'",
+                               (arn, op.Id)).fetchone()
+            if row and row[0]:
+                _set_timer(conn, arn, op.Id, "cb_heartbeat", self.clock.now_ms() + row[0] * 1000, row[0])
+        self.store.transact(tx)
+
+    def _close_callback(self, conn: sqlite3.Connection, callback_id: str, status: str,
+                        result: str | None = None, error: ErrorObject | None = None) -> None:
+        arn, op = self._open_callback(conn, callback_id)
+        now = self.clock.now_ms()
+        self._end_callback(conn, arn, op, status, now, result, error)
+
+    def _end_callback(self, conn: sqlite3.Connection, arn: str, op: Operation, status: str, now: int,
+                      result: str | None = None, error: ErrorObject | None = None) -> None:
+        assert op.CallbackDetails is not None
+        op.Status, op.EndTimestamp = status, now
+        op.CallbackDetails.Result, op.CallbackDetails.Error = result, error
+        if status == "SUCCEEDED":
+            history.append(conn, arn, "CallbackSucceeded", now, {"Result": history.result(result)}, op)
+        else:
+            event = "CallbackFailed" if status == "FAILED" else "CallbackTimedOut"
+            history.append(conn, arn, event, now, {"Error": history.error(error)}, op)
+        conn.execute("UPDATE operations SET doc = ? WHERE arn = ? AND id = ?", (dump_op(op), arn, op.Id))
+        conn.execute("DELETE FROM timers WHERE arn = ? AND op_id = ?", (arn, op.Id))
+        _mark_ready(conn, arn, op.Id)
+
+    # ------------------------------------------------------------------ timers
+    def next_due(self) -> int | None:
+        row = self.store.reader().execute("SELECT min(due) FROM timers").fetchone()
+        return row[0] if row else None
+
+    def fire_due_timers(self, limit: int = 500) -> int:
+        now = self.clock.now_ms()
+        due = self.store.reader().execute(
+            "SELECT arn, op_id, kind FROM timers WHERE due <= ? ORDER BY due LIMIT ?", (now, limit)).fetchall()
+        if not due:
+            return 0
+
+        def tx(conn: sqlite3.Connection) -> int:
+            fired = 0
+            for arn, op_id, kind in due:
+                if conn.execute("DELETE FROM timers WHERE arn = ? AND op_id = ? AND kind = ? AND due <= ?"
+                                " RETURNING 1", (arn, op_id, kind, now)).fetchone():
+                    self._fire(conn, arn, op_id, kind, now)
+                    fired += 1
+            return fired
+        return self.store.transact(tx)
+
+    def _fire(self, conn: sqlite3.Connection, arn: str, op_id: str, kind: str, now: int) -> None:
+        row = conn.execute("SELECT status FROM executions WHERE arn = ?", (arn,)).fetchone()
+        if row is None or row[0] != "RUNNING":
+            return
+        if kind == "exec_timeout":
+            self._finish(conn, arn, "TIMED_OUT", now, error=ErrorObject(
+                ErrorType="Execution.TimedOut", ErrorMessage="the execution ran past its execution timeout"))
+            conn.execute("UPDATE executions SET lease_owner = NULL, invocation_id = NULL WHERE arn = ?", (arn,))
+            return
+        if kind == "reinvoke":
+            _mark_ready(conn, arn, None)
+            return
+        op = self._load(conn, arn, op_id, {})
+        if op is None or op.is_terminal:
+            return
+        if kind == "wait":
+            op.Status, op.EndTimestamp = "SUCCEEDED", now
+            seconds = ((op.WaitDetails.ScheduledEndTimestamp or now) - (op.StartTimestamp or now)) // 1000 \
+                if op.WaitDetails else 0
+            history.append(conn, arn, "WaitSucceeded", now, {"Duration": seconds}, op)
+            conn.execute("UPDATE operations SET doc = ? WHERE arn = ? AND id = ?", (dump_op(op), arn, op.Id))
+            _mark_ready(conn, arn, op.Id)
+        elif kind == "retry":
+            if op.Status != "PENDING" or op.StepDetails is None:
+                return
+            op.Status = "READY"
+            op.StepDetails.NextAttemptTimestamp = None
+            conn.execute("UPDATE operations SET doc = ? WHERE arn = ? AND id = ?", (dump_op(op), arn, op.Id))
+            _mark_ready(conn, arn, op.Id)
+        elif kind in ("cb_timeout", "cb_heartbeat"):
+            error_type = "Callback.Timeout" if kind == "cb_timeout" else "Callback.Heartbeat"
+            message = "Callback timed out" if kind == "cb_timeout" else "Callback heartbeat timed out"
+            self._end_callback(conn, arn, op, "TIMED_OUT", now,
+                               error=ErrorObject(ErrorType=error_type, ErrorMessage=message))
+
+    def purge_expired(self) -> int:
+        """Delete closed executions older than their retention period."""
+        now = self.clock.now_ms()
+
+        def tx(conn: sqlite3.Connection) -> int:
+            arns = [r[0] for r in conn.execute(
+                "SELECT arn FROM executions WHERE end_ts IS NOT NULL AND end_ts + retention_days * 86400000 < ?",
+                (now,))]
+            for arn in arns:
+                for table in ("operations", "events", "timers", "executions"):
+                    conn.execute(f"DELETE FROM {table} WHERE arn = ?", (arn,))
+            return len(arns)
+        return self.store.transact(tx)
+
+    # ------------------------------------------------------------------ invocations
+    def claim(self, lease_ms: int = 60_000, arn: str | None = None) -> Claim | None:
+        """Take one execution that needs an invocation (optionally a given one), with a lease."""
+        conn = self.store.reader()
+        if arn is not None:
+            candidates = [r[0] for r in conn.execute(
+                "SELECT arn FROM executions WHERE arn = ? AND ready = 1 AND status = 'RUNNING'"
+                " AND lease_owner IS NULL", (arn,))]
+        else:
+            candidates = [r[0] for r in conn.execute(
+                "SELECT arn FROM executions WHERE ready = 1 AND status = 'RUNNING' AND lease_owner IS NULL"
+                " LIMIT 8")]
+        for candidate in candidates:
+            claim = self.store.transact(lambda c, a=candidate: self._claim(c, a, lease_ms))
+            if claim is not None:
+                return claim
+        return None
+
+    def _claim(self, conn: sqlite3.Connection, arn: str, lease_ms: int) -> Claim | None:
+        now = self.clock.now_ms()
+        row = conn.execute(
+            "UPDATE executions SET lease_owner = ?, lease_expiry = ?, lease_host = ?, lease_pid = ?,"
+            " lease_pstart = ?, token = ?, invocation_id = ?, invocation_start = ?, ready = 0,"
+            " updated_ids = '[]' WHERE arn = ? AND ready = 1 AND status = 'RUNNING' AND lease_owner IS NULL"
+            " RETURNING function_name, ref, durable, input, updated_ids, token, invocation_id",
+            (self.owner, now + lease_ms, self.host, self.pid, self.pstart, secrets.token_hex(16),
+             secrets.token_hex(16), now, arn)).fetchone()
+        if row is None:
+            return None
+        return Claim(arn=arn, token=row[5], invocation_id=row[6], function_name=row[0], ref=row[1],
+                     durable=bool(row[2]), input=row[3], started=now)
+
+    def renew_leases(self, arns: list[str], lease_ms: int = 60_000) -> None:
+        if not arns:
+            return
+        expiry = self.clock.now_ms() + lease_ms
+        self.store.transact(lambda conn: conn.executemany(
+            "UPDATE executions SET lease_expiry = ? WHERE arn = ? AND lease_owner = ?",
+            [(expiry, a, self.owner) for a in arns]))
+
+    def take_over_dead(self) -> int:
+        """Record the invocations of dead workers as crashed, so their executions run again."""
+        now = self.clock.now_ms()
+        rows = self.store.reader().execute(
+            "SELECT arn, invocation_id, invocation_start, lease_owner, lease_host, lease_pid, lease_pstart,"
+            " lease_expiry FROM executions WHERE lease_owner IS NOT NULL AND status = 'RUNNING'").fetchall()
+        taken = 0
+        for arn, inv_id, started, owner, host, pid, pstart, expiry in rows:
+            if owner == self.owner:
+                continue
+            dead_process = host == self.host and process_start_time(pid) not in (pstart, -1)
+            if not (dead_process or expiry < now):
+                continue
+            claim = Claim(arn=arn, token="", invocation_id=inv_id, function_name="", ref=None, durable=True,
+                          input=None, started=started)
+            reason = (f"the worker process {pid} on {host} exited during the invocation" if dead_process
+                      else f"the lease of worker {owner} expired during the invocation")
+            self.complete_invocation(claim, None, ErrorObject(ErrorType="Runtime.ExitError", ErrorMessage=reason),
+                                     retry_delay_ms=0)
+            taken += 1
+        return taken
+
+    def complete_invocation(self, claim: Claim, output: InvocationOutput | None,
+                            invocation_error: ErrorObject | None = None, retry_delay_ms: int = 1000) -> None:
+        """Record the end of an invocation, and the execution's end if it finished."""
+        def tx(conn: sqlite3.Connection) -> None:
+            row = conn.execute("SELECT status, invocation_id, ready, failed_invocations FROM executions"
+                               " WHERE arn = ?", (claim.arn,)).fetchone()
+            if row is None or row[1] != claim.invocation_id:
+                return
+            status, _, ready, failures = row
+            now = self.clock.now_ms()
+            details: dict[str, Any] = {"StartTimestamp": claim.started, "EndTimestamp": now,
+                                       "RequestId": claim.invocation_id}
+            if invocation_error is not None:
+                details["Error"] = history.error(invocation_error)
+            history.append(conn, claim.arn, "InvocationCompleted", now, details)
+            conn.execute("UPDATE executions SET lease_owner = NULL, lease_expiry = NULL, invocation_id = NULL,"
+                         " token = NULL WHERE arn = ?", (claim.arn,))
+            if status != "RUNNING":
+                return
+            if invocation_error is not None:
+                failures += 1
+                if failures >= MAX_INVOCATION_FAILURES:
+                    self._finish(conn, claim.arn, "FAILED", now, error=invocation_error)
+                    return
+                conn.execute("UPDATE executions SET failed_invocations = ? WHERE arn = ?", (failures, claim.arn))
+                if retry_delay_ms <= 0:
+                    _mark_ready(conn, claim.arn, None)
+                else:
+                    _set_timer(conn, claim.arn, "-", "reinvoke", now + retry_delay_ms * failures)
+                return
+            assert output is not None
+            conn.execute("UPDATE executions SET failed_invocations = 0 WHERE arn = ?", (claim.arn,))
+            if output.Status == "SUCCEEDED":
+                self._finish(conn, claim.arn, "SUCCEEDED", now, result=output.Result)
+            elif output.Status == "FAILED":
+                self._finish(conn, claim.arn, "FAILED", now, error=output.Error or ErrorObject())
+            elif not ready and not _has_outstanding(conn, claim.arn):
+                invalid = conn.execute("UPDATE executions SET failed_invocations = ? WHERE arn = ?"
+                                       " RETURNING failed_invocations", (failures + 1, claim.arn)).fetchone()[0]
+                if invalid >= MAX_INVALID_PENDING:
+                    self._finish(conn, claim.arn, "FAILED", now, error=ErrorObject(
+                        ErrorType="InvalidParameterValueException",
+                        ErrorMessage="the handler suspended with nothing outstanding (no wait, retry, "
+                                     "callback or invoke) that could ever resume it"))
+                else:
+                    _mark_ready(conn, claim.arn, None)
+        self.store.transact(tx)
+
+    def finish_plain(self, claim: Claim, result: str | None, error: ErrorObject | None) -> None:
+        """Record the outcome of a plain (non-durable) function run as a chained invoke target."""
+        def tx(conn: sqlite3.Connection) -> None:
+            row = conn.execute("SELECT invocation_id, status FROM executions WHERE arn = ?",
+                               (claim.arn,)).fetchone()
+            if row is None or row[0] != claim.invocation_id or row[1] != "RUNNING":
+                return
+            now = self.clock.now_ms()
+            conn.execute("UPDATE executions SET lease_owner = NULL, invocation_id = NULL WHERE arn = ?",
+                         (claim.arn,))
+            if error is None:
+                self._finish(conn, claim.arn, "SUCCEEDED", now, result=result)
+            else:
+                self._finish(conn, claim.arn, "FAILED", now, error=error)
+        self.store.transact(tx)
+
+
+def _validate_batch(updates: list[OperationUpdate]) -> None:
+    executions = [i for i, u in enumerate(updates) if u.Type == "EXECUTION"]
+    if len(executions) > 1:
+        raise InvalidParameterValueException("Cannot checkpoint multiple EXECUTION updates.")
+    if executions and executions[0] != len(updates) - 1:
+        raise InvalidParameterValueException("EXECUTION checkpoint must be the last update.")
+    seen: dict[str, OperationUpdate] = {}
+    for u in updates:
+        if u.Action not in VALID_ACTIONS[u.Type]:
+            raise InvalidParameterValueException(
+                f"Invalid action for the given operation type: {u.Action} on {u.Type}")
+        earlier = seen.get(u.Id)
+        if earlier is not None and not (u.Type in ("STEP", "CONTEXT") and earlier.Action == "START"
+                                        and u.Action != "START"):
+            raise InvalidParameterValueException("Cannot checkpoint multiple operations with the same ID.")
+        seen[u.Id] = u
+
+
+def _has_outstanding(conn: sqlite3.Connection, arn: str) -> bool:
+    if conn.execute("SELECT 1 FROM timers WHERE arn = ? AND kind != 'exec_timeout' LIMIT 1", (arn,)).fetchone():
+        return True
+    return conn.execute(
+        "SELECT 1 FROM operations WHERE arn = ? AND json_extract(doc, '$.Status') IN ('STARTED', 'PENDING', 'READY')"
+        " AND json_extract(doc, '$.Type') IN ('CALLBACK', 'CHAINED_INVOKE', 'STEP', 'WAIT') LIMIT 1",
+        (arn,)).fetchone() is not None
+
+
+def _set_timer(conn: sqlite3.Connection, arn: str, op_id: str, kind: str, due: int, period: int | None = None) -> None:
+    conn.execute("INSERT OR REPLACE INTO timers VALUES (?, ?, ?, ?, ?)", (arn, op_id, kind, due, period))
+
+
+def _mark_ready(conn: sqlite3.Connection, arn: str, op_id: str | None) -> None:
+    if op_id is None:
+        conn.execute("UPDATE executions SET ready = 1 WHERE arn = ? AND status = 'RUNNING'", (arn,))
+        return
+    conn.execute("UPDATE executions SET ready = 1, updated_ids = json_insert(updated_ids, '$[#]', ?)"
+                 " WHERE arn = ? AND status = 'RUNNING'", (op_id, arn))
+
+
+def _callback_id(op: Operation) -> str | None:
+    return op.CallbackDetails.CallbackId if op.CallbackDetails else None
+
+
+def _int_marker(marker: str | None) -> int:
+    if not marker:
+        return 0
+    try:
+        return int(marker)
+    except ValueError:
+        raise InvalidParameterValueException(f"invalid pagination marker {marker!r}") from None
+
+
+def _withhold(event: dict[str, Any]) -> dict[str, Any]:
+    for key, value in event.items():
+        if key.endswith("Details") and isinstance(value, dict):
+            for part in ("Result", "Error", "Input"):
+                if isinstance(value.get(part), dict):
+                    value[part] = {"Truncated": True}
+    return event
+
+
+__all__ = ["TERMINAL_STATUSES", "Claim", "Service"]

@@ -1,0 +1,187 @@
+"""SQLite storage in WAL mode, with group commit.
+
+Writers hand a function to :meth:`Store.transact`; whichever caller gets the write lock first
+runs every queued function in one transaction (each under its own savepoint, so one failure does
+not undo the others) and commits once. With one writer this is a plain commit per call; with
+many concurrent executions they share commits.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from durably.core.engine.errors import NotADurablyDatabase
+from durably.core.model import Operation
+
+T = TypeVar("T")
+
+APPLICATION_ID = 0x64757261  # "dura"
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS functions(
+    name TEXT PRIMARY KEY, durable INTEGER NOT NULL, ref TEXT,
+    execution_timeout INTEGER NOT NULL, retention_days INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS executions(
+    arn TEXT PRIMARY KEY, exec_id TEXT NOT NULL, name TEXT NOT NULL, function_name TEXT NOT NULL,
+    ref TEXT, durable INTEGER NOT NULL DEFAULT 1, status TEXT NOT NULL,
+    input TEXT, result TEXT, error TEXT, start_ts INTEGER NOT NULL, end_ts INTEGER,
+    execution_timeout INTEGER NOT NULL, retention_days INTEGER NOT NULL,
+    token TEXT, invocation_id TEXT, invocation_start INTEGER,
+    lease_owner TEXT, lease_expiry INTEGER, lease_host TEXT, lease_pid INTEGER, lease_pstart INTEGER,
+    ready INTEGER NOT NULL DEFAULT 0, updated_ids TEXT NOT NULL DEFAULT '[]',
+    event_seq INTEGER NOT NULL DEFAULT 0, op_seq INTEGER NOT NULL DEFAULT 0,
+    failed_invocations INTEGER NOT NULL DEFAULT 0,
+    parent_arn TEXT, parent_op TEXT, tenant_id TEXT);
+CREATE INDEX IF NOT EXISTS executions_ready ON executions(ready) WHERE ready = 1;
+CREATE INDEX IF NOT EXISTS executions_leased ON executions(lease_owner) WHERE lease_owner IS NOT NULL;
+CREATE INDEX IF NOT EXISTS executions_fn ON executions(function_name, start_ts);
+CREATE INDEX IF NOT EXISTS executions_start ON executions(start_ts);
+CREATE INDEX IF NOT EXISTS executions_name ON executions(name);
+CREATE INDEX IF NOT EXISTS executions_end ON executions(end_ts) WHERE end_ts IS NOT NULL;
+CREATE TABLE IF NOT EXISTS operations(
+    arn TEXT NOT NULL, id TEXT NOT NULL, seq INTEGER NOT NULL, callback_id TEXT, doc TEXT NOT NULL,
+    PRIMARY KEY(arn, id)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS operations_seq ON operations(arn, seq);
+CREATE UNIQUE INDEX IF NOT EXISTS operations_callback ON operations(callback_id) WHERE callback_id IS NOT NULL;
+CREATE TABLE IF NOT EXISTS events(
+    arn TEXT NOT NULL, event_id INTEGER NOT NULL, doc TEXT NOT NULL,
+    PRIMARY KEY(arn, event_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS timers(
+    arn TEXT NOT NULL, op_id TEXT NOT NULL, kind TEXT NOT NULL, due INTEGER NOT NULL, period INTEGER,
+    PRIMARY KEY(arn, op_id, kind)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS timers_due ON timers(due);
+"""
+
+
+def dump_op(op: Operation) -> str:
+    return op.model_dump_json(exclude_none=True)
+
+
+def load_op(doc: str) -> Operation:
+    return Operation.model_validate_json(doc)
+
+
+class _Request:
+    __slots__ = ("done", "error", "fn", "result")
+
+    def __init__(self, fn: Callable[[sqlite3.Connection], Any]) -> None:
+        self.fn = fn
+        self.done = False
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+
+class Store:
+    """One database file; safe to share between threads and between processes."""
+
+    def __init__(self, path: str | Path, synchronous: str = "FULL") -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self.synchronous = synchronous.upper()
+        if self.synchronous not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+            raise ValueError(f"synchronous must be OFF, NORMAL, FULL or EXTRA, not {synchronous!r}")
+        self._conn = self._connect()
+        self._init_schema()
+        self._write_lock = threading.Lock()
+        self._queue_lock = threading.Lock()
+        self._queue: list[_Request] = []
+        self._local = threading.local()
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+            conn.execute("PRAGMA busy_timeout = 30000")
+            conn.execute("PRAGMA journal_mode = WAL").fetchone()
+            conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+        except sqlite3.DatabaseError as exc:
+            raise NotADurablyDatabase(f"{self.path} is not a durably database ({exc})") from exc
+        return conn
+
+    def _init_schema(self) -> None:
+        conn = self._conn
+        try:
+            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        except sqlite3.DatabaseError as exc:
+            raise NotADurablyDatabase(f"{self.path} is not a durably database ({exc})") from exc
+        if app_id != APPLICATION_ID and tables:
+            raise NotADurablyDatabase(
+                f"{self.path} is an SQLite database that durably did not create (tables: "
+                f"{', '.join(sorted(tables)[:5])}); point --db / DURABLY_DB at another file")
+        if app_id == APPLICATION_ID:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            if row is None or int(row[0]) > SCHEMA_VERSION:
+                raise NotADurablyDatabase(
+                    f"{self.path} has durably schema {row[0] if row else '?'}, newer than this "
+                    f"durably ({SCHEMA_VERSION}); upgrade durably")
+            return
+        try:
+            conn.executescript(
+                f"BEGIN IMMEDIATE; {SCHEMA} INSERT OR REPLACE INTO meta VALUES ('schema_version', "
+                f"'{SCHEMA_VERSION}'); PRAGMA application_id = {APPLICATION_ID}; COMMIT;")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    def transact(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn(conn)`` inside a committed transaction (possibly shared with other callers)."""
+        request = _Request(fn)
+        with self._queue_lock:
+            self._queue.append(request)
+        with self._write_lock:
+            if not request.done:
+                with self._queue_lock:
+                    batch, self._queue = self._queue, []
+                self._commit(batch)
+        if request.error is not None:
+            raise request.error
+        return request.result  # type: ignore[no-any-return]
+
+    def _commit(self, batch: list[_Request]) -> None:
+        conn = self._conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for req in batch:
+                if len(batch) > 1:
+                    conn.execute("SAVEPOINT req")
+                try:
+                    req.result = req.fn(conn)
+                except BaseException as exc:  # noqa: BLE001 - reported to that request's caller
+                    req.error = exc
+                    if len(batch) > 1:
+                        conn.execute("ROLLBACK TO req")
+                    else:
+                        conn.execute("ROLLBACK")
+                        return
+                if len(batch) > 1:
+                    conn.execute("RELEASE req")
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            for req in batch:
+                if req.error is None:
+                    req.error = exc
+        finally:
+            for req in batch:
+                req.done = True
+
+    def reader(self) -> sqlite3.Connection:
+        """A connection of this thread's own for reads (WAL readers never block the writer)."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            self._local.conn = conn
+        return conn
+
+    def close(self) -> None:
+        with self._write_lock:
+            self._conn.close()

@@ -1,0 +1,155 @@
+"""The exception hierarchy, named as in the AWS durable execution SDK.
+
+Errors a user catches derive from :class:`DurableExecutionsError`. Suspension is control flow:
+:class:`SuspendExecution` derives from ``BaseException`` so ``except Exception`` in user code
+never swallows it.
+"""
+
+from __future__ import annotations
+
+import builtins
+from typing import Any
+
+
+def error_type_name(exc: BaseException | type[BaseException]) -> str:
+    """The ``ErrorType`` recorded for an exception: bare for builtins, qualified otherwise."""
+    cls = exc if isinstance(exc, type) else type(exc)
+    if cls.__module__ == "builtins" or getattr(builtins, cls.__name__, None) is cls:
+        return cls.__name__
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+class DurableExecutionsError(Exception):
+    """Base of every error durably raises to user code."""
+
+
+class DurableOperationError(DurableExecutionsError):
+    """A durable operation failed; carries the checkpointed error fields.
+
+    ``error_type`` is the type of the error that caused the failure (``KeyError``, ...).
+    """
+
+    def __init__(
+        self,
+        message: str | None = None,
+        error_type: str | None = None,
+        data: str | None = None,
+        stack_trace: list[str] | None = None,
+    ) -> None:
+        super().__init__(message or "")
+        self.message = message
+        self.error_type = error_type
+        self.data = data
+        self.stack_trace = stack_trace
+
+
+class StepError(DurableOperationError):
+    """A step failed after its retries were exhausted (or was not retryable)."""
+
+
+class InvokeError(DurableOperationError):
+    """An invoked function failed, timed out or was stopped."""
+
+
+class ChildContextError(DurableOperationError):
+    """A child context (or a map item / parallel branch) failed."""
+
+
+class WaitForConditionError(DurableOperationError):
+    """A wait-for-condition check raised, or the wait strategy gave up."""
+
+
+class CallbackError(DurableOperationError):
+    """Base of the callback errors."""
+
+
+class CallbackExternalError(CallbackError):
+    """The external system reported failure for a callback."""
+
+
+class CallbackTimeoutError(CallbackError):
+    """A callback timed out (``Callback.Timeout``) or missed a heartbeat (``Callback.Heartbeat``)."""
+
+
+class CallbackSubmitterError(CallbackError):
+    """The submitter of ``wait_for_callback`` failed."""
+
+
+class BatchCompletionError(DurableOperationError):
+    """A map or parallel completed by a custom policy that reported failure."""
+
+
+class SerDesError(DurableExecutionsError):
+    """A value could not be serialised or deserialised (permanent: the operation fails)."""
+
+
+class ValidationError(DurableExecutionsError):
+    """An argument to a durable operation is invalid; raised before anything is checkpointed."""
+
+
+class UnrecoverableError(DurableExecutionsError):
+    """Base of errors that end the invocation instead of being handled by user code."""
+
+
+class ExecutionError(UnrecoverableError):
+    """The execution cannot go on: it fails without retry."""
+
+
+class NonDeterministicExecutionError(ExecutionError):
+    """The code asked for a different operation than the history holds at that id."""
+
+
+class InvocationError(UnrecoverableError):
+    """The invocation failed for a transient reason: the engine invokes the handler again."""
+
+
+class CheckpointError(InvocationError):
+    """A checkpoint call was refused or failed."""
+
+
+class GetExecutionStateError(InvocationError):
+    """Reading the execution state failed."""
+
+
+class StepInterruptedError(InvocationError):
+    """An at-most-once step was interrupted mid-attempt (the process died before it finished)."""
+
+
+class RetryableSerDesError(InvocationError):
+    """A transient serialisation failure: the invocation is retried, nothing is checkpointed."""
+
+
+class PluginLoadError(DurableExecutionsError):
+    """A plugin could not be created."""
+
+
+class SuspendExecution(BaseException):  # noqa: N818 - name follows the AWS SDK
+    """Control flow: the invocation must end PENDING. Never catch it."""
+
+
+class TimedSuspendExecution(SuspendExecution):
+    """Suspension with a known resume time (epoch seconds)."""
+
+    def __init__(self, message: str, scheduled_timestamp: float) -> None:
+        super().__init__(message)
+        self.scheduled_timestamp = scheduled_timestamp
+
+
+class OrphanedChildException(BaseException):  # noqa: N818 - name follows the AWS SDK
+    """Control flow: a branch kept running after its parent completed."""
+
+
+def exception_details(exc: BaseException) -> dict[str, Any]:
+    """ErrorObject fields of an exception.
+
+    A raw exception records its type and message. A :class:`DurableOperationError` keeps the
+    message, data and stack trace of the failure it wraps, under its own (wrapper) type.
+    """
+    if isinstance(exc, DurableOperationError):
+        return {
+            "ErrorMessage": exc.message,
+            "ErrorType": error_type_name(exc),
+            "ErrorData": exc.data,
+            "StackTrace": exc.stack_trace,
+        }
+    return {"ErrorMessage": str(exc), "ErrorType": error_type_name(exc)}

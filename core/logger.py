@@ -1,0 +1,76 @@
+"""The replay-aware logger: a line logged during replay is not emitted again.
+
+Records go to the stdlib logger ``durably.workflow`` (replace it with ``set_logger``) with the
+fields ``executionArn``, ``operationId``, ``operationName``, ``attempt`` and ``parentId`` as
+``extra``. :class:`JsonFormatter` renders them as one JSON object per line.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+WORKFLOW_LOGGER = logging.getLogger("durably.workflow")
+def _never() -> bool:
+    return False
+
+
+_FIELDS = ("executionArn", "operationId", "operationName", "attempt", "parentId")
+
+
+class DurableLogger:
+    """Logger bound to a context or an operation; drops records while its context replays."""
+
+    def __init__(self, is_replaying: Callable[[], bool], fields: dict[str, Any],
+                 base: logging.Logger | logging.LoggerAdapter[Any] | None = None) -> None:
+        self._is_replaying = is_replaying
+        self._fields = fields
+        self.base = base or WORKFLOW_LOGGER
+
+    def for_running_code(self, **fields: Any) -> DurableLogger:
+        """A logger for code that is running now (a step body): never suppressed."""
+        return DurableLogger(_never, {**self._fields, **fields}, self.base)
+
+    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
+        if self._is_replaying():
+            return
+        extra = {**self._fields, **kwargs.pop("extra", {})}
+        kwargs.setdefault("stacklevel", 3)
+        self.base.log(level, msg, *args, extra=extra, **kwargs)
+
+    def debug(self, msg: object, *args: object, **kwargs: Any) -> None:
+        self.log(logging.DEBUG, msg, *args, **kwargs)
+
+    def info(self, msg: object, *args: object, **kwargs: Any) -> None:
+        self.log(logging.INFO, msg, *args, **kwargs)
+
+    def warning(self, msg: object, *args: object, **kwargs: Any) -> None:
+        self.log(logging.WARNING, msg, *args, **kwargs)
+
+    def error(self, msg: object, *args: object, **kwargs: Any) -> None:
+        self.log(logging.ERROR, msg, *args, **kwargs)
+
+    def exception(self, msg: object, *args: object, **kwargs: Any) -> None:
+        kwargs.setdefault("exc_info", True)
+        self.log(logging.ERROR, msg, *args, **kwargs)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record: ``timestamp``, ``level``, ``message`` and the durable fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "timestamp": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "message": record.getMessage(),
+        }
+        for key in _FIELDS:
+            value = getattr(record, key, None)
+            if value is not None:
+                out[key] = value
+        if record.exc_info:
+            out["exception"] = self.formatException(record.exc_info)
+        return json.dumps(out, default=str)

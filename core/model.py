@@ -1,0 +1,256 @@
+"""Pydantic models of the Lambda durable execution wire format (PascalCase, as AWS spells it).
+
+A stored history or state can be handed to AWS tooling unchanged, and the other way round.
+Timestamps are integers in epoch milliseconds, as in the invocation envelope. (No
+``from __future__ import annotations`` here: fields are named like their detail classes.)
+"""
+
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from durably.core.errors import exception_details
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    def to_wire(self) -> dict[str, Any]:
+        """The JSON-ready dict, without unset fields."""
+        return self.model_dump(exclude_none=True, mode="json")
+
+
+OperationTypeName = Literal["EXECUTION", "CONTEXT", "STEP", "WAIT", "CALLBACK", "CHAINED_INVOKE"]
+OperationStatusName = Literal["STARTED", "PENDING", "READY", "SUCCEEDED", "FAILED", "CANCELLED", "TIMED_OUT",
+                              "STOPPED"]
+OperationActionName = Literal["START", "SUCCEED", "FAIL", "RETRY", "CANCEL"]
+
+
+class OperationType(StrEnum):
+    EXECUTION = "EXECUTION"
+    CONTEXT = "CONTEXT"
+    STEP = "STEP"
+    WAIT = "WAIT"
+    CALLBACK = "CALLBACK"
+    CHAINED_INVOKE = "CHAINED_INVOKE"
+
+
+class OperationStatus(StrEnum):
+    STARTED = "STARTED"
+    PENDING = "PENDING"
+    READY = "READY"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+    TIMED_OUT = "TIMED_OUT"
+    STOPPED = "STOPPED"
+
+
+TERMINAL_STATUSES = frozenset({"SUCCEEDED", "FAILED", "CANCELLED", "TIMED_OUT", "STOPPED"})
+
+
+class OperationAction(StrEnum):
+    START = "START"
+    SUCCEED = "SUCCEED"
+    FAIL = "FAIL"
+    RETRY = "RETRY"
+    CANCEL = "CANCEL"
+
+
+class InvocationStatus(StrEnum):
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    PENDING = "PENDING"
+
+
+class ExecutionStatus(StrEnum):
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    TIMED_OUT = "TIMED_OUT"
+    STOPPED = "STOPPED"
+
+
+class OperationSubType(StrEnum):
+    STEP = "Step"
+    WAIT = "Wait"
+    CALLBACK = "Callback"
+    RUN_IN_CHILD_CONTEXT = "RunInChildContext"
+    MAP = "Map"
+    MAP_ITERATION = "MapIteration"
+    PARALLEL = "Parallel"
+    PARALLEL_BRANCH = "ParallelBranch"
+    WAIT_FOR_CALLBACK = "WaitForCallback"
+    WAIT_FOR_CONDITION = "WaitForCondition"
+    CHAINED_INVOKE = "ChainedInvoke"
+
+
+class ErrorObject(_Wire):
+    ErrorMessage: str | None = None
+    ErrorType: str | None = None
+    ErrorData: str | None = None
+    StackTrace: list[str] | None = None
+
+    @classmethod
+    def from_exception(cls, exc: BaseException) -> "ErrorObject":
+        return cls(**exception_details(exc))
+
+
+_ErrorObject = ErrorObject
+
+
+class ExecutionDetails(_Wire):
+    InputPayload: str | None = None
+
+
+class ContextDetails(_Wire):
+    ReplayChildren: bool | None = None
+    Result: str | None = None
+    Error: _ErrorObject | None = None
+
+
+class StepDetails(_Wire):
+    Attempt: int = 0
+    NextAttemptTimestamp: int | None = None
+    Result: str | None = None
+    Error: _ErrorObject | None = None
+
+
+class WaitDetails(_Wire):
+    ScheduledEndTimestamp: int | None = None
+
+
+class CallbackDetails(_Wire):
+    CallbackId: str | None = None
+    Result: str | None = None
+    Error: _ErrorObject | None = None
+
+
+class ChainedInvokeDetails(_Wire):
+    Result: str | None = None
+    Error: _ErrorObject | None = None
+
+
+_ExecutionDetails = ExecutionDetails
+_ContextDetails = ContextDetails
+_StepDetails = StepDetails
+_WaitDetails = WaitDetails
+_CallbackDetails = CallbackDetails
+_ChainedInvokeDetails = ChainedInvokeDetails
+
+
+class Operation(_Wire):
+    """One operation of an execution's log, as the service stores and returns it."""
+
+    Id: str
+    ParentId: str | None = None
+    Name: str | None = None
+    Type: OperationTypeName
+    SubType: str | None = None
+    StartTimestamp: int | None = None
+    EndTimestamp: int | None = None
+    Status: OperationStatusName
+    ExecutionDetails: _ExecutionDetails | None = None
+    ContextDetails: _ContextDetails | None = None
+    StepDetails: _StepDetails | None = None
+    WaitDetails: _WaitDetails | None = None
+    CallbackDetails: _CallbackDetails | None = None
+    ChainedInvokeDetails: _ChainedInvokeDetails | None = None
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.Status in TERMINAL_STATUSES
+
+
+class StepOptions(_Wire):
+    NextAttemptDelaySeconds: int = Field(ge=0, le=31_622_400)
+
+
+class WaitOptions(_Wire):
+    WaitSeconds: int = Field(ge=1, le=31_622_400)
+
+
+class CallbackOptions(_Wire):
+    TimeoutSeconds: int = Field(default=0, ge=0, le=99_999_999)
+    HeartbeatTimeoutSeconds: int = Field(default=0, ge=0, le=99_999_999)
+
+
+class ChainedInvokeOptions(_Wire):
+    FunctionName: str = Field(min_length=1, max_length=256)
+    TenantId: str | None = None
+    XAmznTraceId: str | None = None
+
+
+class ContextOptions(_Wire):
+    ReplayChildren: bool = False
+
+
+_ContextOptions = ContextOptions
+_StepOptions = StepOptions
+_WaitOptions = WaitOptions
+_CallbackOptions = CallbackOptions
+_ChainedInvokeOptions = ChainedInvokeOptions
+
+
+class OperationUpdate(_Wire):
+    """One element of a checkpoint request."""
+
+    Id: str = Field(min_length=1, max_length=64, pattern=r"^[a-zA-Z0-9_-]+$")
+    ParentId: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[a-zA-Z0-9_-]+$")
+    Name: str | None = None
+    Type: OperationTypeName
+    SubType: str | None = None
+    Action: OperationActionName
+    Payload: str | None = None
+    Error: _ErrorObject | None = None
+    ContextOptions: _ContextOptions | None = None
+    StepOptions: _StepOptions | None = None
+    WaitOptions: _WaitOptions | None = None
+    CallbackOptions: _CallbackOptions | None = None
+    ChainedInvokeOptions: _ChainedInvokeOptions | None = None
+
+
+class ExecutionState(_Wire):
+    Operations: list[Operation] = Field(default_factory=list)
+    NextMarker: str | None = None
+
+
+class CheckpointResponse(_Wire):
+    CheckpointToken: str | None = None
+    NewExecutionState: ExecutionState = Field(default_factory=ExecutionState)
+
+
+class InvocationOutput(_Wire):
+    """What a handler invocation returns to the engine."""
+
+    Status: InvocationStatus
+    Result: str | None = None
+    Error: _ErrorObject | None = None
+
+
+class Event(_Wire):
+    """One history event (GetDurableExecutionHistory ``Events`` element).
+
+    Exactly one ``<EventType>Details`` key is carried, in ``details``, and emitted under its
+    AWS name by :meth:`to_wire`.
+    """
+
+    EventType: str
+    EventId: int
+    EventTimestamp: int
+    Id: str | None = None
+    Name: str | None = None
+    ParentId: str | None = None
+    SubType: str | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
+
+    def to_wire(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"EventType": self.EventType, "EventId": self.EventId,
+                               "EventTimestamp": self.EventTimestamp}
+        for key in ("Id", "Name", "ParentId", "SubType"):
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = value
+        out[f"{self.EventType}Details"] = self.details
+        return out

@@ -1,0 +1,114 @@
+"""``context.run_in_child_context``: a group of operations checkpointed as one CONTEXT.
+
+Replay: a completed child returns its stored result without running its function, and a failed
+one raises its stored error. A child whose result was too large to store (over 256 KiB,
+ReplayChildren) runs its function again; its operations then replay from their own checkpoints
+and nothing new is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from durably.core.context_core import ContextCore, OpGen, UserCall, default_name
+from durably.core.errors import (
+    ChildContextError,
+    DurableOperationError,
+    ExecutionError,
+    InvocationError,
+    SerDesError,
+    error_type_name,
+)
+from durably.core.limits import REPLAY_CHILDREN_THRESHOLD, utf8_size
+from durably.core.model import ErrorObject, OperationType
+from durably.core.operation.step import decode_result, encode_result, result_serdes
+from durably.core.serdes import SerDes, SerDesContext
+
+CONTEXT = OperationType.CONTEXT
+
+
+def _stored_failure(error: ErrorObject, passthrough: tuple[type[DurableOperationError], ...]) -> Exception:
+    for cls in passthrough:
+        if error.ErrorType == error_type_name(cls):
+            return cls(error.ErrorMessage, error.ErrorType, error.ErrorData, error.StackTrace)
+    return ChildContextError(error.ErrorMessage, error.ErrorType, error.ErrorData, error.StackTrace)
+
+
+def run_in_child_context(
+    core: ContextCore,
+    func: Callable[..., Any],
+    name: str | None,
+    *,
+    sub_type: str = "RunInChildContext",
+    serdes: SerDes[Any] | None = None,
+    summary_generator: Callable[[Any], str] | None = None,
+    inline: bool = False,
+    passthrough: tuple[type[DurableOperationError], ...] = (),
+    op_id: str | None = None,
+) -> OpGen:
+    """Run ``func`` in a child context.
+
+    ``func`` is user code receiving a context, or, with ``inline``, an operation generator
+    receiving the child's core. ``passthrough`` errors are raised as themselves instead of
+    being wrapped in :class:`ChildContextError`. ``op_id`` is given by map and parallel, whose
+    branch ids come from the item index.
+    """
+    op_id = op_id or core.next_id()
+    if name is None and not inline:
+        name = default_name(func)
+    op = core.existing(op_id, CONTEXT, sub_type, name)
+    codec = result_serdes(serdes, func)
+    sctx = SerDesContext(op_id, core.arn)
+    replay_children = False
+    if op is not None:
+        details = op.ContextDetails
+        if op.Status == "SUCCEEDED":
+            if not (details and details.ReplayChildren):
+                return decode_result(codec, details.Result if details else None, sctx)
+            replay_children = True
+        elif op.Status == "FAILED":
+            raise _stored_failure((details.Error if details else None) or ErrorObject(), passthrough)
+    else:
+        core.replaying = False
+        core.state.queue(core.update(op_id, CONTEXT, "START", sub_type, name))
+
+    child_core = core.child(op_id)
+    try:
+        if inline:
+            value = yield from func(child_core)
+        else:
+            value = yield UserCall(func, child=child_core)
+    except (ExecutionError, InvocationError):
+        raise
+    except Exception as exc:
+        if replay_children:
+            raise
+        core.state.write(core.update(op_id, CONTEXT, "FAIL", sub_type, name,
+                                     Error=ErrorObject.from_exception(exc)))
+        if isinstance(exc, passthrough):
+            raise
+        raise ChildContextError(*_wrapped_fields(exc)) from exc
+
+    what = f"child context {name!r}" if name else f"child context {op_id[:12]}"
+    try:
+        payload = encode_result(codec, value, sctx, what, limit=None) if not replay_children else None
+    except SerDesError as exc:
+        core.state.write(core.update(op_id, CONTEXT, "FAIL", sub_type, name,
+                                     Error=ErrorObject.from_exception(exc)))
+        raise ChildContextError(*_wrapped_fields(exc)) from exc
+    if replay_children:
+        return value
+    if payload is not None and utf8_size(payload) > REPLAY_CHILDREN_THRESHOLD:
+        summary = summary_generator(value) if summary_generator else ""
+        core.state.write(core.update(op_id, CONTEXT, "SUCCEED", sub_type, name, Payload=summary,
+                                     ContextOptions={"ReplayChildren": True}))
+        return decode_result(codec, payload, sctx)
+    core.state.write(core.update(op_id, CONTEXT, "SUCCEED", sub_type, name, Payload=payload))
+    return decode_result(codec, payload, sctx)
+
+
+def _wrapped_fields(exc: BaseException) -> tuple[str | None, str, str | None, list[str] | None]:
+    if isinstance(exc, DurableOperationError):
+        return exc.message, error_type_name(exc), exc.data, exc.stack_trace
+    return str(exc), error_type_name(exc), None, None

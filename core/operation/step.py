@@ -1,0 +1,143 @@
+"""``context.step``: run a function once, checkpoint its result, retry it by suspending.
+
+Replay: a SUCCEEDED step returns its stored result and a FAILED one raises its stored error,
+without running the body. A step whose retry is due runs its next attempt. An at-most-once step
+found STARTED (the process died mid-attempt) is not run again for that attempt: it counts as a
+failed attempt (``StepInterruptedError``) and the retry strategy decides.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from durably.core.config import StepConfig, StepSemantics
+from durably.core.context_core import ContextCore, OpGen, UserCall, default_name
+from durably.core.errors import (
+    ExecutionError,
+    InvocationError,
+    SerDesError,
+    StepError,
+    StepInterruptedError,
+    TimedSuspendExecution,
+)
+from durably.core.limits import MAX_OPERATION_PAYLOAD, utf8_size
+from durably.core.logger import DurableLogger
+from durably.core.model import ErrorObject, Operation, OperationType
+from durably.core.retries import RetryPresets
+from durably.core.serdes import JsonSerDes, SerDes, SerDesContext, return_type
+
+STEP = OperationType.STEP
+
+
+@dataclass(frozen=True)
+class StepContext:
+    """What a step function receives: a logger bound to the step, and the attempt number (from 1)."""
+
+    logger: DurableLogger
+    attempt: int
+
+
+def stored_error(op: Operation) -> ErrorObject:
+    details = op.StepDetails
+    return (details.Error if details and details.Error else None) or ErrorObject()
+
+
+def step_error(error: ErrorObject, cls: type[StepError] = StepError) -> StepError:
+    return cls(error.ErrorMessage, error.ErrorType, error.ErrorData, error.StackTrace)
+
+
+def result_serdes(serdes: SerDes[Any] | None, func: Callable[..., Any]) -> SerDes[Any]:
+    return serdes if serdes is not None else JsonSerDes(return_type(func))
+
+
+def encode_result(serdes: SerDes[Any], value: Any, ctx: SerDesContext, what: str,
+                  limit: int | None = MAX_OPERATION_PAYLOAD) -> str | None:
+    """Serialise an operation's result; raise SerDesError naming ``what`` when it cannot be stored."""
+    try:
+        payload = serdes.serialize(value, ctx)
+    except SerDesError as exc:
+        raise SerDesError(f"{what}: {exc}") from exc
+    except Exception as exc:
+        raise SerDesError(f"{what}: the serdes failed on a {type(value).__qualname__}: {exc}") from exc
+    if payload is not None and limit is not None and utf8_size(payload) > limit:
+        raise SerDesError(
+            f"{what}: the result is {utf8_size(payload)} bytes, over the {limit}-byte "
+            "limit for one operation; store large values elsewhere and return a reference"
+        )
+    return payload
+
+
+def decode_result(serdes: SerDes[Any], payload: str | None, ctx: SerDesContext) -> Any:
+    return None if payload is None else serdes.deserialize(payload, ctx)
+
+
+def describe(name: str | None, op_id: str) -> str:
+    return f"step {name!r} ({op_id[:12]})" if name else f"step {op_id[:12]}"
+
+
+def step(core: ContextCore, func: Callable[..., Any], name: str | None,
+         config: StepConfig | None) -> OpGen:
+    config = config or StepConfig()
+    op_id = core.next_id()
+    name = name if name is not None else default_name(func)
+    sub_type = config.sub_type or "Step"
+    op = core.existing(op_id, STEP, sub_type, name)
+    serdes = result_serdes(config.serdes, func)
+    sctx = SerDesContext(op_id, core.arn)
+
+    if op is not None:
+        if op.Status == "SUCCEEDED":
+            return decode_result(serdes, op.StepDetails.Result if op.StepDetails else None, sctx)
+        if op.Status == "FAILED":
+            raise step_error(stored_error(op))
+        if op.Status == "PENDING":
+            due = (op.StepDetails.NextAttemptTimestamp or 0) / 1000 if op.StepDetails else time.time()
+            raise TimedSuspendExecution(f"{describe(name, op_id)} waits for its next attempt", due)
+
+    core.replaying = False
+    attempts_done = op.StepDetails.Attempt if op is not None and op.StepDetails else 0
+    attempt = attempts_done + 1
+    at_most_once = config.step_semantics is StepSemantics.AT_MOST_ONCE_PER_RETRY
+    strategy = config.retry_strategy or RetryPresets.default()
+
+    def fail(error: BaseException) -> Any:
+        decision = strategy(error, attempt) if not isinstance(error, SerDesError) else None
+        err = ErrorObject.from_exception(error)
+        if decision is not None and decision.should_retry:
+            delay = decision.delay.seconds
+            core.state.write(core.update(op_id, STEP, "RETRY", sub_type, name, Error=err,
+                                         StepOptions={"NextAttemptDelaySeconds": delay}))
+            raise TimedSuspendExecution(f"{describe(name, op_id)} retries in {delay}s",
+                                        time.time() + delay)
+        core.state.write(core.update(op_id, STEP, "FAIL", sub_type, name, Error=err))
+        raise step_error(err) from error
+
+    if op is not None and op.Status == "STARTED" and at_most_once:
+        fail(StepInterruptedError(f"{describe(name, op_id)} was interrupted during attempt {attempt}"))
+
+    start = core.update(op_id, STEP, "START", sub_type, name)
+    if op is None or op.Status == "READY":
+        if at_most_once:
+            core.state.write(start)
+        else:
+            core.state.queue(start)
+
+    assert core.logger is not None
+    logger = core.logger.for_running_code(operationId=op_id, operationName=name, attempt=attempt)
+    step_ctx = StepContext(logger=logger, attempt=attempt)
+    try:
+        value = yield UserCall(func, (step_ctx,))
+    except (ExecutionError, InvocationError):
+        raise
+    except Exception as exc:
+        return fail(exc)
+
+    try:
+        payload = encode_result(serdes, value, sctx, describe(name, op_id))
+    except SerDesError as exc:
+        return fail(exc)
+    core.state.write(core.update(op_id, STEP, "SUCCEED", sub_type, name, Payload=payload))
+    return decode_result(serdes, payload, sctx)

@@ -1,0 +1,167 @@
+"""Retry strategies for steps: the AWS SDK's configs and presets, timed with tenacity's waits.
+
+A strategy is a function ``(error, attempts_made) -> RetryDecision``. ``attempts_made`` counts
+attempts that finished, so ``max_attempts`` counts every attempt including the first.
+Delays are whole seconds, at least one, after jitter.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import tenacity
+
+from durably.core.config import Duration, JitterStrategy, RetryStrategy
+
+__all__ = [
+    "LinearRetryStrategyConfig",
+    "RetryDecision",
+    "RetryPresets",
+    "RetryStrategyConfig",
+    "create_linear_retry_strategy",
+    "create_retry_strategy",
+]
+
+
+@dataclass(frozen=True)
+class RetryDecision:
+    should_retry: bool
+    delay: Duration = field(default_factory=Duration)
+
+    @classmethod
+    def retry(cls, delay: Duration) -> RetryDecision:
+        return cls(True, delay)
+
+    @classmethod
+    def no_retry(cls) -> RetryDecision:
+        return cls(False, Duration(0))
+
+
+@dataclass(frozen=True)
+class RetryStrategyConfig:
+    max_attempts: int = 3
+    initial_delay: Duration = Duration(5)
+    max_delay: Duration = Duration(300)
+    backoff_rate: float = 2.0
+    jitter_strategy: JitterStrategy = JitterStrategy.FULL
+    retryable_errors: Sequence[str | re.Pattern[str]] | None = None
+    retryable_error_types: Sequence[type[BaseException]] | None = None
+
+
+@dataclass(frozen=True)
+class LinearRetryStrategyConfig:
+    max_attempts: int = 6
+    initial_delay: Duration = Duration(1)
+    increment: Duration = Duration(1)
+    max_delay: Duration = Duration(300)
+    jitter_strategy: JitterStrategy = JitterStrategy.FULL
+    retryable_errors: Sequence[str | re.Pattern[str]] | None = None
+    retryable_error_types: Sequence[type[BaseException]] | None = None
+
+
+def _jittered(base: tenacity.wait.wait_base, jitter: JitterStrategy) -> tenacity.wait.wait_base:
+    """Apply jitter to a deterministic tenacity wait: FULL = U(0, d), HALF = d/2 + U(0, d/2)."""
+    if jitter is JitterStrategy.NONE:
+        return base
+
+    class _Jitter(tenacity.wait.wait_base):
+        def __call__(self, retry_state: tenacity.RetryCallState) -> float:
+            d = base(retry_state)
+            if jitter is JitterStrategy.FULL:
+                return tenacity.wait_random(0, d)(retry_state)
+            return d / 2 + tenacity.wait_random(0, d / 2)(retry_state)
+
+    return _Jitter()
+
+
+def _error_filter(
+    patterns: Sequence[str | re.Pattern[str]] | None, types: Sequence[type[BaseException]] | None
+) -> tenacity.retry_base:
+    if patterns is None and types is None:
+        return tenacity.retry_always
+    conditions: list[tenacity.retry_base] = []
+    if types:
+        conditions.append(tenacity.retry_if_exception_type(tuple(types)))
+    for pattern in patterns or ():
+        regex = pattern.pattern if isinstance(pattern, re.Pattern) else re.escape(pattern)
+        conditions.append(tenacity.retry_if_exception(lambda e, r=regex: re.search(r, str(e)) is not None))
+    return tenacity.retry_any(*conditions) if conditions else tenacity.retry_never
+
+
+def _strategy(
+    max_attempts: int, wait: tenacity.wait.wait_base, retry: tenacity.retry_base
+) -> RetryStrategy:
+    stop = tenacity.stop_after_attempt(max_attempts)
+
+    def decide(error: BaseException, attempts_made: int) -> RetryDecision:
+        state = tenacity.RetryCallState(retry_object=None, fn=None, args=(), kwargs={})  # type: ignore[arg-type]
+        state.attempt_number = attempts_made
+        outcome: tenacity.Future = tenacity.Future(attempts_made)
+        outcome.set_exception(error)
+        state.outcome = outcome
+        if stop(state) or not retry(state):
+            return RetryDecision.no_retry()
+        return RetryDecision.retry(Duration(max(1, math.ceil(wait(state)))))
+
+    return decide
+
+
+def create_retry_strategy(config: RetryStrategyConfig | None = None) -> RetryStrategy:
+    """Exponential backoff: ``min(initial * rate**(n-1), max)`` seconds before attempt n+1."""
+    c = config or RetryStrategyConfig()
+    wait = tenacity.wait_exponential(
+        multiplier=c.initial_delay.seconds, exp_base=c.backoff_rate, max=c.max_delay.seconds, min=0
+    )
+    return _strategy(c.max_attempts, _jittered(wait, c.jitter_strategy),
+                     _error_filter(c.retryable_errors, c.retryable_error_types))
+
+
+def create_linear_retry_strategy(config: LinearRetryStrategyConfig | None = None) -> RetryStrategy:
+    """Linear backoff: ``min(initial + increment*(n-1), max)`` seconds before attempt n+1."""
+    c = config or LinearRetryStrategyConfig()
+    wait = tenacity.wait_incrementing(
+        start=c.initial_delay.seconds, increment=c.increment.seconds, max=c.max_delay.seconds
+    )
+    return _strategy(c.max_attempts, _jittered(wait, c.jitter_strategy),
+                     _error_filter(c.retryable_errors, c.retryable_error_types))
+
+
+class RetryPresets:
+    """Named strategies, as in the AWS SDK."""
+
+    @staticmethod
+    def none() -> RetryStrategy:
+        return create_retry_strategy(RetryStrategyConfig(max_attempts=1))
+
+    @staticmethod
+    def default() -> RetryStrategy:
+        """6 attempts, 5 s doubling to a 60 s cap, full jitter (used when a step sets nothing)."""
+        return create_retry_strategy(RetryStrategyConfig(max_attempts=6, max_delay=Duration(60)))
+
+    @staticmethod
+    def transient() -> RetryStrategy:
+        return create_retry_strategy(RetryStrategyConfig(jitter_strategy=JitterStrategy.HALF))
+
+    @staticmethod
+    def resource_availability() -> RetryStrategy:
+        return create_retry_strategy(RetryStrategyConfig(max_attempts=5))
+
+    @staticmethod
+    def critical() -> RetryStrategy:
+        return create_retry_strategy(RetryStrategyConfig(
+            max_attempts=10, initial_delay=Duration(1), backoff_rate=1.5, max_delay=Duration(60),
+            jitter_strategy=JitterStrategy.NONE))
+
+    @staticmethod
+    def linear() -> RetryStrategy:
+        return create_linear_retry_strategy(LinearRetryStrategyConfig(jitter_strategy=JitterStrategy.NONE))
+
+    @staticmethod
+    def fixed(interval: Duration | None = None) -> RetryStrategy:
+        seconds = (interval or Duration(5)).seconds
+        return create_linear_retry_strategy(LinearRetryStrategyConfig(
+            max_attempts=5, initial_delay=Duration(seconds), increment=Duration(0),
+            max_delay=Duration(seconds), jitter_strategy=JitterStrategy.NONE))

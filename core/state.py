@@ -1,0 +1,109 @@
+"""The operation log of one invocation, and the checkpoints that extend it.
+
+Updates are either *queued* (the START of an at-least-once step or of a child context: the body
+runs at once and the START travels with the next write) or *written* (everything that must be
+durable before the call returns). A queued update that is still waiting after
+``QUEUED_FLUSH_SECONDS`` is written by a background thread, so a long-running step has its
+``StepStarted`` on record promptly.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import weakref
+from collections.abc import Iterable
+
+from durably.core.backend import Backend
+from durably.core.errors import SuspendExecution
+from durably.core.model import Operation, OperationUpdate
+
+QUEUED_FLUSH_SECONDS = 0.02
+
+
+class InvocationState:
+    """Operations known to this invocation, keyed by id, and the checkpoint token chain."""
+
+    def __init__(self, arn: str, token: str, operations: Iterable[Operation], backend: Backend) -> None:
+        self.arn = arn
+        self.token: str | None = token
+        self.ops: dict[str, Operation] = {op.Id: op for op in operations}
+        self.backend = backend
+        self._queued: list[OperationUpdate] = []
+        self._queued_at = 0.0
+        self._lock = threading.RLock()
+
+    def get(self, op_id: str) -> Operation | None:
+        return self.ops.get(op_id)
+
+    def queue(self, update: OperationUpdate) -> None:
+        """Send ``update`` with the next write (or within ``QUEUED_FLUSH_SECONDS``)."""
+        with self._lock:
+            if not self._queued:
+                self._queued_at = time.monotonic()
+                _flusher.watch(self)
+            self._queued.append(update)
+
+    def write(self, *updates: OperationUpdate) -> None:
+        """Make the queued updates and ``updates`` durable before returning."""
+        with self._lock:
+            batch = self._queued + list(updates)
+            self._queued = []
+            if batch:
+                self._send(batch)
+
+    def flush_if_stale(self, now: float) -> None:
+        with self._lock:
+            if self._queued and now - self._queued_at >= QUEUED_FLUSH_SECONDS:
+                self.write()
+
+    @property
+    def has_queued(self) -> bool:
+        return bool(self._queued)
+
+    def _send(self, batch: list[OperationUpdate]) -> None:
+        if self.token is None:
+            raise SuspendExecution("checkpointing was revoked by the engine")
+        response = self.backend.checkpoint(self.arn, self.token, batch)
+        self.token = response.CheckpointToken
+        for op in response.NewExecutionState.Operations:
+            self.ops[op.Id] = op
+        if self.token is None and not any(u.Type == "EXECUTION" for u in batch):
+            raise SuspendExecution("checkpointing was revoked by the engine")
+
+
+class _Flusher:
+    """One daemon thread per process that writes queued updates older than the threshold."""
+
+    def __init__(self) -> None:
+        self._states: weakref.WeakSet[InvocationState] = weakref.WeakSet()
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, state: InvocationState) -> None:
+        with self._cond:
+            self._states.add(state)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="durably-flusher", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._states:
+                    self._cond.wait()
+                states = list(self._states)
+            time.sleep(QUEUED_FLUSH_SECONDS / 2)
+            now = time.monotonic()
+            for state in states:
+                if not state.has_queued:
+                    self._states.discard(state)
+                    continue
+                try:
+                    state.flush_if_stale(now)
+                except BaseException:  # noqa: BLE001 - the invocation's own next write reports it
+                    self._states.discard(state)
+
+
+_flusher = _Flusher()

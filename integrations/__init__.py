@@ -1,0 +1,1 @@
+"""Edges to other systems (AWS, OpenTelemetry, LangChain), each in its own package."""

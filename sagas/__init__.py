@@ -1,0 +1,1 @@
+"""Saga primitives on top of durably.core (compensations, rollback, pivot)."""

@@ -1,0 +1,37 @@
+"""Shared fixtures. Tests import durably from the installed package, never from the root."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from durably.core.engine.clock import SkippingClock
+from durably.core.engine.engine import Engine
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--run-slow", action="store_true", help="run long campaigns marked slow")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--run-slow"):
+        return
+    skip = pytest.mark.skip(reason="slow campaign: run with --run-slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "durably.db"
+
+
+@pytest.fixture
+def engine(db_path: Path) -> Iterator[Engine]:
+    """An engine on a fresh database whose clock skips over waits and retry delays."""
+    eng = Engine(db_path, synchronous="OFF", clock=SkippingClock())
+    yield eng
+    eng.close()
