@@ -1,8 +1,12 @@
 """durably.core: the durable runtime, the embedded engine and the test runner."""
 
+from durably.core.batch import BatchItem, BatchItemStatus, BatchResult, CompletionReason
 from durably.core.config import (
     CallbackConfig,
     ChildConfig,
+    CompletionConfig,
+    MapConfig,
+    ParallelConfig,
     Duration,
     InvokeConfig,
     JitterStrategy,
@@ -50,6 +54,15 @@ from durably.core.execution import DurableFunction, durable_execution, durable_s
 from durably.core.logger import JsonFormatter
 from durably.core.model import ErrorObject, ExecutionStatus, InvocationStatus, Operation, OperationUpdate
 from durably.core.operation.callback import Callback, WaitForCallbackContext
+from durably.core.operation.parallel import ParallelBranch, durable_parallel_branch
+from durably.core.operation.wait_for_condition import WaitForConditionCheckContext
+from durably.core.plugins import (
+    DurableInstrumentationPlugin,
+    InvocationEndInfo,
+    InvocationStartInfo,
+    OperationInfo,
+    UserFunctionInfo,
+)
 from durably.core.operation.step import StepContext
 from durably.core.retries import (
     LinearRetryStrategyConfig,
@@ -60,10 +73,19 @@ from durably.core.retries import (
     create_retry_strategy,
 )
 from durably.core.serdes import ExtendedTypeSerDes, JsonSerDes, PassThroughSerDes, SerDes, SerDesContext
+from durably.core.waits import (
+    WaitForConditionConfig,
+    WaitForConditionDecision,
+    WaitStrategyConfig,
+    create_wait_strategy,
+)
 
 __all__ = [
     "AsyncDurableContext",
     "BatchCompletionError",
+    "BatchItem",
+    "BatchItemStatus",
+    "BatchResult",
     "Callback",
     "CallbackConfig",
     "CallbackError",
@@ -74,10 +96,13 @@ __all__ = [
     "CheckpointError",
     "ChildConfig",
     "ChildContextError",
+    "CompletionConfig",
+    "CompletionReason",
     "DurableContext",
     "DurableExecutionAlreadyStartedException",
     "DurableExecutionsError",
     "DurableFunction",
+    "DurableInstrumentationPlugin",
     "DurableOperationError",
     "Duration",
     "Engine",
@@ -88,7 +113,9 @@ __all__ = [
     "ExtendedTypeSerDes",
     "HandlerImportError",
     "InvalidParameterValueException",
+    "InvocationEndInfo",
     "InvocationError",
+    "InvocationStartInfo",
     "InvocationStatus",
     "InvokeConfig",
     "InvokeError",
@@ -96,11 +123,15 @@ __all__ = [
     "JsonFormatter",
     "JsonSerDes",
     "LinearRetryStrategyConfig",
+    "MapConfig",
     "NestingType",
     "NonDeterministicExecutionError",
     "NotADurablyDatabase",
     "Operation",
+    "OperationInfo",
     "OperationUpdate",
+    "ParallelBranch",
+    "ParallelConfig",
     "PassThroughSerDes",
     "RequestTooLargeException",
     "ResourceNotFoundException",
@@ -118,13 +149,20 @@ __all__ = [
     "StepSemantics",
     "SuspendExecution",
     "TimedSuspendExecution",
+    "UserFunctionInfo",
     "ValidationError",
     "WaitForCallbackConfig",
     "WaitForCallbackContext",
+    "WaitForConditionCheckContext",
+    "WaitForConditionConfig",
+    "WaitForConditionDecision",
     "WaitForConditionError",
+    "WaitStrategyConfig",
     "create_linear_retry_strategy",
     "create_retry_strategy",
+    "create_wait_strategy",
     "durable_execution",
+    "durable_parallel_branch",
     "durable_step",
     "durable_with_child_context",
     "register_durable_function",

@@ -112,3 +112,45 @@ class InvokeConfig(Generic[P, R]):
     serdes_payload: SerDes[P] | None = None
     serdes_result: SerDes[R] | None = None
     tenant_id: str | None = None
+
+
+@dataclass(frozen=True)
+class CompletionConfig:
+    """When a map or parallel is complete. With no field set, the first failure ends it."""
+
+    min_successful: int | None = None
+    tolerated_failure_count: int | None = None
+    tolerated_failure_percentage: float | None = None
+
+    @classmethod
+    def all_successful(cls) -> CompletionConfig:
+        return cls(tolerated_failure_count=0, tolerated_failure_percentage=0)
+
+    @classmethod
+    def all_completed(cls) -> CompletionConfig:
+        return cls(tolerated_failure_percentage=100)
+
+    @classmethod
+    def first_successful(cls) -> CompletionConfig:
+        return cls(min_successful=1)
+
+
+@dataclass(frozen=True)
+class MapConfig:
+    max_concurrency: int | None = None
+    completion_config: CompletionConfig = CompletionConfig()
+    serdes: SerDes[Any] | None = None
+    item_serdes: SerDes[Any] | None = None
+    summary_generator: Callable[[Any], str] | None = None
+    nesting_type: NestingType = NestingType.NESTED
+    item_namer: Callable[[Any, int], str] | None = None
+
+
+@dataclass(frozen=True)
+class ParallelConfig:
+    max_concurrency: int | None = None
+    completion_config: CompletionConfig = CompletionConfig.all_successful()
+    serdes: SerDes[Any] | None = None
+    item_serdes: SerDes[Any] | None = None
+    summary_generator: Callable[[Any], str] | None = None
+    nesting_type: NestingType = NestingType.NESTED

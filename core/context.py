@@ -9,21 +9,28 @@ be deterministic: put time, randomness, ids and I/O inside steps.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from durably.core.batch import BatchResult
 from durably.core.config import (
     CallbackConfig,
     ChildConfig,
     Duration,
     InvokeConfig,
+    MapConfig,
+    ParallelConfig,
     StepConfig,
     WaitForCallbackConfig,
 )
 from durably.core.context_core import ContextCore, drive_async, drive_sync
 from durably.core.logger import DurableLogger
 from durably.core.operation import callback, child, invoke, step, wait
+from durably.core.operation import map as map_op
+from durably.core.operation import parallel as parallel_op
+from durably.core.operation import wait_for_condition as wfc
+from durably.core.waits import WaitForConditionConfig
 
 T = TypeVar("T")
 
@@ -104,6 +111,28 @@ class DurableContext(_Base):
             serdes=config.serdes, summary_generator=config.summary_generator))
 
 
+    def wait_for_condition(self, check: Callable[[T, wfc.WaitForConditionCheckContext], T],
+                           config: WaitForConditionConfig[T], name: str | None = None) -> T:
+        """Poll ``check(state, ctx)`` until ``config.wait_strategy`` stops; return the final state.
+
+        Each poll is checkpointed with its state; between polls the invocation suspends.
+        """
+        return self._run(wfc.wait_for_condition(self._core, check, config, name))  # type: ignore[no-any-return]
+
+    def map(self, inputs: Sequence[Any], func: Callable[[DurableContext, Any, int, Sequence[Any]], T],
+            name: str | None = None, config: MapConfig | None = None) -> BatchResult[T]:
+        """Run ``func(ctx, item, index, inputs)`` for every item concurrently, each in a child context.
+
+        Replay returns the recorded BatchResult; items run in threads (``max_concurrency`` at a time).
+        """
+        return self._run(map_op.map_items(self._core, inputs, func, name, config))  # type: ignore[no-any-return]
+
+    def parallel(self, functions: Sequence[Callable[[DurableContext], Any] | parallel_op.ParallelBranch[Any]],
+                 name: str | None = None, config: ParallelConfig | None = None) -> BatchResult[Any]:
+        """Run each ``f(ctx)`` concurrently, each in a child context; the BatchResult is in input order."""
+        return self._run(parallel_op.parallel(self._core, functions, name, config))  # type: ignore[no-any-return]
+
+
 class AsyncDurableContext(_Base):
     """The context an ``async def`` handler receives: the same operations, as coroutines."""
 
@@ -141,6 +170,22 @@ class AsyncDurableContext(_Base):
         return await self._run(child.run_in_child_context(
             self._core, func, name, sub_type=config.sub_type or "RunInChildContext",
             serdes=config.serdes, summary_generator=config.summary_generator))
+
+
+    async def wait_for_condition(self, check: Callable[..., Any], config: WaitForConditionConfig[Any],
+                                 name: str | None = None) -> Any:
+        """As :meth:`DurableContext.wait_for_condition`."""
+        return await self._run(wfc.wait_for_condition(self._core, check, config, name))
+
+    async def map(self, inputs: Sequence[Any], func: Callable[..., Any], name: str | None = None,
+                  config: MapConfig | None = None) -> BatchResult[Any]:
+        """As :meth:`DurableContext.map`; async items run as tasks."""
+        return await self._run(map_op.map_items(self._core, inputs, func, name, config))  # type: ignore[no-any-return]
+
+    async def parallel(self, functions: Sequence[Any], name: str | None = None,
+                       config: ParallelConfig | None = None) -> BatchResult[Any]:
+        """As :meth:`DurableContext.parallel`; async branches run as tasks."""
+        return await self._run(parallel_op.parallel(self._core, functions, name, config))  # type: ignore[no-any-return]
 
 
 __all__ = ["AsyncDurableContext", "DurableContext", "ExecutionContext"]

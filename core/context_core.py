@@ -15,7 +15,8 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any
 
-from durably.core.errors import NonDeterministicExecutionError
+from durably.core.concurrency import Concurrently, run_async, run_sync
+from durably.core.errors import NonDeterministicExecutionError, OrphanedChildException
 from durably.core.identity import operation_id
 from durably.core.logger import DurableLogger
 from durably.core.model import Operation, OperationType, OperationUpdate
@@ -35,7 +36,7 @@ class UserCall:
     child: ContextCore | None = None
 
 
-OpGen = Generator[UserCall, Any, Any]
+OpGen = Generator["UserCall | Concurrently", Any, Any]
 
 
 @dataclass
@@ -48,6 +49,8 @@ class ContextCore:
     replaying: bool = False
     lambda_context: Any = None
     logger: DurableLogger | None = None
+    orphaned: threading.Event | None = None
+    """Set when the map/parallel this context belongs to completed without it."""
     _counter: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _last: int = 0
 
@@ -78,7 +81,7 @@ class ContextCore:
         assert self.logger is not None
         core = ContextCore(
             state=self.state, prefix=op_id, parent_id=op_id if checkpointed else self.parent_id,
-            replaying=self.replaying, lambda_context=self.lambda_context,
+            replaying=self.replaying, lambda_context=self.lambda_context, orphaned=self.orphaned,
         )
         core.logger = DurableLogger(core.is_replaying, {"executionArn": self.arn, "parentId": op_id},
                                     self.logger.base)
@@ -103,10 +106,13 @@ class ContextCore:
                     "the execution's history; deploy such a change under a new function name "
                     "or let running executions finish first."
                 )
+        self.state.observe_replayed(op)
         return op
 
     def update(self, op_id: str, op_type: OperationType, action: str, sub_type: str | None,
                name: str | None, **fields: Any) -> OperationUpdate:
+        if self.orphaned is not None and self.orphaned.is_set():
+            raise OrphanedChildException(f"operation {op_id} belongs to a batch that already completed")
         return OperationUpdate.model_validate({
             "Id": op_id, "ParentId": self.parent_id, "Name": name, "Type": op_type,
             "SubType": sub_type, "Action": action, **fields,
@@ -135,10 +141,13 @@ def drive_sync(gen: OpGen, wrap: Callable[[ContextCore], Any]) -> Any:
         call = next(gen)
         while True:
             try:
-                args = (wrap(call.child), *call.args) if call.child is not None else call.args
-                value = call.func(*args)
-                if inspect.isawaitable(value):
-                    value = _run_coroutine(value)
+                if isinstance(call, Concurrently):
+                    value = run_sync(call, lambda branch: drive_sync(branch, wrap))
+                else:
+                    args = (wrap(call.child), *call.args) if call.child is not None else call.args
+                    value = call.func(*args)
+                    if inspect.isawaitable(value):
+                        value = _run_coroutine(value)
             except BaseException as exc:  # noqa: BLE001 - handed to the operation to decide
                 call = gen.throw(exc)
             else:
@@ -157,20 +166,27 @@ async def drive_async(gen: OpGen, wrap: Callable[[ContextCore], Any],
         call = next(gen)
         while True:
             try:
-                is_async = inspect.iscoroutinefunction(call.func)
-                if call.child is not None:
-                    args = ((wrap if is_async else wrap_sync)(call.child), *call.args)
-                else:
-                    args = call.args
-                if is_async:
-                    value = await call.func(*args)
-                else:
-                    value = await asyncio.to_thread(call.func, *args)
-                    if inspect.isawaitable(value):
-                        value = await value
+                value = await _run_async_call(call, wrap, wrap_sync)
             except BaseException as exc:  # noqa: BLE001 - handed to the operation to decide
                 call = gen.throw(exc)
             else:
                 call = gen.send(value)
     except StopIteration as stop:
         return stop.value
+
+
+async def _run_async_call(call: UserCall | Concurrently, wrap: Callable[[ContextCore], Any],
+                          wrap_sync: Callable[[ContextCore], Any]) -> Any:
+    if isinstance(call, Concurrently):
+        return await run_async(call, lambda branch: drive_async(branch, wrap, wrap_sync))
+    is_async = inspect.iscoroutinefunction(call.func)
+    if call.child is not None:
+        args = ((wrap if is_async else wrap_sync)(call.child), *call.args)
+    else:
+        args = call.args
+    if is_async:
+        return await call.func(*args)
+    value = await asyncio.to_thread(call.func, *args)
+    if inspect.isawaitable(value):
+        value = await value
+    return value

@@ -28,6 +28,7 @@ from durably.core.errors import (
 from durably.core.limits import MAX_EXECUTION_RESULT, utf8_size
 from durably.core.model import ErrorObject, InvocationOutput, InvocationStatus, Operation
 from durably.core.serdes import dumps
+from durably.core.plugins import InvocationEndInfo, InvocationStartInfo, Plugins
 from durably.core.state import InvocationState
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -89,7 +90,17 @@ class DurableFunction:
             page = backend.get_state(inv.durable_execution_arn, inv.checkpoint_token, marker)
             operations.extend(page.Operations)
             marker = page.NextMarker or None
-        state = InvocationState(inv.durable_execution_arn, inv.checkpoint_token, operations, backend)
+        first = not any(op.Type != "EXECUTION" for op in operations)
+        start = InvocationStartInfo(inv.durable_execution_arn, first, tuple(inv.updated_operation_ids))
+        plugins = Plugins.create(self.plugins, start)
+        state = InvocationState(inv.durable_execution_arn, inv.checkpoint_token, operations, backend,
+                                plugins, inv.updated_operation_ids)
+        plugins.emit("on_invocation_start", start)
+        output = self._run(inv, state, operations)
+        plugins.emit("on_invocation_end", InvocationEndInfo(inv.durable_execution_arn, output.Status, output.Error))
+        return output
+
+    def _run(self, inv: InvocationInput, state: InvocationState, operations: list[Operation]) -> InvocationOutput:
         execution_id = inv.durable_execution_arn.rsplit("/", 1)[-1]
         execution_op = state.ops.get(execution_id)
         payload = execution_op.ExecutionDetails.InputPayload if execution_op and execution_op.ExecutionDetails else None

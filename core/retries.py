@@ -91,6 +91,17 @@ def _error_filter(
     return tenacity.retry_any(*conditions) if conditions else tenacity.retry_never
 
 
+def jittered_backoff(initial: Duration, rate: float, cap: Duration, jitter: JitterStrategy,
+                     attempt: int) -> Duration:
+    """The delay after ``attempt`` finished attempts: ``min(initial * rate**(attempt-1), cap)``, jittered,
+    rounded up to whole seconds, at least one."""
+    wait = _jittered(tenacity.wait_exponential(multiplier=initial.seconds, exp_base=rate, max=cap.seconds, min=0),
+                     jitter)
+    state = tenacity.RetryCallState(retry_object=None, fn=None, args=(), kwargs={})  # type: ignore[arg-type]
+    state.attempt_number = attempt
+    return Duration(max(1, math.ceil(wait(state))))
+
+
 def _strategy(
     max_attempts: int, wait: tenacity.wait.wait_base, retry: tenacity.retry_base
 ) -> RetryStrategy:

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from durably.core.backend import Backend
 from durably.core.errors import SuspendExecution
 from durably.core.model import Operation, OperationUpdate
+from durably.core.plugins import NO_PLUGINS, OperationInfo, Plugins
 
 QUEUED_FLUSH_SECONDS = 0.02
 
@@ -24,11 +25,14 @@ QUEUED_FLUSH_SECONDS = 0.02
 class InvocationState:
     """Operations known to this invocation, keyed by id, and the checkpoint token chain."""
 
-    def __init__(self, arn: str, token: str, operations: Iterable[Operation], backend: Backend) -> None:
+    def __init__(self, arn: str, token: str, operations: Iterable[Operation], backend: Backend,
+                 plugins: Plugins = NO_PLUGINS, updated_ids: Iterable[str] = ()) -> None:
         self.arn = arn
         self.token: str | None = token
         self.ops: dict[str, Operation] = {op.Id: op for op in operations}
         self.backend = backend
+        self.plugins = plugins
+        self.updated_ids = set(updated_ids)
         self._queued: list[OperationUpdate] = []
         self._queued_at = 0.0
         self._lock = threading.RLock()
@@ -43,6 +47,7 @@ class InvocationState:
                 self._queued_at = time.monotonic()
                 _flusher.watch(self)
             self._queued.append(update)
+        self._observe(update)
 
     def write(self, *updates: OperationUpdate) -> None:
         """Make the queued updates and ``updates`` durable before returning."""
@@ -51,6 +56,8 @@ class InvocationState:
             self._queued = []
             if batch:
                 self._send(batch)
+        for update in updates:
+            self._observe(update)
 
     def flush_if_stale(self, now: float) -> None:
         with self._lock:
@@ -60,6 +67,21 @@ class InvocationState:
     @property
     def has_queued(self) -> bool:
         return bool(self._queued)
+
+    def _observe(self, update: OperationUpdate) -> None:
+        if not self.plugins.plugins or update.Action not in ("START", "SUCCEED", "FAIL"):
+            return
+        status = {"START": "STARTED", "SUCCEED": "SUCCEEDED", "FAIL": "FAILED"}[update.Action]
+        hook = "on_operation_start" if update.Action == "START" else "on_operation_end"
+        self.plugins.emit(hook, OperationInfo(self.arn, update.Id, update.Type, update.SubType, update.Name,
+                                              update.ParentId, status))
+
+    def observe_replayed(self, op: Operation) -> None:
+        """An operation the engine finished while the execution was suspended: its end hook fires once."""
+        if self.plugins.plugins and op.Id in self.updated_ids and op.is_terminal:
+            self.updated_ids.discard(op.Id)
+            self.plugins.emit("on_operation_end", OperationInfo(
+                self.arn, op.Id, op.Type, op.SubType, op.Name, op.ParentId, op.Status, is_replayed=True))
 
     def _send(self, batch: list[OperationUpdate]) -> None:
         if self.token is None:

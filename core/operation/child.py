@@ -46,13 +46,14 @@ def run_in_child_context(
     inline: bool = False,
     passthrough: tuple[type[DurableOperationError], ...] = (),
     op_id: str | None = None,
+    args: tuple[Any, ...] = (),
 ) -> OpGen:
     """Run ``func`` in a child context.
 
     ``func`` is user code receiving a context, or, with ``inline``, an operation generator
     receiving the child's core. ``passthrough`` errors are raised as themselves instead of
-    being wrapped in :class:`ChildContextError`. ``op_id`` is given by map and parallel, whose
-    branch ids come from the item index.
+    being wrapped in :class:`ChildContextError`. ``op_id`` and ``args`` (passed to ``func``
+    after the context) are given by map and parallel, whose branch ids come from the item index.
     """
     op_id = op_id or core.next_id()
     if name is None and not inline:
@@ -78,7 +79,7 @@ def run_in_child_context(
         if inline:
             value = yield from func(child_core)
         else:
-            value = yield UserCall(func, child=child_core)
+            value = yield UserCall(func, args, child=child_core)
     except (ExecutionError, InvocationError):
         raise
     except Exception as exc:

@@ -26,6 +26,7 @@ from durably.core.errors import (
 from durably.core.limits import MAX_OPERATION_PAYLOAD, utf8_size
 from durably.core.logger import DurableLogger
 from durably.core.model import ErrorObject, Operation, OperationType
+from durably.core.plugins import UserFunctionInfo
 from durably.core.retries import RetryPresets
 from durably.core.serdes import JsonSerDes, SerDes, SerDesContext, return_type
 
@@ -128,8 +129,10 @@ def step(core: ContextCore, func: Callable[..., Any], name: str | None,
     assert core.logger is not None
     logger = core.logger.for_running_code(operationId=op_id, operationName=name, attempt=attempt)
     step_ctx = StepContext(logger=logger, attempt=attempt)
+    run = core.state.plugins.around_user_function(
+        func, UserFunctionInfo(core.arn, op_id, "STEP", name, attempt))
     try:
-        value = yield UserCall(func, (step_ctx,))
+        value = yield UserCall(run, (step_ctx,))
     except (ExecutionError, InvocationError):
         raise
     except Exception as exc:

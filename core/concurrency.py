@@ -1,0 +1,151 @@
+"""Running the branches of a map or parallel concurrently.
+
+Branches start in index order, at most ``max_concurrency`` in flight: threads for sync code,
+tasks for async code. A branch that suspends (a wait, a retry, a callback) keeps its slot but
+does not block the others; when nothing can make progress, the batch returns and the operation
+suspends the invocation. The ``complete`` policy is asked after every branch outcome; once it
+says so, branches still running are orphaned: their next checkpoint raises
+``OrphanedChildException`` instead of writing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from durably.core.errors import ExecutionError, InvocationError, OrphanedChildException, SuspendExecution
+
+MAX_THREADS = 64
+
+
+@dataclass
+class Outcome:
+    status: str
+    """SUCCEEDED, FAILED, SUSPENDED or ABORTED (an error that ends the whole operation)."""
+    value: Any = None
+    error: BaseException | None = None
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in ("SUCCEEDED", "FAILED")
+
+
+@dataclass
+class Concurrently:
+    """A request from an operation to its driver: run ``branches`` (generator factories)."""
+
+    branches: Sequence[Callable[[], Any]]
+    max_concurrency: int | None
+    complete: Callable[[Sequence[Outcome | None]], bool]
+    orphaned: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def limit(self) -> int:
+        return self.max_concurrency or max(len(self.branches), 1)
+
+
+def _classify(run: Callable[[], Any]) -> Outcome:
+    try:
+        return Outcome("SUCCEEDED", run())
+    except SuspendExecution as exc:
+        return Outcome("SUSPENDED", error=exc)
+    except OrphanedChildException as exc:
+        return Outcome("SUSPENDED", error=exc)
+    except (ExecutionError, InvocationError) as exc:
+        return Outcome("ABORTED", error=exc)
+    except Exception as exc:
+        return Outcome("FAILED", error=exc)
+
+
+class _Progress:
+    """Scheduling state shared by the sync and async runners."""
+
+    def __init__(self, req: Concurrently) -> None:
+        self.req = req
+        self.outcomes: list[Outcome | None] = [None] * len(req.branches)
+        self.started = 0
+        self.finished = 0
+
+    def done(self) -> bool:
+        if any(o is not None and o.status == "ABORTED" for o in self.outcomes):
+            return True
+        return self.req.complete(self.outcomes)
+
+    def can_start(self) -> bool:
+        held = self.started - sum(1 for o in self.outcomes if o is not None and o.terminal)
+        return self.started < len(self.req.branches) and held < self.req.limit
+
+    def running(self) -> int:
+        return self.started - self.finished
+
+    def result(self) -> list[Outcome | None]:
+        for outcome in self.outcomes:
+            if outcome is not None and outcome.status == "ABORTED":
+                assert outcome.error is not None
+                raise outcome.error
+        return self.outcomes
+
+
+def run_sync(req: Concurrently, drive: Callable[[Any], Any]) -> list[Outcome | None]:
+    """Run the branches in threads; ``drive`` runs one branch generator to its end."""
+    progress = _Progress(req)
+    cond = threading.Condition()
+
+    def work(index: int) -> None:
+        outcome = _classify(lambda: drive(req.branches[index]()))
+        with cond:
+            progress.outcomes[index] = outcome
+            progress.finished += 1
+            cond.notify_all()
+
+    pool = ThreadPoolExecutor(max_workers=min(req.limit, MAX_THREADS), thread_name_prefix="durably-branch")
+    try:
+        with cond:
+            while not progress.done():
+                while progress.can_start():
+                    pool.submit(work, progress.started)
+                    progress.started += 1
+                if progress.running() == 0:
+                    break
+                cond.wait()
+            if progress.running():
+                req.orphaned.set()
+    finally:
+        pool.shutdown(wait=not req.orphaned.is_set())
+    return progress.result()
+
+
+async def run_async(req: Concurrently, drive: Callable[[Any], Any]) -> list[Outcome | None]:
+    """Run the branches as tasks; ``drive`` is a coroutine function running one branch generator."""
+    progress = _Progress(req)
+    changed = asyncio.Event()
+    tasks: list[asyncio.Task[None]] = []
+
+    async def work(index: int) -> None:
+        try:
+            outcome = Outcome("SUCCEEDED", await drive(req.branches[index]()))
+        except BaseException as exc:  # noqa: BLE001 - classified below
+            outcome = _classify(lambda: _reraise(exc))
+        progress.outcomes[index] = outcome
+        progress.finished += 1
+        changed.set()
+
+    while not progress.done():
+        while progress.can_start():
+            tasks.append(asyncio.create_task(work(progress.started)))
+            progress.started += 1
+        if progress.running() == 0:
+            break
+        changed.clear()
+        await changed.wait()
+    if progress.running():
+        req.orphaned.set()
+    return progress.result()
+
+
+def _reraise(exc: BaseException) -> Any:
+    raise exc

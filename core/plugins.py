@@ -1,0 +1,134 @@
+"""The instrumentation plugin API: hooks around invocations, operations and user functions.
+
+Register with ``@durable_execution(plugins=[factory_or_plugin, ...])``. A factory has
+``create_plugin(info) -> plugin`` and is asked once per invocation; anything else is used as
+the plugin itself. Every hook of every plugin is called; an exception raised by a hook is logged
+and swallowed, so a plugin can never change an execution. Replay fires no operation hooks for
+work that is only replayed.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+_log = logging.getLogger("durably.plugins")
+
+
+@dataclass(frozen=True)
+class InvocationStartInfo:
+    execution_arn: str
+    is_first_invocation: bool
+    updated_operation_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class InvocationEndInfo:
+    execution_arn: str
+    status: str
+    """SUCCEEDED, FAILED or PENDING."""
+    error: Any = None
+
+
+@dataclass(frozen=True)
+class OperationInfo:
+    execution_arn: str
+    operation_id: str
+    """Equal to the history event's ``Id``."""
+    operation_type: str
+    sub_type: str | None
+    name: str | None
+    parent_id: str | None
+    status: str
+    """STARTED for a start hook; the terminal status for an end hook."""
+    is_replayed: bool = False
+
+
+@dataclass(frozen=True)
+class UserFunctionInfo:
+    execution_arn: str
+    operation_id: str
+    operation_type: str
+    name: str | None
+    attempt: int
+    outcome: str | None = None
+    """SUCCEEDED or FAILED in the end hook."""
+    error: BaseException | None = None
+
+
+class DurableInstrumentationPlugin:
+    """Base class with no-op hooks; override the ones you need."""
+
+    def on_invocation_start(self, info: InvocationStartInfo) -> None: ...
+    def on_invocation_end(self, info: InvocationEndInfo) -> None: ...
+    def on_operation_start(self, info: OperationInfo) -> None: ...
+    def on_operation_end(self, info: OperationInfo) -> None: ...
+    def on_user_function_start(self, info: UserFunctionInfo) -> None: ...
+    def on_user_function_end(self, info: UserFunctionInfo) -> None: ...
+
+
+class Plugins:
+    """The plugins of one invocation; calls every hook of each, swallowing their errors."""
+
+    def __init__(self, plugins: Sequence[Any]) -> None:
+        self.plugins = list(plugins)
+
+    @classmethod
+    def create(cls, registered: Sequence[Any], info: InvocationStartInfo) -> Plugins:
+        made = []
+        for entry in registered:
+            create = getattr(entry, "create_plugin", None)
+            try:
+                made.append(create(info) if callable(create) else entry)
+            except Exception:
+                _log.exception("plugin factory %r failed; the plugin is skipped", entry)
+        return cls(made)
+
+    def emit(self, hook: str, info: Any) -> None:
+        for plugin in self.plugins:
+            method = getattr(plugin, hook, None)
+            if method is None:
+                continue
+            try:
+                method(info)
+            except Exception:
+                _log.debug("plugin hook %s of %r raised; ignored", hook, plugin, exc_info=True)
+
+    def around_user_function(self, func: Callable[..., Any], info: UserFunctionInfo) -> Callable[..., Any]:
+        """``func`` wrapped so the attempt hooks run on the thread (or task) that runs it."""
+        if not self.plugins:
+            return func
+
+        def end(outcome: str, error: BaseException | None) -> None:
+            self.emit("on_user_function_end", UserFunctionInfo(
+                info.execution_arn, info.operation_id, info.operation_type, info.name, info.attempt,
+                outcome, error))
+
+        if inspect.iscoroutinefunction(func):
+            async def run_async(*args: Any) -> Any:
+                self.emit("on_user_function_start", info)
+                try:
+                    value = await func(*args)
+                except BaseException as exc:
+                    end("FAILED", exc)
+                    raise
+                end("SUCCEEDED", None)
+                return value
+            return run_async
+
+        def run(*args: Any) -> Any:
+            self.emit("on_user_function_start", info)
+            try:
+                value = func(*args)
+            except BaseException as exc:
+                end("FAILED", exc)
+                raise
+            end("SUCCEEDED", None)
+            return value
+        return run
+
+
+NO_PLUGINS = Plugins(())
