@@ -5,12 +5,12 @@ from durably.core.config import (
     CallbackConfig,
     ChildConfig,
     CompletionConfig,
-    MapConfig,
-    ParallelConfig,
     Duration,
     InvokeConfig,
     JitterStrategy,
+    MapConfig,
     NestingType,
+    ParallelConfig,
     StepConfig,
     StepSemantics,
     WaitForCallbackConfig,
@@ -50,11 +50,17 @@ from durably.core.errors import (
     ValidationError,
     WaitForConditionError,
 )
-from durably.core.execution import DurableFunction, durable_execution, durable_step, durable_with_child_context
+from durably.core.execution import (
+    DurableFunction,
+    durable_execution,
+    durable_step,
+    durable_with_child_context,
+)
 from durably.core.logger import JsonFormatter
 from durably.core.model import ErrorObject, ExecutionStatus, InvocationStatus, Operation, OperationUpdate
 from durably.core.operation.callback import Callback, WaitForCallbackContext
 from durably.core.operation.parallel import ParallelBranch, durable_parallel_branch
+from durably.core.operation.step import StepContext
 from durably.core.operation.wait_for_condition import WaitForConditionCheckContext
 from durably.core.plugins import (
     DurableInstrumentationPlugin,
@@ -63,7 +69,6 @@ from durably.core.plugins import (
     OperationInfo,
     UserFunctionInfo,
 )
-from durably.core.operation.step import StepContext
 from durably.core.retries import (
     LinearRetryStrategyConfig,
     RetryDecision,

@@ -48,17 +48,13 @@ class Concurrently:
         return self.max_concurrency or max(len(self.branches), 1)
 
 
-def _classify(run: Callable[[], Any]) -> Outcome:
-    try:
-        return Outcome("SUCCEEDED", run())
-    except SuspendExecution as exc:
+def _failure(exc: BaseException) -> Outcome:
+    """How a branch that raised ``exc`` ended."""
+    if isinstance(exc, SuspendExecution | OrphanedChildException):
         return Outcome("SUSPENDED", error=exc)
-    except OrphanedChildException as exc:
-        return Outcome("SUSPENDED", error=exc)
-    except (ExecutionError, InvocationError) as exc:
+    if isinstance(exc, ExecutionError | InvocationError) or not isinstance(exc, Exception):
         return Outcome("ABORTED", error=exc)
-    except Exception as exc:
-        return Outcome("FAILED", error=exc)
+    return Outcome("FAILED", error=exc)
 
 
 class _Progress:
@@ -96,7 +92,10 @@ def run_sync(req: Concurrently, drive: Callable[[Any], Any]) -> list[Outcome | N
     cond = threading.Condition()
 
     def work(index: int) -> None:
-        outcome = _classify(lambda: drive(req.branches[index]()))
+        try:
+            outcome = Outcome("SUCCEEDED", drive(req.branches[index]()))
+        except BaseException as exc:  # noqa: BLE001 - every ending is reported to the coordinator
+            outcome = _failure(exc)
         with cond:
             progress.outcomes[index] = outcome
             progress.finished += 1
@@ -128,8 +127,8 @@ async def run_async(req: Concurrently, drive: Callable[[Any], Any]) -> list[Outc
     async def work(index: int) -> None:
         try:
             outcome = Outcome("SUCCEEDED", await drive(req.branches[index]()))
-        except BaseException as exc:  # noqa: BLE001 - classified below
-            outcome = _classify(lambda: _reraise(exc))
+        except BaseException as exc:  # noqa: BLE001 - every ending is reported to the coordinator
+            outcome = _failure(exc)
         progress.outcomes[index] = outcome
         progress.finished += 1
         changed.set()
@@ -145,7 +144,3 @@ async def run_async(req: Concurrently, drive: Callable[[Any], Any]) -> list[Outc
     if progress.running():
         req.orphaned.set()
     return progress.result()
-
-
-def _reraise(exc: BaseException) -> Any:
-    raise exc

@@ -148,7 +148,7 @@ def drive_sync(gen: OpGen, wrap: Callable[[ContextCore], Any]) -> Any:
                     value = call.func(*args)
                     if inspect.isawaitable(value):
                         value = _run_coroutine(value)
-            except BaseException as exc:  # noqa: BLE001 - handed to the operation to decide
+            except BaseException as exc:
                 call = gen.throw(exc)
             else:
                 call = gen.send(value)
@@ -167,7 +167,7 @@ async def drive_async(gen: OpGen, wrap: Callable[[ContextCore], Any],
         while True:
             try:
                 value = await _run_async_call(call, wrap, wrap_sync)
-            except BaseException as exc:  # noqa: BLE001 - handed to the operation to decide
+            except BaseException as exc:
                 call = gen.throw(exc)
             else:
                 call = gen.send(value)

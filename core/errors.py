@@ -123,7 +123,7 @@ class PluginLoadError(DurableExecutionsError):
     """A plugin could not be created."""
 
 
-class SuspendExecution(BaseException):  # noqa: N818 - name follows the AWS SDK
+class SuspendExecution(BaseException):
     """Control flow: the invocation must end PENDING. Never catch it."""
 
 
@@ -135,7 +135,7 @@ class TimedSuspendExecution(SuspendExecution):
         self.scheduled_timestamp = scheduled_timestamp
 
 
-class OrphanedChildException(BaseException):  # noqa: N818 - name follows the AWS SDK
+class OrphanedChildException(BaseException):
     """Control flow: a branch kept running after its parent completed."""
 
 

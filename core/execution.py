@@ -27,8 +27,8 @@ from durably.core.errors import (
 )
 from durably.core.limits import MAX_EXECUTION_RESULT, utf8_size
 from durably.core.model import ErrorObject, InvocationOutput, InvocationStatus, Operation
-from durably.core.serdes import dumps
 from durably.core.plugins import InvocationEndInfo, InvocationStartInfo, Plugins
+from durably.core.serdes import dumps
 from durably.core.state import InvocationState
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -8,9 +8,8 @@ Timestamps are integers in epoch milliseconds, as in the invocation envelope. (N
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from durably.core.errors import exception_details
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class _Wire(BaseModel):

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import tenacity
-
 from durably.core.config import Duration, JitterStrategy, RetryStrategy
 
 __all__ = [
@@ -77,6 +76,10 @@ def _jittered(base: tenacity.wait.wait_base, jitter: JitterStrategy) -> tenacity
     return _Jitter()
 
 
+def _matches(regex: str) -> Callable[[BaseException], bool]:
+    return lambda error: re.search(regex, str(error)) is not None
+
+
 def _error_filter(
     patterns: Sequence[str | re.Pattern[str]] | None, types: Sequence[type[BaseException]] | None
 ) -> tenacity.retry_base:
@@ -87,7 +90,7 @@ def _error_filter(
         conditions.append(tenacity.retry_if_exception_type(tuple(types)))
     for pattern in patterns or ():
         regex = pattern.pattern if isinstance(pattern, re.Pattern) else re.escape(pattern)
-        conditions.append(tenacity.retry_if_exception(lambda e, r=regex: re.search(r, str(e)) is not None))
+        conditions.append(tenacity.retry_if_exception(_matches(regex)))
     return tenacity.retry_any(*conditions) if conditions else tenacity.retry_never
 
 

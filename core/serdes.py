@@ -21,11 +21,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Generic, TypeVar, get_type_hints
 
+from durably.core.errors import SerDesError
 from pydantic import TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_core import PydanticSerializationError, to_jsonable_python
-
-from durably.core.errors import SerDesError
 
 T = TypeVar("T")
 
@@ -138,7 +137,7 @@ class ExtendedTypeSerDes(SerDes[Any]):
             return self._untag(raw)
         return raw
 
-    def _tag(self, value: Any) -> dict[str, Any]:  # noqa: PLR0911
+    def _tag(self, value: Any) -> dict[str, Any]:
         if value is None:
             return {"t": "n", "v": None}
         if isinstance(value, bool):
@@ -167,7 +166,7 @@ class ExtendedTypeSerDes(SerDes[Any]):
             return {"t": "m", "v": {k: self._tag(v) for k, v in value.items()}}
         raise TypeError(f"unsupported type for the extended serdes: {type(value).__qualname__}")
 
-    def _untag(self, node: dict[str, Any]) -> Any:  # noqa: PLR0911
+    def _untag(self, node: dict[str, Any]) -> Any:
         tag, v = node["t"], node["v"]
         if tag in ("n", "b", "i", "f", "s"):
             return v

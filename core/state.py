@@ -124,7 +124,7 @@ class _Flusher:
                     continue
                 try:
                     state.flush_if_stale(now)
-                except BaseException:  # noqa: BLE001 - the invocation's own next write reports it
+                except BaseException:
                     self._states.discard(state)
 
 

@@ -177,8 +177,8 @@ class Engine:
                 text = dumps(input)
             except (TypeError, ValueError) as exc:
                 raise InvalidParameterValueException(f"the input cannot be stored as JSON: {exc}") from exc
-        if name is not None:
-            functions.FUNCTION_NAME.match(name) or _bad_name(name)
+        if name is not None and not functions.FUNCTION_NAME.match(name):
+            raise InvalidParameterValueException(f"execution name {name!r} must match [A-Za-z0-9_-]{{1,64}}")
         arn, _ = self.service.start_execution(spec, text, name)
         self._wake.set()
         return arn
@@ -410,7 +410,3 @@ class Engine:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _bad_name(name: str) -> None:
-    raise InvalidParameterValueException(f"execution name {name!r} must match [A-Za-z0-9_-]{{1,64}}")

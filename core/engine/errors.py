@@ -35,7 +35,7 @@ class CallbackTimeoutException(ServiceError):
     status = 400
 
 
-class NotADurablyDatabase(ServiceError):  # noqa: N818 - reads as a sentence in tracebacks
+class NotADurablyDatabase(ServiceError):
     code = "NotADurablyDatabase"
     status = 400
 

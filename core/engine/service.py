@@ -7,13 +7,14 @@ waits, retries and callbacks, and chained invokes run as child executions.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import secrets
 import socket
 import sqlite3
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from durably.core.engine import history
 from durably.core.engine.clock import Clock
@@ -25,6 +26,7 @@ from durably.core.engine.errors import (
     ResourceNotFoundException,
 )
 from durably.core.engine.functions import FunctionSpec
+from durably.core.engine.store import Store, dump_op, load_op
 from durably.core.limits import MAX_EXECUTION_RESULT, MAX_OPERATION_PAYLOAD, utf8_size
 from durably.core.model import (
     TERMINAL_STATUSES,
@@ -37,11 +39,11 @@ from durably.core.model import (
     ExecutionState,
     InvocationOutput,
     Operation,
+    OperationStatusName,
     OperationUpdate,
     StepDetails,
     WaitDetails,
 )
-from durably.core.engine.store import Store, dump_op, load_op
 
 ACCOUNT = "000000000000"
 VALID_ACTIONS = {
@@ -227,7 +229,8 @@ class Service:
                         statuses: list[str] | None = None, started_after: int | None = None,
                         started_before: int | None = None, reverse: bool = True,
                         marker: str | None = None, max_items: int = 100) -> dict[str, Any]:
-        where, args = ["durable = 1"], []
+        where: list[str] = ["durable = 1"]
+        args: list[Any] = []
         if function_name:
             where.append("function_name = ?")
             args.append(function_name.split(":")[0])
@@ -472,7 +475,7 @@ class Service:
         row = conn.execute("SELECT doc FROM operations WHERE arn = ? AND id = ?", (arn, exec_id)).fetchone()
         if row:
             op = load_op(row[0])
-            op.Status, op.EndTimestamp = status, now
+            op.Status, op.EndTimestamp = cast(OperationStatusName, status), now
             conn.execute("UPDATE operations SET doc = ? WHERE arn = ? AND id = ?", (dump_op(op), arn, exec_id))
         conn.execute("DELETE FROM timers WHERE arn = ?", (arn,))
         event = {"SUCCEEDED": "ExecutionSucceeded", "FAILED": "ExecutionFailed",
@@ -489,7 +492,7 @@ class Service:
         op = self._load(conn, arn, op_id, {})
         if row is None or row[0] != "RUNNING" or op is None or op.is_terminal:
             return
-        op.Status, op.EndTimestamp = status, now
+        op.Status, op.EndTimestamp = cast(OperationStatusName, status), now
         if status == "SUCCEEDED":
             op.ChainedInvokeDetails = ChainedInvokeDetails(Result=result)
             history.append(conn, arn, "ChainedInvokeSucceeded", now, {"Result": history.result(result)}, op)
@@ -557,7 +560,7 @@ class Service:
     def _end_callback(self, conn: sqlite3.Connection, arn: str, op: Operation, status: str, now: int,
                       result: str | None = None, error: ErrorObject | None = None) -> None:
         assert op.CallbackDetails is not None
-        op.Status, op.EndTimestamp = status, now
+        op.Status, op.EndTimestamp = cast(OperationStatusName, status), now
         op.CallbackDetails.Result, op.CallbackDetails.Error = result, error
         if status == "SUCCEEDED":
             history.append(conn, arn, "CallbackSucceeded", now, {"Result": history.result(result)}, op)
@@ -652,7 +655,7 @@ class Service:
                 "SELECT arn FROM executions WHERE ready = 1 AND status = 'RUNNING' AND lease_owner IS NULL"
                 " LIMIT 8")]
         for candidate in candidates:
-            claim = self.store.transact(lambda c, a=candidate: self._claim(c, a, lease_ms))
+            claim = self.store.transact(functools.partial(self._claim, arn=candidate, lease_ms=lease_ms))
             if claim is not None:
                 return claim
         return None

@@ -154,7 +154,7 @@ class Store:
                     conn.execute("SAVEPOINT req")
                 try:
                     req.result = req.fn(conn)
-                except BaseException as exc:  # noqa: BLE001 - reported to that request's caller
+                except BaseException as exc:
                     req.error = exc
                     if len(batch) > 1:
                         conn.execute("ROLLBACK TO req")

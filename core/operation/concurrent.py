@@ -124,10 +124,10 @@ def run_batch(core: ContextCore, spec: BatchSpec, branches: Sequence[Branch], na
 
     reason = policy.reason(outcomes)
     if reason is None:
-        _suspend(outcomes)
+        raise _suspension(outcomes)
     result = _batch_result(indexes, outcomes, reason)
     if only is not None:
-        return BatchResult(result.all, CompletionReason(stored.get("completionReason", reason)))
+        return BatchResult(result.all, CompletionReason(stored.get("completionReason") or reason))
     payload = spec.serdes.serialize(result, sctx) if spec.serdes else dumps(result.to_json())
     if payload is not None and utf8_size(payload) > REPLAY_CHILDREN_THRESHOLD:
         envelope = _envelope(spec, result, len(branches))
@@ -151,12 +151,12 @@ def _branch_factory(batch_core: ContextCore, spec: BatchSpec, batch_id: str, ind
         op_id=branch_id, args=branch.args)
 
 
-def _suspend(outcomes: Sequence[Outcome | None]) -> None:
+def _suspension(outcomes: Sequence[Outcome | None]) -> SuspendExecution:
     waiting = [o.error for o in outcomes if o is not None and o.status == "SUSPENDED"]
     timed = [e.scheduled_timestamp for e in waiting if isinstance(e, TimedSuspendExecution)]
     if waiting and len(timed) == len(waiting):
-        raise TimedSuspendExecution("every running branch of the batch is waiting", min(timed))
-    raise SuspendExecution("the batch's branches are waiting for outside events")
+        return TimedSuspendExecution("every running branch of the batch is waiting", min(timed))
+    return SuspendExecution("the batch's branches are waiting for outside events")
 
 
 def _batch_result(indexes: list[int], outcomes: Sequence[Outcome | None],
