@@ -8,6 +8,7 @@ invocation of a worker that died is taken over and recorded as crashed.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import threading
@@ -125,27 +126,42 @@ class Engine:
         return None
 
     def _spec_for(self, handler: Any, function_name: str | None) -> FunctionSpec:
-        if isinstance(handler, str):
-            spec = self.resolve(handler) if ":" not in handler or handler in self._functions else None
-            if spec is None and ":" in handler:
-                obj = functions.load_reference(handler)
-                if not isinstance(obj, DurableFunction):
-                    raise HandlerImportError(f"{handler!r} is not decorated with @durable_execution")
-                spec = FunctionSpec(function_name or functions.name_from_reference(handler), True,
-                                    functions.absolute_reference(handler), obj=obj)
-            if spec is None:
-                raise ResourceNotFoundException(f"no function {handler!r}: register it or pass MODULE:FUNCTION")
-            if function_name and function_name != spec.name:
-                spec = FunctionSpec(functions.check_name(function_name), spec.durable, spec.ref,
-                                    spec.execution_timeout, spec.retention_days, spec.obj)
-            return self._add(spec)
-        if not isinstance(handler, DurableFunction):
+        """The function to start: a DurableFunction, a registered name, or a MODULE:FUNCTION reference."""
+        if isinstance(handler, DurableFunction):
+            ref = functions.ref_of(handler)
+            name = function_name or functions.check_name(getattr(handler.func, "__name__", "handler"))
+            existing = self._functions.get(name)
+            if existing is not None and existing.obj is handler:
+                return existing
+            if existing is not None and existing.obj is not None:
+                if function_name:
+                    raise InvalidParameterValueException(
+                        f"function name {name!r} is already used by another handler in this engine")
+                # Two handlers share a __name__: tell them apart, stably when the code is importable.
+                salt = ref or str(id(handler))
+                name = f"{name[:50]}-{hashlib.blake2b(salt.encode(), digest_size=4).hexdigest()}"
+                existing = self._functions.get(name)
+                if existing is not None and existing.obj is handler:
+                    return existing
+            return self._add(FunctionSpec(name, True, ref, obj=handler))
+        if not isinstance(handler, str):
             raise InvalidParameterValueException("the handler must be decorated with @durable_execution")
-        name = function_name or functions.check_name(getattr(handler.func, "__name__", "handler"))
-        existing = self._functions.get(name)
-        if existing is not None and existing.obj is handler:
-            return existing
-        return self._add(FunctionSpec(name, True, functions._ref_of(handler), obj=handler))
+        spec = (self._functions.get(handler) or functions.registered().get(handler)
+                or self.service.stored_function(handler))
+        if spec is None:
+            if ":" not in handler:
+                raise ResourceNotFoundException(f"no function {handler!r}: register it or pass MODULE:FUNCTION")
+            obj = functions.load_reference(handler)
+            if not isinstance(obj, DurableFunction):
+                raise HandlerImportError(f"{handler!r} is not decorated with @durable_execution")
+            spec = FunctionSpec(functions.name_from_reference(handler), True,
+                                functions.absolute_reference(handler), obj=obj)
+        if function_name and function_name != spec.name:
+            spec = FunctionSpec(functions.check_name(function_name), spec.durable, spec.ref,
+                                spec.execution_timeout, spec.retention_days, spec.obj)
+        if not spec.durable:
+            raise InvalidParameterValueException(f"{spec.name!r} is a plain function; only durable functions start executions")
+        return self._add(spec) if spec.obj is not None else spec
 
     def _load(self, claim: Claim) -> Any:
         spec = self._functions.get(claim.function_name) or functions.registered().get(claim.function_name)

@@ -47,7 +47,7 @@ def check_name(name: str) -> str:
     return name
 
 
-def _ref_of(obj: Any) -> str | None:
+def ref_of(obj: Any) -> str | None:
     target = getattr(obj, "func", obj)
     module, qualname = getattr(target, "__module__", None), getattr(target, "__qualname__", "")
     if not module or "<" in qualname or module == "__main__":
@@ -62,7 +62,7 @@ def register_durable_function(name: str, handler: Any, execution_timeout: int | 
         raise InvalidParameterValueException(
             f"register_durable_function({name!r}): the handler must be decorated with @durable_execution")
     check_name(name.split(":")[0])
-    spec = FunctionSpec(name, True, _ref_of(handler),
+    spec = FunctionSpec(name, True, ref_of(handler),
                         execution_timeout or DEFAULT_EXECUTION_TIMEOUT,
                         retention_period_days or DEFAULT_RETENTION_DAYS, handler)
     _registry[name] = spec
@@ -74,7 +74,7 @@ def register_function(name: str, fn: Any) -> FunctionSpec:
     if not callable(fn):
         raise InvalidParameterValueException(f"register_function({name!r}): {fn!r} is not callable")
     check_name(name.split(":")[0])
-    spec = FunctionSpec(name, False, _ref_of(fn), obj=fn)
+    spec = FunctionSpec(name, False, ref_of(fn), obj=fn)
     _registry[name] = spec
     return spec
 

@@ -459,6 +459,9 @@ class Service:
 
     def _complete_execution_update(self, conn: sqlite3.Connection, arn: str, u: OperationUpdate,
                                    now: int) -> None:
+        if u.Payload is not None and utf8_size(u.Payload) > MAX_EXECUTION_RESULT:
+            raise RequestTooLargeException(
+                f"execution result of {utf8_size(u.Payload)} bytes is over {MAX_EXECUTION_RESULT}")
         if u.Action == "SUCCEED":
             self._finish(conn, arn, "SUCCEEDED", now, result=u.Payload)
         else:
@@ -777,9 +780,16 @@ def _validate_batch(updates: list[OperationUpdate]) -> None:
         raise InvalidParameterValueException("EXECUTION checkpoint must be the last update.")
     seen: dict[str, OperationUpdate] = {}
     for u in updates:
+        if u.Type not in VALID_ACTIONS:
+            raise InvalidParameterValueException(f"Unknown operation type: {u.Type}")
         if u.Action not in VALID_ACTIONS[u.Type]:
             raise InvalidParameterValueException(
                 f"Invalid action for the given operation type: {u.Action} on {u.Type}")
+        if u.Type in ("CONTEXT", "EXECUTION"):
+            if u.Action == "SUCCEED" and u.Error is not None:
+                raise InvalidParameterValueException(f"{u.Type} SUCCEED cannot carry an Error")
+            if u.Action == "FAIL" and u.Payload is not None:
+                raise InvalidParameterValueException(f"{u.Type} FAIL cannot carry a Payload")
         earlier = seen.get(u.Id)
         if earlier is not None and not (u.Type in ("STEP", "CONTEXT") and earlier.Action == "START"
                                         and u.Action != "START"):
