@@ -47,16 +47,19 @@ class SerDes(ABC, Generic[T]):
     def deserialize(self, data: str, serdes_context: SerDesContext) -> T: ...
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def dumps(value: Any) -> str:
     """Compact plain JSON; pydantic-convertible values are converted. Raises TypeError/ValueError."""
     try:
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        return _ENCODER.encode(value)
     except TypeError:
         try:
             converted = to_jsonable_python(value)
         except PydanticSerializationError as exc:
             raise TypeError(str(exc)) from None
-        return json.dumps(converted, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        return _ENCODER.encode(converted)
 
 
 @lru_cache(maxsize=512)
@@ -70,6 +73,8 @@ _PLAIN = (str, int, float, bool, type(None), list, dict, Any, inspect.Signature.
 def return_type(func: Callable[..., Any]) -> Any:
     """The return annotation of ``func`` if it asks for a rebuild (a model, a date, ...), else None."""
     target = getattr(func, "__wrapped__", func)
+    if "return" not in getattr(target, "__annotations__", {"return": None}):
+        return None
     try:
         hint = get_type_hints(target).get("return", None)
     except Exception:

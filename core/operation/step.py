@@ -31,6 +31,7 @@ from durably.core.retries import RetryPresets
 from durably.core.serdes import JsonSerDes, SerDes, SerDesContext, return_type
 
 STEP = OperationType.STEP
+DEFAULT_RETRY = RetryPresets.default()
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,7 @@ def step(core: ContextCore, func: Callable[..., Any], name: str | None,
     attempts_done = op.StepDetails.Attempt if op is not None and op.StepDetails else 0
     attempt = attempts_done + 1
     at_most_once = config.step_semantics is StepSemantics.AT_MOST_ONCE_PER_RETRY
-    strategy = config.retry_strategy or RetryPresets.default()
+    strategy = config.retry_strategy or DEFAULT_RETRY
 
     def fail(error: BaseException) -> Any:
         decision = strategy(error, attempt) if not isinstance(error, SerDesError) else None
