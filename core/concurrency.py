@@ -94,7 +94,7 @@ def run_sync(req: Concurrently, drive: Callable[[Any], Any]) -> list[Outcome | N
     def work(index: int) -> None:
         try:
             outcome = Outcome("SUCCEEDED", drive(req.branches[index]()))
-        except BaseException as exc:  # noqa: BLE001 - every ending is reported to the coordinator
+        except BaseException as exc:  # every ending is reported to the coordinator
             outcome = _failure(exc)
         with cond:
             progress.outcomes[index] = outcome
@@ -127,7 +127,7 @@ async def run_async(req: Concurrently, drive: Callable[[Any], Any]) -> list[Outc
     async def work(index: int) -> None:
         try:
             outcome = Outcome("SUCCEEDED", await drive(req.branches[index]()))
-        except BaseException as exc:  # noqa: BLE001 - every ending is reported to the coordinator
+        except BaseException as exc:  # every ending is reported to the coordinator
             outcome = _failure(exc)
         progress.outcomes[index] = outcome
         progress.finished += 1

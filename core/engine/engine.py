@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import threading
 import time
@@ -88,6 +89,7 @@ class Engine:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._pool: ThreadPoolExecutor | None = None
+        self._renewer: threading.Thread | None = None
         for spec in functions.registered().values():
             self._add(spec)
 
@@ -160,7 +162,8 @@ class Engine:
             spec = FunctionSpec(functions.check_name(function_name), spec.durable, spec.ref,
                                 spec.execution_timeout, spec.retention_days, spec.obj)
         if not spec.durable:
-            raise InvalidParameterValueException(f"{spec.name!r} is a plain function; only durable functions start executions")
+            raise InvalidParameterValueException(
+                f"{spec.name!r} is a plain function; only durable functions start executions")
         return self._add(spec) if spec.obj is not None else spec
 
     def _load(self, claim: Claim) -> Any:
@@ -241,6 +244,9 @@ class Engine:
     def _invoke(self, claim: Claim) -> None:
         with self._running_lock:
             self._running.add(claim.arn)
+            if self._renewer is None or not self._renewer.is_alive():
+                self._renewer = threading.Thread(target=self._renew_leases, name="durably-leases", daemon=True)
+                self._renewer.start()
         try:
             self._invoke_claimed(claim)
         finally:
@@ -355,7 +361,7 @@ class Engine:
 
     def _schedule(self) -> None:
         assert self._pool is not None
-        last_takeover = last_purge = last_renew = 0.0
+        last_takeover = last_purge = 0.0
         while not self._stop.is_set():
             try:
                 now = time.monotonic()
@@ -365,11 +371,6 @@ class Engine:
                 if now - last_purge > 60:
                     self.service.purge_expired()
                     last_purge = now
-                if now - last_renew > self.lease_ms / 3000:
-                    with self._running_lock:
-                        running = list(self._running)
-                    self.service.renew_leases(running, self.lease_ms)
-                    last_renew = now
                 self.service.fire_due_timers()
                 dispatched = False
                 while len(self._running) < self.workers:
@@ -387,9 +388,21 @@ class Engine:
                 self.clock.sleep_until(due if due is not None else self.clock.now_ms() + 1000, self._wake,
                                        POLL_SECONDS)
             except Exception:  # keep scheduling; the error is logged, not fatal to other executions
-                import logging
                 logging.getLogger("durably.engine").exception("scheduler iteration failed")
                 time.sleep(POLL_SECONDS)
+
+    def _renew_leases(self) -> None:
+        """Keep the leases of this engine's running invocations alive while any are running."""
+        while not self._stop.wait(self.lease_ms / 3000):
+            with self._running_lock:
+                running = list(self._running)
+                if not running:
+                    self._renewer = None
+                    return
+            try:
+                self.service.renew_leases(running, self.lease_ms)
+            except Exception:
+                logging.getLogger("durably.engine").exception("renewing leases failed")
 
     def wait_for(self, arn: str, timeout: float | None = None) -> dict[str, Any]:
         """Block until ``arn`` ends (background workers must be running)."""

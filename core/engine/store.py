@@ -87,18 +87,24 @@ class Store:
         self.synchronous = synchronous.upper()
         if self.synchronous not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise ValueError(f"synchronous must be OFF, NORMAL, FULL or EXTRA, not {synchronous!r}")
-        self._conn = self._connect()
-        self._init_schema()
+        self._conn = self._connect(wal=False)  # WAL only once the file is known to be ours
+        try:
+            self._init_schema()
+            self._conn.execute("PRAGMA journal_mode = WAL").fetchone()
+        except BaseException:
+            self._conn.close()
+            raise
         self._write_lock = threading.Lock()
         self._queue_lock = threading.Lock()
         self._queue: list[_Request] = []
         self._local = threading.local()
 
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self, wal: bool = True) -> sqlite3.Connection:
         try:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
             conn.execute("PRAGMA busy_timeout = 30000")
-            conn.execute("PRAGMA journal_mode = WAL").fetchone()
+            if wal:
+                conn.execute("PRAGMA journal_mode = WAL").fetchone()
             conn.execute(f"PRAGMA synchronous = {self.synchronous}")
         except sqlite3.DatabaseError as exc:
             raise NotADurablyDatabase(f"{self.path} is not a durably database ({exc})") from exc
