@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from durably.core.engine.clock import SkippingClock
 from durably.core.engine.engine import Engine
 

@@ -324,6 +324,15 @@ class Engine:
             self._wake.clear()
             self.clock.sleep_until(due if due is not None else self.clock.now_ms() + 1000, self._wake, POLL_SECONDS)
 
+    def run_until_suspended(self, arn: str) -> dict[str, Any]:
+        """Run one invocation of ``arn`` in this thread, if it needs one, and answer its state:
+        ended, or RUNNING (suspended on a wait, retry, callback or invoke; or leased elsewhere)."""
+        self.service.fire_due_timers()
+        claim = self.service.claim(self.lease_ms, arn=arn)
+        if claim is not None:
+            self._invoke(claim)
+        return self.service.get_execution(arn)
+
     def _has_local_timers(self, arn: str) -> bool:
         row = self.store.reader().execute(
             "SELECT 1 FROM timers WHERE arn = ? AND kind != 'exec_timeout' LIMIT 1", (arn,)).fetchone()

@@ -78,7 +78,10 @@ def process_start_time(pid: int) -> int | None:
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             data = f.read().decode()
-        return int(data.rsplit(")", 1)[1].split()[19])
+        fields = data.rsplit(")", 1)[1].split()
+        if fields[0] in ("Z", "X"):  # killed, not yet reaped by its parent: gone all the same
+            return None
+        return int(fields[19])
     except (OSError, IndexError, ValueError):
         try:
             os.kill(pid, 0)
@@ -273,10 +276,11 @@ class Service:
 
     def _checkpoint(self, conn: sqlite3.Connection, arn: str, token: str, updates: list[OperationUpdate],
                     targets: dict[str, FunctionSpec | None]) -> CheckpointResponse:
-        row = conn.execute("SELECT status, token, op_seq FROM executions WHERE arn = ?", (arn,)).fetchone()
+        row = conn.execute("SELECT status, token, op_seq, event_seq FROM executions WHERE arn = ?",
+                           (arn,)).fetchone()
         if row is None:
             raise ResourceNotFoundException(f"no durable execution {arn}")
-        status, current, op_seq = row
+        status, current, op_seq, event_seq = row
         if status != "RUNNING":
             raise InvalidParameterValueException(f"Invalid checkpoint token: the execution is {status}")
         if token != current:
@@ -284,25 +288,46 @@ class Service:
         now = self.clock.now_ms()
         _validate_batch(updates)
         touched: dict[str, Operation] = {}
+        pending: dict[str, Operation] = {}  # touched, row not written yet
+        created: dict[str, int] = {}  # the operations this batch creates, with their seq
         completed = False
-        for update in updates:
-            if update.Type == "EXECUTION":
-                self._complete_execution_update(conn, arn, update, now)
-                completed = True
-                continue
-            op, is_new = self._apply(conn, arn, update, now, touched, targets)
-            if is_new:
-                op_seq += 1
-                conn.execute("INSERT INTO operations VALUES (?, ?, ?, ?, ?)",
-                             (arn, op.Id, op_seq, _callback_id(op), dump_op(op)))
-            else:
-                conn.execute("UPDATE operations SET doc = ?, callback_id = ? WHERE arn = ? AND id = ?",
-                             (dump_op(op), _callback_id(op), arn, op.Id))
-            touched[op.Id] = op
-        new_token = None if completed else secrets.token_hex(16)
-        conn.execute("UPDATE executions SET token = ?, op_seq = ? WHERE arn = ?", (new_token, op_seq, arn))
+        # Each operation's row is written once, after all its updates (a START and a SUCCEED often
+        # travel together; _apply reads back through ``touched``), and the events go in one batch.
+        with history.EventBuffer(conn, arn, event_seq) as events:
+            for update in updates:
+                if update.Type == "EXECUTION":
+                    self._write_operations(conn, arn, pending, created)
+                    self._complete_execution_update(conn, arn, update, now)
+                    completed = True
+                    continue
+                op, is_new = self._apply(conn, arn, update, now, touched, targets)
+                if is_new:
+                    op_seq += 1
+                    created[op.Id] = op_seq
+                touched[op.Id] = pending[op.Id] = op
+            self._write_operations(conn, arn, pending, created)
+            events.flush(conn)
+            new_token = None if completed else secrets.token_hex(16)
+            # an accepted update is progress: crashed invocations count towards giving up only in a row without any
+            progress = ", failed_invocations = 0" if updates else ""
+            conn.execute(f"UPDATE executions SET token = ?, op_seq = ?, event_seq = ?{progress} WHERE arn = ?",
+                         (new_token, op_seq, events.seq, arn))
         return CheckpointResponse(CheckpointToken=new_token,
                                   NewExecutionState=ExecutionState(Operations=list(touched.values())))
+
+    @staticmethod
+    def _write_operations(conn: sqlite3.Connection, arn: str, pending: dict[str, Operation],
+                          created: dict[str, int]) -> None:
+        """Write the rows of ``pending`` operations (insert the ``created`` ones), and empty it."""
+        for op_id, op in pending.items():
+            seq = created.pop(op_id, None)
+            if seq is not None:
+                conn.execute("INSERT INTO operations VALUES (?, ?, ?, ?, ?)",
+                             (arn, op_id, seq, _callback_id(op), dump_op(op)))
+            else:
+                conn.execute("UPDATE operations SET doc = ?, callback_id = ? WHERE arn = ? AND id = ?",
+                             (dump_op(op), _callback_id(op), arn, op_id))
+        pending.clear()
 
     def _load(self, conn: sqlite3.Connection, arn: str, op_id: str,
               touched: dict[str, Operation]) -> Operation | None:

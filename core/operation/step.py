@@ -9,6 +9,7 @@ failed attempt (``StepInterruptedError``) and the retry strategy decides.
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +33,7 @@ from durably.core.serdes import JsonSerDes, SerDes, SerDesContext, return_type
 
 STEP = OperationType.STEP
 DEFAULT_RETRY = RetryPresets.default()
+DEFAULT_CONFIG = StepConfig()
 
 
 @dataclass(frozen=True)
@@ -51,8 +53,25 @@ def step_error(error: ErrorObject, cls: type[StepError] = StepError) -> StepErro
     return cls(error.ErrorMessage, error.ErrorType, error.ErrorData, error.StackTrace)
 
 
+_default_serdes: weakref.WeakKeyDictionary[Any, JsonSerDes] = weakref.WeakKeyDictionary()
+
+
 def result_serdes(serdes: SerDes[Any] | None, func: Callable[..., Any]) -> SerDes[Any]:
-    return serdes if serdes is not None else JsonSerDes(return_type(func))
+    """``serdes``, or the default JSON serdes for ``func``'s return type (looked up once per function:
+    ``get_type_hints`` costs several µs a call, more with string annotations)."""
+    if serdes is not None:
+        return serdes
+    try:
+        cached = _default_serdes.get(func)
+    except TypeError:  # not hashable or not weakly referenceable: no caching
+        return JsonSerDes(return_type(func))
+    if cached is None:
+        cached = JsonSerDes(return_type(func))
+        try:
+            _default_serdes[func] = cached
+        except TypeError:
+            pass
+    return cached
 
 
 def encode_result(serdes: SerDes[Any], value: Any, ctx: SerDesContext, what: str,
@@ -82,7 +101,7 @@ def describe(name: str | None, op_id: str) -> str:
 
 def step(core: ContextCore, func: Callable[..., Any], name: str | None,
          config: StepConfig | None) -> OpGen:
-    config = config or StepConfig()
+    config = config or DEFAULT_CONFIG
     op_id = core.next_id()
     name = name if name is not None else default_name(func)
     sub_type = config.sub_type or "Step"
@@ -130,8 +149,9 @@ def step(core: ContextCore, func: Callable[..., Any], name: str | None,
     assert core.logger is not None
     logger = core.logger.for_running_code(operationId=op_id, operationName=name, attempt=attempt)
     step_ctx = StepContext(logger=logger, attempt=attempt)
-    run = core.state.plugins.around_user_function(
-        func, UserFunctionInfo(core.arn, op_id, "STEP", name, attempt))
+    plugins = core.state.plugins
+    run = plugins.around_user_function(func, UserFunctionInfo(core.arn, op_id, "STEP", name, attempt)) \
+        if plugins.plugins else func
     try:
         value = yield UserCall(run, (step_ctx,))
     except (ExecutionError, InvocationError):

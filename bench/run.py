@@ -1,0 +1,276 @@
+"""durably's benchmarks against the raw SQLite floor (workloads W1-W4 of BASELINES.md).
+
+    python bench/run.py [--quick] [--sync FULL|NORMAL] [--json out.json] [--runs 3] [--only W1,W4]
+
+Each workload runs in its own child process (so its peak RSS is its own), and each repetition
+measures the floor and then durably on fresh databases in the same process, so the ratio is
+taken side by side on the same machine state. Figures are medians of ``--runs`` repetitions.
+Ratios are durably/floor: for times lower is better, for throughput (W2) higher is better.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+
+import floor  # noqa: E402  (bench/ is a directory of scripts, not a package)
+
+FULL_SIZES = {"w1": 1000, "w2_executions": 200, "w2_steps": 10, "w2_workers": (4, 8), "w3_map": 1000,
+              "w3_parallel": 100, "w4": (100, 1000, 10_000)}
+QUICK_SIZES = {"w1": 200, "w2_executions": 40, "w2_steps": 10, "w2_workers": (4, 8), "w3_map": 100,
+               "w3_parallel": 20, "w4": (100, 1000)}
+
+TARGET_W1_RATIO = 1.3
+TARGET_W2_RATIO = 1.0
+TARGET_W3_US = 30.0
+TARGET_W4_US = 8.0
+TARGET_W4_LINEARITY = 2.0
+W3_SKIP_MESSAGE = "map/parallel not implemented yet"
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident set size (ru_maxrss is KiB on Linux, bytes on macOS)."""
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024
+
+
+# ---------------------------------------------------------------- cells (run in a child process)
+def plan(sizes: dict[str, Any], only: set[str] | None) -> list[dict[str, Any]]:
+    cells: list[dict[str, Any]] = [{"workload": "W1", "kind": "w1", "n": sizes["w1"]}]
+    for workers in sizes["w2_workers"]:
+        cells.append({"workload": "W2", "kind": "w2", "executions": sizes["w2_executions"],
+                      "steps": sizes["w2_steps"], "workers": workers})
+    cells.append({"workload": "W3", "kind": "w3", "what": "map", "n": sizes["w3_map"]})
+    cells.append({"workload": "W3", "kind": "w3", "what": "parallel", "n": sizes["w3_parallel"]})
+    cells.extend({"workload": "W4", "kind": "w4", "n": n} for n in sizes["w4"])
+    return [c for c in cells if only is None or c["workload"] in only]
+
+
+def run_cell(cell: dict[str, Any], sync: str, runs: int) -> dict[str, Any]:
+    """Measure one cell ``runs`` times: the floor, then durably, each on a fresh database."""
+    kind = cell["kind"]
+    if kind == "floor_rss":
+        with tempfile.TemporaryDirectory(prefix="durably-bench-") as tmp:
+            floor.commit_per_row(Path(tmp) / "a.db", sync, cell["n"])
+            floor.read_all(Path(tmp) / "b.db", sync, cell["n"])
+        return {"rss_mib": peak_rss_mib()}
+
+    import workloads  # imports durably: not in the floor-only child
+
+    if kind == "w3" and not workloads.has_map():
+        return {"skipped": W3_SKIP_MESSAGE, "rss_mib": peak_rss_mib()}
+    durably: list[Any] = []
+    floors: list[float] = []
+    for _ in range(runs):
+        tmp = Path(tempfile.mkdtemp(prefix="durably-bench-"))
+        try:
+            if kind == "w1":
+                floors.append(floor.commit_per_row(tmp / "floor.db", sync, cell["n"]))
+                durably.append(workloads.w1(tmp, sync, cell["n"]))
+            elif kind == "w2":
+                floors.append(floor.commit_per_row(tmp / "floor.db", sync, cell["executions"] * cell["steps"]))
+                durably.append(workloads.w2(tmp, sync, cell["executions"], cell["steps"], cell["workers"]))
+            elif kind == "w3":
+                floors.append(floor.batched(tmp / "floor.db", sync, cell["n"]))
+                durably.append(workloads.w3(tmp, sync, cell["what"], cell["n"]))
+            elif kind == "w4":
+                floors.append(floor.read_all(tmp / "floor.db", sync, cell["n"]))
+                durably.append(workloads.w4(tmp, sync, cell["n"]))
+            else:
+                raise ValueError(f"unknown cell kind {kind!r}")
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return {"durably": durably, "floor": floors, "rss_mib": peak_rss_mib()}
+
+
+def run_in_child(cell: dict[str, Any], sync: str, runs: int) -> dict[str, Any]:
+    spec = json.dumps({"cell": cell, "sync": sync, "runs": runs})
+    proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", spec],
+                          capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-12:]
+        return {"error": "\n".join(tail) or f"exit status {proc.returncode}"}
+    return json.loads(proc.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+# ---------------------------------------------------------------- figures
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def yes_no(ok: bool | None) -> str:
+    return "n/a" if ok is None else ("yes" if ok else "NO")
+
+
+def summarise(cell: dict[str, Any], out: dict[str, Any], sync: str) -> list[dict[str, Any]]:
+    """Table rows (workload, durably, floor, ratio, target, met, RSS) for one measured cell."""
+    wl, rss = cell["workload"], out.get("rss_mib")
+    label = _label(cell)
+    if "error" in out or "skipped" in out:
+        text = f"error: {out['error'].splitlines()[-1]}" if "error" in out else f"skipped: {out['skipped']}"
+        return [{"workload": wl, "label": label, "durably": text, "floor": "", "ratio": "", "target": "",
+                 "met": None, "rss_mib": rss, "error": out.get("error"), "skipped": out.get("skipped")}]
+    d, f = out["durably"], out["floor"]
+    if cell["kind"] == "w1":
+        n = cell["n"]
+        dv, fv = median([t / n * 1e6 for t in d]), median([t / n * 1e6 for t in f])
+        return [_row(wl, label, dv, fv, "µs/step", "µs/row", dv / fv, f"<= {TARGET_W1_RATIO}x floor",
+                     dv / fv <= TARGET_W1_RATIO, rss)]
+    if cell["kind"] == "w2":
+        dv = median([cell["executions"] / t for t in d])
+        fv = median([cell["executions"] / t for t in f])
+        target = f">= {TARGET_W2_RATIO}x floor" + ("" if sync == "FULL" else " (set at FULL)")
+        met = dv / fv >= TARGET_W2_RATIO if sync == "FULL" else None
+        return [_row(wl, label, dv, fv, "exec/s", "exec/s", dv / fv, target, met, rss, digits=0)]
+    if cell["kind"] == "w3":
+        n = cell["n"]
+        dv, fv = median([t / n * 1e6 for t in d]), median([t / n * 1e6 for t in f])
+        return [_row(wl, label, dv, fv, "µs/item", "µs/row", dv / fv, f"<= {TARGET_W3_US:g} µs/item",
+                     dv <= TARGET_W3_US, rss)]
+    n = cell["n"]
+    fv = median(f) * 1e3
+    rows = []
+    for key, what in (("replay", "replay (load + invoke)"), ("resume", "resume (engine invocation)")):
+        total = median([r[key] for r in d]) * 1e3
+        per_op = total * 1e3 / n
+        row = _row(wl, f"{label} {what}", total, fv, "ms", "ms", total / fv, f"<= {TARGET_W4_US:g} µs/op",
+                   per_op <= TARGET_W4_US, rss, digits=2)
+        row["durably"] += f" ({per_op:.2f} µs/op)"
+        row["us_per_op"] = per_op
+        row["load_ms"] = median([r["load"] for r in d]) * 1e3
+        row["n"], row["phase"] = n, key
+        rows.append(row)
+    return rows
+
+
+def _label(cell: dict[str, Any]) -> str:
+    if cell["kind"] == "w1":
+        return f"W1 {cell['n']:,} sequential steps"
+    if cell["kind"] == "w2":
+        return f"W2 {cell['executions']}x{cell['steps']} steps, {cell['workers']} workers"
+    if cell["kind"] == "w3":
+        return f"W3 map {cell['n']:,} items" if cell["what"] == "map" else f"W3 parallel {cell['n']} branches"
+    return f"W4 N={cell['n']:,}"
+
+
+def _row(wl: str, label: str, dv: float, fv: float, du: str, fu: str, ratio: float, target: str,
+         met: bool | None, rss: float | None, digits: int = 1) -> dict[str, Any]:
+    return {"workload": wl, "label": label, "durably": f"{dv:,.{digits}f} {du}", "floor": f"{fv:,.{digits}f} {fu}",
+            "ratio": f"{ratio:.2f}x", "target": target, "met": met, "rss_mib": rss,
+            "durably_value": dv, "floor_value": fv, "ratio_value": ratio}
+
+
+def linearity(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    per_op = {r["n"]: r["us_per_op"] for r in rows if r.get("phase") == "replay"}
+    if len(per_op) < 2:
+        return None
+    small, big = sorted(per_op)[-2:]
+    ratio = per_op[big] / per_op[small]
+    return {"workload": "W4", "label": f"W4 linearity µs/op N={big:,} vs N={small:,}",
+            "durably": f"{per_op[big]:.2f} / {per_op[small]:.2f} µs/op", "floor": "", "ratio": f"{ratio:.2f}x",
+            "target": f"<= {TARGET_W4_LINEARITY:g}x", "met": ratio <= TARGET_W4_LINEARITY, "rss_mib": None,
+            "ratio_value": ratio}
+
+
+def print_table(rows: list[dict[str, Any]], header: str) -> None:
+    cols = [("label", "workload"), ("durably", "durably"), ("floor", "SQLite floor"), ("ratio", "ratio"),
+            ("target", "target"), ("met", "met?"), ("rss_mib", "peak RSS MiB")]
+
+    def cell(row: dict[str, Any], key: str) -> str:
+        value = row.get(key)
+        if key == "met":
+            return "" if row.get("error") or row.get("skipped") else yes_no(value)
+        if key == "rss_mib":
+            return "" if value is None else f"{value:.1f}"
+        return str(value)
+
+    table = [[title for _, title in cols]] + [[cell(r, key) for key, _ in cols] for r in rows]
+    widths = [max(len(line[i]) for line in table if len(line[i]) < 60) for i in range(len(cols))]
+    print(header)
+    for i, line in enumerate(table):
+        print("  ".join(text.ljust(w) for text, w in zip(line, widths, strict=True)).rstrip())
+        if i == 0:
+            print("  ".join("-" * w for w in widths))
+
+
+# ---------------------------------------------------------------- main
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, a few seconds in all")
+    parser.add_argument("--sync", default="FULL", type=str.upper, choices=["FULL", "NORMAL", "OFF", "EXTRA"],
+                        help="SQLite synchronous level for durably and the floor (default FULL)")
+    parser.add_argument("--json", metavar="OUT", help="also write the figures and raw samples as JSON")
+    parser.add_argument("--runs", type=int, default=3, help="repetitions per workload (median reported)")
+    parser.add_argument("--only", help="comma-separated workloads to run, e.g. W1,W4")
+    parser.add_argument("--inprocess", action="store_true",
+                        help="run every workload in this process (for profiling; RSS is then cumulative)")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.child:
+        spec = json.loads(args.child)
+        print(json.dumps(run_cell(spec["cell"], spec["sync"], spec["runs"])))
+        return 0
+
+    sizes = QUICK_SIZES if args.quick else FULL_SIZES
+    only = {w.strip().upper() for w in args.only.split(",")} if args.only else None
+    runner: Callable[[dict[str, Any], str, int], dict[str, Any]] = run_cell if args.inprocess else run_in_child
+    started = time.perf_counter()
+    rows: list[dict[str, Any]] = []
+    raw: list[dict[str, Any]] = []
+    failed = False
+    for cell in plan(sizes, only):
+        print(f"  running {_label(cell)} ...", file=sys.stderr, flush=True)
+        try:
+            out = runner(cell, args.sync, args.runs)
+        except Exception as exc:  # in-process mode: report the failure like a child's
+            out = {"error": f"{type(exc).__name__}: {exc}"}
+        raw.append({"cell": cell, **out})
+        if "error" in out and cell["workload"] != "W3":  # W3 is under construction elsewhere
+            failed = True
+        rows.extend(summarise(cell, out, args.sync))
+    lin = linearity(rows)
+    if lin is not None:
+        rows.append(lin)
+    floor_rss = None
+    if not args.inprocess:
+        floor_rss = run_in_child({"kind": "floor_rss", "n": sizes["w1"]}, args.sync, 1).get("rss_mib")
+
+    header = (f"durably bench: synchronous={args.sync}, WAL, median of {args.runs} runs"
+              f"{' (quick sizes)' if args.quick else ''}; Python {platform.python_version()},"
+              f" SQLite {sqlite3.sqlite_version}, {os.cpu_count()} CPUs")
+    print_table(rows, header)
+    if floor_rss is not None:
+        print(f"peak RSS of a floor-only process (sqlite3, no durably): {floor_rss:.1f} MiB")
+    print(f"ratio = durably / floor (times: lower is better; W2 exec/s: higher is better). "
+          f"Total {time.perf_counter() - started:.1f} s.")
+    for r in rows:
+        if r.get("error"):
+            print(f"\n{r['label']} failed:\n{r['error']}")
+    if args.json:
+        payload = {"sync": args.sync, "quick": args.quick, "runs": args.runs, "sizes": sizes,
+                   "python": platform.python_version(), "sqlite": sqlite3.sqlite_version,
+                   "cpus": os.cpu_count(), "floor_rss_mib": floor_rss, "rows": rows, "raw": raw}
+        Path(args.json).write_text(json.dumps(payload, indent=2, default=str) + "\n")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,199 @@
+"""The durably side of the workloads (W1-W4 of /work/shared/BASELINES.md).
+
+Every function gets a fresh directory for its database, uses the engine's real clock, and
+returns elapsed seconds (W4 returns a dict of timings). Handlers never wait on time.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from durably.core import DurableContext, Engine, durable_execution
+from durably.core.execution import InvocationInput
+
+
+def trivial(_step_ctx: Any) -> int:
+    """The step body: annotated, as user code usually is (the return type selects the result codec)."""
+    return 1
+
+
+def _close(engine: Engine) -> None:
+    engine.close()
+    engine.store.close()
+
+
+# ---------------------------------------------------------------- W1 / W2: sequential steps
+@durable_execution
+def steps_handler(event: dict[str, Any], ctx: DurableContext) -> int:
+    for _ in range(event["n"]):
+        ctx.step(trivial)
+    return int(event["n"])
+
+
+def w1(workdir: Path, sync: str, n: int) -> float:
+    """One execution of ``n`` sequential trivial steps, driven in this thread; seconds."""
+    engine = Engine(workdir / "w1.db", synchronous=sync)
+    try:
+        start = time.perf_counter()
+        arn = engine.start_execution(steps_handler, {"n": n})
+        execution = engine.run_until_complete(arn)
+        elapsed = time.perf_counter() - start
+        _check(execution, n)
+        return elapsed
+    finally:
+        _close(engine)
+
+
+def w2(workdir: Path, sync: str, executions: int, steps: int, workers: int) -> float:
+    """``executions`` executions of ``steps`` steps on ``workers`` background workers; seconds."""
+    engine = Engine(workdir / "w2.db", synchronous=sync, workers=workers).start()
+    try:
+        start = time.perf_counter()
+        arns = [engine.start_execution(steps_handler, {"n": steps}) for _ in range(executions)]
+        for arn in arns:
+            _check(engine.wait_for(arn, timeout=600), steps)
+        return time.perf_counter() - start
+    finally:
+        _close(engine)
+
+
+def _check(execution: dict[str, Any], n: int) -> None:
+    if execution["Status"] != "SUCCEEDED" or execution.get("Result") != str(n):
+        raise RuntimeError(f"the benchmark execution did not succeed: {execution}")
+
+
+# ---------------------------------------------------------------- W3: map and parallel
+def has_map() -> bool:
+    return hasattr(DurableContext, "map")
+
+
+def _map_item(ctx: DurableContext, item: int, _index: int, _items: Any) -> int:
+    return ctx.step(trivial) + item * 0
+
+
+def _branch(ctx: DurableContext) -> int:
+    return ctx.step(trivial)
+
+
+@durable_execution
+def map_handler(event: dict[str, Any], ctx: DurableContext) -> int:
+    result = ctx.map(list(range(event["n"])), _map_item)  # type: ignore[attr-defined]
+    result.throw_if_error()
+    return len(result.all)
+
+
+@durable_execution
+def parallel_handler(event: dict[str, Any], ctx: DurableContext) -> int:
+    result = ctx.parallel([_branch] * event["n"])  # type: ignore[attr-defined]
+    result.throw_if_error()
+    return len(result.all)
+
+
+def w3(workdir: Path, sync: str, kind: str, n: int) -> float:
+    """A map over ``n`` items (one step each) or a parallel of ``n`` branches; seconds."""
+    handler = map_handler if kind == "map" else parallel_handler
+    engine = Engine(workdir / f"w3-{kind}.db", synchronous=sync)
+    try:
+        start = time.perf_counter()
+        arn = engine.start_execution(handler, {"n": n})
+        execution = engine.run_until_complete(arn, timeout=600)
+        elapsed = time.perf_counter() - start
+        _check(execution, n)
+        return elapsed
+    finally:
+        _close(engine)
+
+
+# ---------------------------------------------------------------- W4: replay
+@durable_execution
+def replay_handler(event: dict[str, Any], ctx: DurableContext) -> int:
+    """``n`` steps, then callbacks until one is answered ``done``: each answer is one more resume."""
+    for _ in range(event["n"]):
+        ctx.step(trivial)
+    while True:
+        if ctx.create_callback(name="again?").result() == "done":
+            return int(event["n"])
+
+
+REPLAY_FUNCTION = "bench-replay"
+
+
+def w4_build(db: Path, n: int) -> str:
+    """Record an execution of ``n`` completed steps, suspended on a callback; its ARN.
+
+    Built at synchronous=OFF to save time: the replay reads the same file afterwards.
+    """
+    engine = Engine(db, synchronous="OFF")
+    try:
+        arn = engine.start_execution(replay_handler, {"n": n}, function_name=REPLAY_FUNCTION)
+        execution = engine.run_until_complete(arn, stop_when_blocked=True, timeout=600)
+        if execution["Status"] != "RUNNING":
+            raise RuntimeError(f"the history build did not suspend: {execution}")
+        return arn
+    finally:
+        _close(engine)
+
+
+def w4_build_elsewhere(db: Path, n: int) -> str:
+    """:func:`w4_build` in a process of its own, so this one's memory and garbage are the replay's."""
+    code = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import workloads; "
+            f"print(workloads.w4_build(workloads.Path({str(db)!r}), {n}))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"the history build failed:\n{proc.stderr[-2000:]}")
+    return proc.stdout.strip().splitlines()[-1]
+
+
+def w4(workdir: Path, sync: str, n: int) -> dict[str, float]:
+    """Replay an execution of ``n`` completed steps. Seconds for:
+
+    - ``load``: reading the whole operation log (``Service.get_state``, every page);
+    - ``replay``: ``load`` plus ``DurableFunction.invoke`` over it, up to the open callback
+      (what the engine does in an invocation besides the claim and the end-of-invocation commit);
+    - ``resume``: answering the callback, then the engine's full invocation (claim, load,
+      replay, the new callback's checkpoint, the invocation's end).
+    """
+    db = workdir / "w4.db"
+    arn = w4_build_elsewhere(db, n)
+    engine = Engine(db, synchronous=sync)
+    try:
+        engine.register_durable_function(REPLAY_FUNCTION, replay_handler)
+        service = engine.service
+        service.store.reader()  # the engine's reader connection is opened once, not per invocation
+        start = time.perf_counter()
+        operations, marker = [], None
+        while True:
+            page = service.get_state(arn, None, marker)
+            operations.extend(page.Operations)
+            marker = page.NextMarker
+            if not marker:
+                break
+        loaded = time.perf_counter()
+        output = replay_handler.invoke(InvocationInput(arn, "bench-no-writes", operations), engine.backend)
+        replayed = time.perf_counter()
+        if output.Status != "PENDING" or len(operations) != n + 2:
+            raise RuntimeError(f"the replay did not stop at the callback: {output}, {len(operations)} ops")
+
+        del operations, output  # the resume loads its own copy
+
+        callback_id = _open_callback(engine, arn)
+        engine.send_callback_success(callback_id, "again")
+        begin = time.perf_counter()
+        execution = engine.run_until_complete(arn, stop_when_blocked=True, timeout=600)
+        resumed = time.perf_counter()
+        if execution["Status"] != "RUNNING" or _open_callback(engine, arn) == callback_id:
+            raise RuntimeError(f"the resume did not reach the next callback: {execution}")
+        return {"load": loaded - start, "replay": replayed - start, "resume": resumed - begin}
+    finally:
+        _close(engine)
+
+
+def _open_callback(engine: Engine, arn: str) -> str:
+    for op in reversed(engine.service.all_operations(arn)):
+        if op.Type == "CALLBACK" and op.Status == "STARTED" and op.CallbackDetails:
+            return str(op.CallbackDetails.CallbackId)
+    raise RuntimeError("no open callback")

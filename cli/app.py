@@ -1,0 +1,48 @@
+"""The ``durably`` command group and its entry point."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import click
+from durably.cli.callback import callback
+from durably.cli.errors import guarded
+from durably.cli.execute import run, worker
+from durably.cli.inspect_cmds import get, history, list_, stop
+from durably.cli.settings import Settings, group_options
+
+
+class DurablyGroup(click.Group):
+    """A group whose errors are one line on stderr (``Error: <code>: <message>``), never a traceback."""
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        code = guarded(lambda: super(DurablyGroup, self).main(args, prog_name, complete_var, False, **extra))
+        raise SystemExit(code if isinstance(code, int) else 0)
+
+
+@click.group(cls=DurablyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@group_options
+@click.version_option(package_name="durably", prog_name="durably")
+@click.pass_context
+def cli(ctx: click.Context, db: str | None, output: str, region: str) -> None:
+    """durably: durable execution on an embedded SQLite engine, with the AWS durable functions API.
+
+    \b
+    durably run app.py:handler --input '{"order": 1}'
+    durably list --status RUNNING
+    durably callback success CALLBACK_ID --payload '"approved"'
+    """
+    ctx.obj = Settings(db=db, output=output, region=region)
+
+
+for command in (run, worker, list_, get, history, stop, callback):
+    cli.add_command(command)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """The console script ``durably`` (and ``python -m durably``)."""
+    cli.main(args=argv, prog_name="durably")

@@ -1,0 +1,55 @@
+"""``durably callback success|failure|heartbeat CALLBACK_ID``: answer a waiting callback."""
+
+from __future__ import annotations
+
+import click
+from durably.cli import render
+from durably.cli.inputs import error_object, read_text
+from durably.cli.settings import command_options, open_engine, settings
+
+
+@click.group("callback", short_help="Answer a callback: success, failure, heartbeat.")
+def callback() -> None:
+    """Answer a callback that an execution waits on (SendDurableExecutionCallback*)."""
+
+
+def _done(callback_id: str, what: str) -> None:
+    if settings().json:
+        render.print_json({})
+    else:
+        render.print_line(f"Callback {callback_id}: {what}")
+
+
+@callback.command("success")
+@click.argument("callback_id")
+@click.option("--payload", metavar="TEXT", help="The result, sent as-is (text, or file://PATH).")
+@command_options
+def success(callback_id: str, payload: str | None) -> None:
+    """Complete the callback with PAYLOAD as its result."""
+    text = read_text(payload, "--payload") if payload is not None else None
+    with open_engine(create=False) as engine:
+        engine.send_callback_success(callback_id, text)
+    _done(callback_id, "success sent")
+
+
+@callback.command("failure")
+@click.argument("callback_id")
+@click.option("--payload", metavar="JSON",
+              help='The error: {"ErrorType": ..., "ErrorMessage": ..., "ErrorData": ...} (or file://PATH).')
+@command_options
+def failure(callback_id: str, payload: str | None) -> None:
+    """Fail the callback with the error in PAYLOAD."""
+    error = error_object(payload) if payload is not None else None
+    with open_engine(create=False) as engine:
+        engine.send_callback_failure(callback_id, error)
+    _done(callback_id, "failure sent")
+
+
+@callback.command("heartbeat")
+@click.argument("callback_id")
+@command_options
+def heartbeat(callback_id: str) -> None:
+    """Tell the callback its submitter is still alive (resets its heartbeat timeout)."""
+    with open_engine(create=False) as engine:
+        engine.send_callback_heartbeat(callback_id)
+    _done(callback_id, "heartbeat sent")

@@ -1,0 +1,101 @@
+"""``durably run`` and ``durably worker``: the verbs that run handler code."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from contextlib import redirect_stdout
+from types import FrameType
+from typing import Any
+
+import click
+from durably.cli import render
+from durably.cli.errors import EXIT_FAILED, EXIT_INTERRUPTED
+from durably.cli.inputs import json_text, lambda_name
+from durably.cli.logs import LEVELS, json_logs
+from durably.cli.settings import command_options, open_engine, settings
+from durably.core.engine.engine import Engine
+
+
+def _cwd_on_path() -> None:
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+
+
+@click.command("run", short_help="Start an execution and drive it in this process.")
+@click.argument("handler", metavar="MODULE:FUNCTION")
+@click.option("--input", "input_", metavar="JSON", help="The execution's input (JSON text, or file://PATH).")
+@click.option("--name", metavar="NAME", help="Execution name (idempotent: same name and input, same execution).")
+@click.option("--function-name", metavar="NAME", help="Function name (default: <module>-<function>).")
+@click.option("--no-wait", is_flag=True, help="Return at the first suspension (still RUNNING).")
+@click.option("--log-level", type=click.Choice(LEVELS, case_sensitive=False), default="INFO", show_default=True,
+              help="Workflow logs (JSON lines on stderr).")
+@command_options
+def run(handler: str, input_: str | None, name: str | None, function_name: str | None, no_wait: bool,
+        log_level: str) -> None:
+    """Start an execution of MODULE:FUNCTION (or path/file.py:FUNCTION) and drive it in this process.
+
+    Waits really wait; other executions in the database that fall due meanwhile run too, as in
+    a worker. Exit code 0 when it SUCCEEDED (or is RUNNING with --no-wait), 1 when it FAILED,
+    TIMED_OUT or was STOPPED.
+    """
+    text = json_text(input_, "--input") if input_ is not None else None
+    lambda_name(name, "--name")
+    lambda_name(function_name, "--function-name")
+    _cwd_on_path()
+    with open_engine() as engine, json_logs(log_level.upper()), redirect_stdout(sys.stderr):
+        # handler code that prints goes to stderr: stdout is the command's output
+        arn = engine.start_execution(handler, text, name=name, function_name=function_name,
+                                     input_is_json=text is not None)
+        execution = _drive(engine, arn, no_wait)
+        events = None if settings().json else engine.get_history(arn)
+    if events is None:
+        render.print_json(execution)
+    else:
+        render.print_run(execution, events)
+    if execution["Status"] not in ("SUCCEEDED", "RUNNING"):
+        sys.exit(EXIT_FAILED)
+
+
+def _drive(engine: Engine, arn: str, no_wait: bool) -> dict[str, Any]:
+    try:
+        if no_wait:
+            return engine.run_until_suspended(arn)
+        return engine.run_until_complete(arn)
+    except KeyboardInterrupt:
+        click.echo(f"\nInterrupted: {arn} is still RUNNING; `durably worker` drives it on.", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM stops the worker like Ctrl-C; a second SIGTERM does not cut the shutdown short."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
+@click.command("worker", short_help="Run due executions until Ctrl-C or SIGTERM.")
+@click.option("--workers", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Invocations run at the same time.")
+@click.option("--log-level", type=click.Choice(LEVELS, case_sensitive=False), default="INFO", show_default=True,
+              help="Workflow logs (JSON lines on stderr).")
+@command_options
+def worker(workers: int, log_level: str) -> None:
+    """Run every execution in the database that has work to do, until Ctrl-C or SIGTERM.
+
+    Running invocations finish before it exits; a worker killed outright is taken over by the next.
+    """
+    _cwd_on_path()
+    with open_engine(workers=workers) as engine, json_logs(log_level.upper()), redirect_stdout(sys.stderr):
+        in_main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, _terminate) if in_main else None
+        click.echo(f"durably worker: {workers} worker(s) on {engine.store.path}; Ctrl-C to stop", err=True)
+        try:
+            engine.serve()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            if in_main:
+                signal.signal(signal.SIGTERM, previous)
+    click.echo("durably worker: stopped", err=True)

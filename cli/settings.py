@@ -1,0 +1,79 @@
+"""Global options (``--db``, ``--output``, ``--region``), accepted on the group and on each command."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from durably.core.engine.engine import Engine, default_db_path
+from durably.core.engine.errors import ResourceNotFoundException
+
+F = TypeVar("F", bound=Callable[..., Any])
+OUTPUTS = ("table", "json")
+
+
+@dataclass
+class Settings:
+    db: str | None = None
+    output: str = "table"
+    region: str = "us-east-1"
+
+    @property
+    def db_path(self) -> str:
+        return self.db or default_db_path()
+
+    @property
+    def json(self) -> bool:
+        return self.output == "json"
+
+
+def _override(field: str) -> Callable[[click.Context, click.Parameter, Any], None]:
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+        if value is not None:
+            setattr(ctx.ensure_object(Settings), field, value)
+    return callback
+
+
+def group_options(f: F) -> F:
+    """The global options on the ``durably`` group (with their environment variables)."""
+    f = click.option("--region", envvar="DURABLY_REGION", default="us-east-1", show_default=True,
+                     help="Region in the ARNs of new executions.")(f)
+    f = click.option("--output", type=click.Choice(OUTPUTS), default="table", show_default=True,
+                     help="table (readable) or json (AWS response shapes).")(f)
+    f = click.option("--db", envvar="DURABLY_DB", type=click.Path(dir_okay=False),
+                     help="Database file [env DURABLY_DB; default .durably/durably.db].")(f)
+    return f
+
+
+def command_options(f: F) -> F:
+    """The same options on a command (``durably get ARN --output json``); they override the group's."""
+    f = click.option("--region", expose_value=False, callback=_override("region"), help="As on the group.")(f)
+    f = click.option("--output", type=click.Choice(OUTPUTS), expose_value=False, callback=_override("output"),
+                     help="As on the group.")(f)
+    f = click.option("--db", type=click.Path(dir_okay=False), expose_value=False, callback=_override("db"),
+                     help="As on the group.")(f)
+    return f
+
+
+def settings() -> Settings:
+    return click.get_current_context().ensure_object(Settings)
+
+
+@contextmanager
+def open_engine(create: bool = True, workers: int = 4) -> Iterator[Engine]:
+    """The engine on the selected database; with ``create=False`` a missing database is an error."""
+    s = settings()
+    path = s.db_path
+    if not create and path != ":memory:" and not Path(path).exists():
+        raise ResourceNotFoundException(
+            f"no database at {path}: nothing has run here (pass --db or set DURABLY_DB)")
+    engine = Engine(path, region=s.region, workers=workers)
+    try:
+        yield engine
+    finally:
+        engine.close()
+        engine.store.close()

@@ -1,0 +1,104 @@
+"""Fixtures for the CLI tests: a working directory with handler files and a database."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+from durably.cli import cli
+
+HANDLERS = '''
+from durably import DurableContext, durable_execution
+
+
+@durable_execution
+def double(event, context: DurableContext):
+    doubled = context.step(lambda _: event["n"] * 2, name="double")
+    context.logger.info("doubled %s", doubled)
+    return {"doubled": doubled}
+
+
+@durable_execution
+def approval(event, context: DurableContext):
+    cb = context.create_callback(name="approve")
+    context.logger.info("waiting for %s", cb.callback_id)
+    return {"answer": cb.result()}
+
+
+@durable_execution
+def boom(event, context: DurableContext):
+    context.step(lambda _: "fine", name="before")
+    raise ValueError("no good")
+
+
+@durable_execution
+def chatty(event, context: DurableContext):
+    print("the handler prints")
+    return context.step(lambda _: print("so does the step") or "quiet stdout", name="talk")
+
+
+def plain(event):
+    return event
+'''
+
+
+class Cli:
+    """Runs ``durably`` in-process against one database in ``tmp_path``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.db = root / "state" / "durably.db"
+        self.runner = CliRunner()
+        self.cli_group = cli
+
+    def __call__(self, *args: str, env: dict[str, str] | None = None) -> Result:
+        return self.runner.invoke(cli, ["--db", str(self.db), *args], env=env, catch_exceptions=False)
+
+    def json(self, *args: str) -> Any:
+        result = self(*args, "--output", "json")
+        assert result.exit_code == 0, result.stderr
+        return json.loads(result.stdout)
+
+    def start(self, handler: str, *args: str) -> dict[str, Any]:
+        """``run --no-wait`` as JSON: the GetDurableExecution object."""
+        return self.json("run", handler, "--no-wait", *args)  # type: ignore[no-any-return]
+
+    def events(self, arn: str) -> list[dict[str, Any]]:
+        return self.json("history", arn)["Events"]  # type: ignore[no-any-return]
+
+    def callback_id(self, arn: str) -> str:
+        started = [e for e in self.events(arn) if e["EventType"] == "CallbackStarted"]
+        return str(started[-1]["CallbackStartedDetails"]["CallbackId"])
+
+
+@pytest.fixture
+def durably(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cli]:
+    """``durably`` in a fresh working directory holding ``handlers.py``."""
+    (tmp_path / "handlers.py").write_text(HANDLERS)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DURABLY_DB", raising=False)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    yield Cli(tmp_path)
+
+
+def _one_line_error(result: Result, code: str, exit_code: int = 1) -> str:
+    assert result.exit_code == exit_code, (result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"Error: {code}: "), lines[0]
+    assert "Traceback" not in result.output
+    return lines[0]
+
+
+@pytest.fixture
+def one_line_error() -> Callable[..., str]:
+    """``one_line_error(result, code, exit_code=1)``: assert a clean failure and answer the line.
+
+    Clean: that exit code, one ``Error: <code>: <message>`` line on stderr, no traceback.
+    """
+    return _one_line_error

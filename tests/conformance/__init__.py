@@ -1,0 +1,1 @@
+"""The AWS durable execution conformance suite, run on durably's embedded engine."""

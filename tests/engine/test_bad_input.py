@@ -1,0 +1,270 @@
+"""Bad input at the engine's API: clear errors, and nothing changed afterwards."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from durably.core import (
+    DurableContext,
+    ErrorObject,
+    HandlerImportError,
+    InvalidParameterValueException,
+    NotADurablyDatabase,
+    RequestTooLargeException,
+    ResourceNotFoundException,
+    durable_execution,
+)
+from durably.core.engine.engine import Engine
+from durably.core.engine.functions import FunctionSpec
+from durably.core.limits import MAX_EXECUTION_RESULT, MAX_OPERATION_PAYLOAD
+
+
+@durable_execution
+def approval(event: Any, ctx: DurableContext) -> Any:
+    return ctx.create_callback(name="approval").result()
+
+
+MISSING_ARN = ("arn:aws:lambda:us-east-1:000000000000:function:approval:$LATEST/durable-execution/"
+               "nobody/00000000000000000000000000000000")
+
+
+def drive(engine: Engine, arn: str) -> dict[str, Any]:
+    return engine.run_until_complete(arn, timeout=20, skip_time=True, stop_when_blocked=True)
+
+
+def callback_id(engine: Engine, arn: str) -> str:
+    events = [e for e in engine.get_history(arn) if e["EventType"] == "CallbackStarted"]
+    return str(events[-1]["CallbackStartedDetails"]["CallbackId"])
+
+
+def nothing_started(engine: Engine) -> bool:
+    listed = engine.list_executions()["DurableExecutions"]
+    stored: int = engine.store.reader().execute("SELECT count(*) FROM executions").fetchone()[0]
+    return listed == [] and stored == 0
+
+
+# ---------------------------------------------------------------------------- unknown things
+def test_unknown_arn(engine: Engine) -> None:
+    for call in (lambda: engine.get_execution(MISSING_ARN), lambda: engine.get_history(MISSING_ARN),
+                 lambda: engine.stop_execution(MISSING_ARN),
+                 lambda: engine.service.get_state(MISSING_ARN),
+                 lambda: engine.service.checkpoint(MISSING_ARN, "0" * 32, []),
+                 lambda: engine.service.all_operations(MISSING_ARN),
+                 lambda: engine.get_execution("not even an arn")):
+        with pytest.raises(ResourceNotFoundException) as info:
+            call()
+        assert info.value.status == 404
+    assert nothing_started(engine)
+
+
+def test_unknown_callback_id(engine: Engine) -> None:
+    arn = engine.start_execution(approval, None)
+    drive(engine, arn)
+    before = engine.get_history(arn)
+    calls: list[Callable[[], None]] = [
+        lambda: engine.send_callback_success("f" * 40, "x"),
+        lambda: engine.send_callback_failure("f" * 40, ErrorObject(ErrorMessage="x")),
+        lambda: engine.send_callback_heartbeat("f" * 40),
+        lambda: engine.send_callback_success("", "x"),
+    ]
+    for call in calls:
+        with pytest.raises(ResourceNotFoundException, match="no callback"):
+            call()
+    assert engine.get_history(arn) == before
+
+
+@pytest.mark.parametrize("second", ["success", "failure", "heartbeat"])
+def test_callback_answered_twice(engine: Engine, second: str) -> None:
+    arn = engine.start_execution(approval, None)
+    drive(engine, arn)
+    cid = callback_id(engine, arn)
+    engine.send_callback_success(cid, "first")
+    ops_before = [op.model_dump_json() for op in engine.service.all_operations(arn)]
+    history_before = engine.get_history(arn)
+    with pytest.raises(ResourceNotFoundException, match="already SUCCEEDED"):
+        if second == "success":
+            engine.send_callback_success(cid, "second")
+        elif second == "failure":
+            engine.send_callback_failure(cid, ErrorObject(ErrorMessage="second"))
+        else:
+            engine.send_callback_heartbeat(cid)
+    assert [op.model_dump_json() for op in engine.service.all_operations(arn)] == ops_before
+    assert engine.get_history(arn) == history_before
+    done = drive(engine, arn)
+    assert done["Status"] == "SUCCEEDED" and json.loads(done["Result"]) == "first"
+
+
+# ---------------------------------------------------------------------------- start input
+@pytest.mark.parametrize("text", ["{not json", "abc", "", "{\"a\": 1", "[1, 2,]", None])
+def test_non_json_start_input(engine: Engine, text: str | None) -> None:
+    with pytest.raises(InvalidParameterValueException, match="not JSON"):
+        engine.start_execution(approval, text, input_is_json=True)
+    assert nothing_started(engine)
+
+
+def test_json_start_input_is_stored_as_given(engine: Engine) -> None:
+    arn = engine.start_execution(approval, '{"b": 2,  "a": 1}', input_is_json=True)
+    assert engine.get_execution(arn)["InputPayload"] == '{"b": 2,  "a": 1}'
+
+
+@pytest.mark.parametrize("value", [object(), {"f": lambda: 1}, float("nan"), {"k": b"\xff"}])
+def test_non_serialisable_start_input(engine: Engine, value: Any) -> None:
+    with pytest.raises(InvalidParameterValueException, match="cannot be stored as JSON"):
+        engine.start_execution(approval, value)
+    assert nothing_started(engine)
+
+
+def test_start_input_over_6_mib(engine: Engine) -> None:
+    big = "x" * (MAX_EXECUTION_RESULT - 1)  # + 2 quotes: just over the limit as JSON
+    with pytest.raises(RequestTooLargeException, match=str(MAX_EXECUTION_RESULT)) as info:
+        engine.start_execution(approval, big)
+    assert info.value.status == 413
+    with pytest.raises(RequestTooLargeException):
+        engine.start_execution(approval, json.dumps("é" * (MAX_EXECUTION_RESULT // 2)), input_is_json=True)
+    assert nothing_started(engine)
+    # just at the limit is accepted
+    arn = engine.start_execution(approval, "x" * (MAX_EXECUTION_RESULT - 2))
+    assert len(engine.get_execution(arn)["InputPayload"]) == MAX_EXECUTION_RESULT
+
+
+def test_bad_execution_name(engine: Engine) -> None:
+    for name in ("has space", "x" * 65, "slash/name", ""):
+        with pytest.raises(InvalidParameterValueException):
+            engine.start_execution(approval, None, name=name)
+    assert nothing_started(engine)
+
+
+# ---------------------------------------------------------------------------- callback payloads
+def test_callback_payload_over_1_mib(engine: Engine) -> None:
+    arn = engine.start_execution(approval, None)
+    drive(engine, arn)
+    cid = callback_id(engine, arn)
+    history = engine.get_history(arn)
+    with pytest.raises(RequestTooLargeException) as info:
+        engine.send_callback_success(cid, "x" * (MAX_OPERATION_PAYLOAD + 1))
+    assert info.value.status == 413
+    with pytest.raises(RequestTooLargeException):
+        engine.send_callback_success(cid, ("é" * (MAX_OPERATION_PAYLOAD // 2 + 1)).encode())
+    with pytest.raises(RequestTooLargeException):
+        engine.send_callback_failure(cid, ErrorObject(ErrorMessage="m" * (MAX_OPERATION_PAYLOAD + 1)))
+    assert engine.get_history(arn) == history
+    op = next(o for o in engine.service.all_operations(arn) if o.Type == "CALLBACK")
+    assert op.Status == "STARTED"
+    engine.send_callback_success(cid, "small")
+    assert json.loads(drive(engine, arn)["Result"]) == "small"
+
+
+def test_callback_payload_not_utf8(engine: Engine) -> None:
+    arn = engine.start_execution(approval, None)
+    drive(engine, arn)
+    with pytest.raises(InvalidParameterValueException, match="UTF-8"):
+        engine.send_callback_success(callback_id(engine, arn), b"\xff\xfe")
+    assert [o.Status for o in engine.service.all_operations(arn) if o.Type == "CALLBACK"] == ["STARTED"]
+
+
+# ---------------------------------------------------------------------------- handler references
+@pytest.mark.parametrize("ref", ["no_such_module_for_durably_tests:handler", "json:no_such_attribute"])
+def test_handler_reference_that_cannot_be_imported(engine: Engine, ref: str) -> None:
+    with pytest.raises(HandlerImportError) as info:
+        engine.start_execution(ref, None)
+    assert ref in str(info.value)
+    assert nothing_started(engine)
+
+
+def test_handler_file_that_does_not_exist(engine: Engine, tmp_path: Path) -> None:
+    ref = f"{tmp_path / 'missing.py'}:handler"
+    with pytest.raises(HandlerImportError, match=r"missing\.py"):
+        engine.start_execution(ref, None)
+    assert nothing_started(engine)
+
+
+def test_handler_file_that_raises_on_import(engine: Engine, tmp_path: Path) -> None:
+    path = tmp_path / "broken_handler.py"
+    path.write_text("raise RuntimeError('broken at import')\n")
+    with pytest.raises(HandlerImportError, match="broken at import") as info:
+        engine.start_execution(f"{path}:handler", None)
+    assert "broken_handler.py:handler" in str(info.value)
+
+
+def test_reference_to_something_not_durable(engine: Engine) -> None:
+    with pytest.raises(HandlerImportError, match="durable_execution"):
+        engine.start_execution("json:dumps", None)
+    assert nothing_started(engine)
+
+
+def test_stored_reference_that_no_longer_imports(engine: Engine) -> None:
+    """A worker that cannot import an execution's handler fails it, naming the reference."""
+    ref = "gone_module_for_durably_tests:handler"
+    arn, _ = engine.service.start_execution(FunctionSpec("gone", True, ref), "{}")
+    done = engine.run_until_complete(arn, timeout=20, skip_time=True)
+    assert done["Status"] == "FAILED"
+    assert done["Error"]["ErrorType"] == "HandlerImportError"
+    assert ref in done["Error"]["ErrorMessage"]
+    crashed = [e for e in engine.get_history(arn) if e["EventType"] == "InvocationCompleted"]
+    assert crashed and all(e["InvocationCompletedDetails"]["Error"]["Payload"]["ErrorType"] == "HandlerImportError"
+                           for e in crashed)
+
+
+# ---------------------------------------------------------------------------- foreign databases
+def test_text_file_is_not_a_durably_database(tmp_path: Path) -> None:
+    path = tmp_path / "notes.db"
+    path.write_text("these are my notes, not a database\n" * 100)
+    before = path.read_bytes()
+    with pytest.raises(NotADurablyDatabase, match="not a durably database"):
+        Engine(path)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.db"]
+
+
+def test_foreign_sqlite_database_is_refused_and_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "app.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE customers(id INTEGER PRIMARY KEY, name TEXT)")
+    conn.executemany("INSERT INTO customers(name) VALUES (?)", [("ada",), ("grace",)])
+    conn.commit()
+    conn.close()
+    before = path.read_bytes()
+    with pytest.raises(NotADurablyDatabase, match="customers"):
+        Engine(path)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["app.db"]
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+    assert conn.execute("SELECT name FROM customers ORDER BY id").fetchall() == [("ada",), ("grace",)]
+    conn.close()
+
+
+def test_foreign_wal_database_is_refused_and_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "wal.db"
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("CREATE TABLE t(x)")
+    conn.commit()
+    conn.close()
+    before = path.read_bytes()
+    with pytest.raises(NotADurablyDatabase):
+        Engine(path)
+    assert path.read_bytes() == before
+
+
+def test_durably_database_opens_again(tmp_path: Path) -> None:
+    path = tmp_path / "mine.db"
+    with Engine(path, synchronous="OFF") as first:
+        arn = first.start_execution(approval, 1)
+        first.store.close()
+    with Engine(path, synchronous="OFF") as second:
+        assert second.get_execution(arn)["Status"] == "RUNNING"
+        second.store.close()
+
+
+def test_empty_file_becomes_a_durably_database(tmp_path: Path) -> None:
+    path = tmp_path / "empty.db"
+    path.touch()
+    with Engine(path, synchronous="OFF") as eng:
+        eng.start_execution(approval, 1)
+        eng.store.close()
