@@ -54,6 +54,18 @@ class _Base:
         """Send this context's records to ``logger`` instead of ``durably.workflow``."""
         self.logger.base = logger
 
+    def configure_logger(self, logger: logging.Logger | logging.LoggerAdapter[Any] | None = None, *,
+                         mode_aware: bool = True) -> None:
+        """Set this context's log target and whether lines are dropped while replaying.
+
+        With ``mode_aware=False`` a line logged outside a step is emitted again each time the
+        handler replays over it (useful to observe re-execution). Child contexts created after
+        this call inherit both settings.
+        """
+        if logger is not None:
+            self.logger.base = logger
+        self.logger.mode_aware = mode_aware
+
     @property
     def lambda_context(self) -> Any:
         return self._core.lambda_context

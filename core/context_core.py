@@ -84,7 +84,7 @@ class ContextCore:
             replaying=self.replaying, lambda_context=self.lambda_context, orphaned=self.orphaned,
         )
         core.logger = DurableLogger(core.is_replaying, {"executionArn": self.arn, "parentId": op_id},
-                                    self.logger.base)
+                                    self.logger.base, self.logger.mode_aware)
         return core
 
     def existing(self, op_id: str, op_type: OperationType, sub_type: str | None,

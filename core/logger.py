@@ -22,20 +22,25 @@ _FIELDS = ("executionArn", "operationId", "operationName", "attempt", "parentId"
 
 
 class DurableLogger:
-    """Logger bound to a context or an operation; drops records while its context replays."""
+    """Logger bound to a context or an operation.
+
+    While ``mode_aware`` (the default) it drops records while its context replays; with
+    ``mode_aware=False`` code that runs again on replay logs again.
+    """
 
     def __init__(self, is_replaying: Callable[[], bool], fields: dict[str, Any],
-                 base: logging.Logger | logging.LoggerAdapter[Any] | None = None) -> None:
+                 base: logging.Logger | logging.LoggerAdapter[Any] | None = None, mode_aware: bool = True) -> None:
         self._is_replaying = is_replaying
         self._fields = fields
         self.base = base or WORKFLOW_LOGGER
+        self.mode_aware = mode_aware
 
     def for_running_code(self, **fields: Any) -> DurableLogger:
         """A logger for code that is running now (a step body): never suppressed."""
-        return DurableLogger(_never, {**self._fields, **fields}, self.base)
+        return DurableLogger(_never, {**self._fields, **fields}, self.base, self.mode_aware)
 
     def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
-        if self._is_replaying():
+        if self.mode_aware and self._is_replaying():
             return
         extra = {**self._fields, **kwargs.pop("extra", {})}
         kwargs.setdefault("stacklevel", 3)

@@ -115,17 +115,26 @@ class _Flusher:
             with self._cond:
                 while not self._states:
                     self._cond.wait()
-                states = list(self._states)
             time.sleep(QUEUED_FLUSH_SECONDS / 2)
-            now = time.monotonic()
-            for state in states:
-                if not state.has_queued:
-                    self._states.discard(state)
-                    continue
-                try:
-                    state.flush_if_stale(now)
-                except BaseException:
-                    self._states.discard(state)
+            self._flush_stale()
+
+    def _flush_stale(self) -> None:
+        # A separate frame, so no finished invocation stays referenced while the thread sleeps.
+        with self._cond:
+            states = list(self._states)
+        now = time.monotonic()
+        for state in states:
+            if not state.has_queued:
+                self._discard(state)
+                continue
+            try:
+                state.flush_if_stale(now)
+            except BaseException:
+                self._discard(state)
+
+    def _discard(self, state: InvocationState) -> None:
+        with self._cond:
+            self._states.discard(state)
 
 
 _flusher = _Flusher()

@@ -102,12 +102,11 @@ class Engine:
     def register_durable_function(self, name: str, handler: Any, execution_timeout: int | None = None,
                                   retention_period_days: int | None = None) -> FunctionSpec:
         """Make ``handler`` runnable and invokable as ``name`` on this engine."""
-        return self._add(functions.register_durable_function(name, handler, execution_timeout,
-                                                              retention_period_days))
+        return self._add(functions.durable_spec(name, handler, execution_timeout, retention_period_days))
 
     def register_function(self, name: str, fn: Callable[..., Any]) -> FunctionSpec:
         """Make a plain function invokable as ``name`` on this engine."""
-        return self._add(functions.register_function(name, fn))
+        return self._add(functions.plain_spec(name, fn))
 
     def resolve(self, name: str) -> FunctionSpec | None:
         """A registered name (also ``name:qualifier``), then an import reference; None if neither."""

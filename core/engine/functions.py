@@ -55,27 +55,35 @@ def ref_of(obj: Any) -> str | None:
     return f"{module}:{qualname}"
 
 
-def register_durable_function(name: str, handler: Any, execution_timeout: int | None = None,
-                              retention_period_days: int | None = None) -> FunctionSpec:
-    """Make ``handler`` invokable as ``name`` (by ``context.invoke`` and the engine)."""
+def durable_spec(name: str, handler: Any, execution_timeout: int | None = None,
+                 retention_period_days: int | None = None) -> FunctionSpec:
+    """A validated spec for a durable handler (not registered anywhere yet)."""
     if not isinstance(handler, DurableFunction):
         raise InvalidParameterValueException(
             f"register_durable_function({name!r}): the handler must be decorated with @durable_execution")
     check_name(name.split(":")[0])
-    spec = FunctionSpec(name, True, ref_of(handler),
-                        execution_timeout or DEFAULT_EXECUTION_TIMEOUT,
+    return FunctionSpec(name, True, ref_of(handler), execution_timeout or DEFAULT_EXECUTION_TIMEOUT,
                         retention_period_days or DEFAULT_RETENTION_DAYS, handler)
-    _registry[name] = spec
+
+
+def plain_spec(name: str, fn: Any) -> FunctionSpec:
+    """A validated spec for a plain function ``fn(payload)`` (not registered anywhere yet)."""
+    if not callable(fn):
+        raise InvalidParameterValueException(f"register_function({name!r}): {fn!r} is not callable")
+    check_name(name.split(":")[0])
+    return FunctionSpec(name, False, ref_of(fn), obj=fn)
+
+
+def register_durable_function(name: str, handler: Any, execution_timeout: int | None = None,
+                              retention_period_days: int | None = None) -> FunctionSpec:
+    """Make ``handler`` invokable as ``name`` by every engine this process creates."""
+    spec = _registry[name] = durable_spec(name, handler, execution_timeout, retention_period_days)
     return spec
 
 
 def register_function(name: str, fn: Any) -> FunctionSpec:
-    """Make a plain function ``fn(payload)`` invokable as ``name``."""
-    if not callable(fn):
-        raise InvalidParameterValueException(f"register_function({name!r}): {fn!r} is not callable")
-    check_name(name.split(":")[0])
-    spec = FunctionSpec(name, False, ref_of(fn), obj=fn)
-    _registry[name] = spec
+    """Make a plain function ``fn(payload)`` invokable as ``name`` by every engine this process creates."""
+    spec = _registry[name] = plain_spec(name, fn)
     return spec
 
 
@@ -84,7 +92,11 @@ def registered() -> dict[str, FunctionSpec]:
 
 
 def load_reference(ref: str) -> Any:
-    """Import the object a handler reference names; the working directory is on ``sys.path``."""
+    """Import the object a handler reference names.
+
+    The working directory is put on ``sys.path``; for a file reference, so is the file's folder,
+    so the handler file can import its siblings the way ``python path/file.py`` would.
+    """
     module_part, sep, attr = ref.rpartition(":")
     if not sep or not module_part or not attr:
         raise HandlerImportError(f"{ref!r} is not a handler reference (MODULE:FUNCTION or path/file.py:FUNCTION)")
@@ -95,6 +107,8 @@ def load_reference(ref: str) -> Any:
             path = Path(module_part).resolve()
             if not path.is_file():
                 raise HandlerImportError(f"cannot import {ref!r}: no file {path}")
+            if str(path.parent) not in sys.path:
+                sys.path.insert(0, str(path.parent))
             module_name = f"_durably_handler_{abs(hash(str(path)))}"
             module = sys.modules.get(module_name)
             if module is None:
@@ -102,7 +116,11 @@ def load_reference(ref: str) -> Any:
                 assert spec is not None and spec.loader is not None
                 module = importlib.util.module_from_spec(spec)
                 sys.modules[module_name] = module
-                spec.loader.exec_module(module)
+                try:
+                    spec.loader.exec_module(module)
+                except BaseException:
+                    del sys.modules[module_name]
+                    raise
         else:
             module = importlib.import_module(module_part)
     except HandlerImportError:

@@ -9,7 +9,8 @@ from typing import Any
 
 from durably.core.model import ErrorObject, Operation
 
-TIMESTAMP_KEYS = frozenset({"EventTimestamp", "ScheduledEndTimestamp", "StartTimestamp", "EndTimestamp"})
+TIMESTAMP_KEYS = frozenset({"EventTimestamp", "ScheduledEndTimestamp", "StartTimestamp", "EndTimestamp",
+                            "StopTimestamp"})
 
 
 def result(payload: str | None) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from durably import (
 )
 from durably import RetryPresets as Presets
 
-from .registry import STATE_ENV, crash_process, replay_logger, requirement
+from .registry import STATE_ENV, crash_process, requirement
 
 NO_RETRY = StepConfig(retry_strategy=Presets.none())
 
@@ -141,8 +141,10 @@ LARGE_RESULT_BYTES = 300 * 1024
 @requirement("3-11")
 @durable_execution
 def child_replay_children(event: Any, context: DurableContext) -> Any:
+    context.configure_logger(mode_aware=False)
+
     def body(child: DurableContext) -> Any:
-        replay_logger(child).info(f"building a large result for {event}")
+        child.logger.info(f"building a large result for {event}")
         seed = echo_step(child, "x")
         return seed * LARGE_RESULT_BYTES
     large = context.run_in_child_context(body, name="large-result")
@@ -211,8 +213,10 @@ def child_returns_null(event: Any, context: DurableContext) -> Any:
 @requirement("3-17")
 @durable_execution
 def child_logger_only(event: Any, context: DurableContext) -> Any:
+    context.configure_logger(mode_aware=False)
+
     def body(child: DurableContext) -> Any:
-        replay_logger(child).info(f"child body running for {event}")
+        child.logger.info(f"child body running for {event}")
         return event
     result = context.run_in_child_context(body, name="logging-child")
     context.wait(Duration.from_seconds(1))

@@ -7,13 +7,12 @@ a handler that kills its worker process (the harness runs those in subprocesses)
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from durably import DurableContext, DurableFunction
+from durably import DurableFunction
 
 WORKER_ENV = "DURABLY_CONFORMANCE_WORKER"
 """Set in the crash worker processes; a crashing handler refuses to kill any other process."""
@@ -48,15 +47,3 @@ def crash_process() -> None:
     if os.environ.get(WORKER_ENV) != "1":
         raise RuntimeError("a crash handler must run in a conformance worker process, not in the test process")
     os._exit(17)
-
-
-def replay_logger(context: DurableContext) -> logging.LoggerAdapter[logging.Logger]:
-    """The context's log channel with replay logging enabled (records are kept during replay too).
-
-    durably's ``context.logger`` drops records while replaying; the requirements that say
-    "with replay logging enabled" write to the same ``durably.workflow`` logger with the same
-    ``executionArn`` field, without that filter.
-    """
-    base = context.logger.base
-    logger = base if isinstance(base, logging.Logger) else logging.getLogger("durably.workflow")
-    return logging.LoggerAdapter(logger, {"executionArn": context.execution_context.durable_execution_arn})
