@@ -40,7 +40,8 @@ class Concurrently:
 
     branches: Sequence[Callable[[], Any]]
     max_concurrency: int | None
-    complete: Callable[[Sequence[Outcome | None]], bool]
+    complete: Callable[[int, int], bool]
+    """Whether the batch is complete, given its counts of succeeded and failed branches."""
     orphaned: threading.Event = field(default_factory=threading.Event)
 
     @property
@@ -58,31 +59,40 @@ def _failure(exc: BaseException) -> Outcome:
 
 
 class _Progress:
-    """Scheduling state shared by the sync and async runners."""
+    """Scheduling state shared by the sync and async runners (counts kept as outcomes arrive)."""
 
     def __init__(self, req: Concurrently) -> None:
         self.req = req
         self.outcomes: list[Outcome | None] = [None] * len(req.branches)
         self.started = 0
         self.finished = 0
+        self.succeeded = 0
+        self.failed = 0
+        self.aborted: BaseException | None = None
+
+    def record(self, index: int, outcome: Outcome) -> None:
+        self.outcomes[index] = outcome
+        self.finished += 1
+        if outcome.status == "SUCCEEDED":
+            self.succeeded += 1
+        elif outcome.status == "FAILED":
+            self.failed += 1
+        elif outcome.status == "ABORTED" and self.aborted is None:
+            self.aborted = outcome.error
 
     def done(self) -> bool:
-        if any(o is not None and o.status == "ABORTED" for o in self.outcomes):
-            return True
-        return self.req.complete(self.outcomes)
+        return self.aborted is not None or self.req.complete(self.succeeded, self.failed)
 
     def can_start(self) -> bool:
-        held = self.started - sum(1 for o in self.outcomes if o is not None and o.terminal)
+        held = self.started - self.succeeded - self.failed
         return self.started < len(self.req.branches) and held < self.req.limit
 
     def running(self) -> int:
         return self.started - self.finished
 
     def result(self) -> list[Outcome | None]:
-        for outcome in self.outcomes:
-            if outcome is not None and outcome.status == "ABORTED":
-                assert outcome.error is not None
-                raise outcome.error
+        if self.aborted is not None:
+            raise self.aborted
         return self.outcomes
 
 
@@ -97,9 +107,8 @@ def run_sync(req: Concurrently, drive: Callable[[Any], Any]) -> list[Outcome | N
         except BaseException as exc:  # every ending is reported to the coordinator
             outcome = _failure(exc)
         with cond:
-            progress.outcomes[index] = outcome
-            progress.finished += 1
-            cond.notify_all()
+            progress.record(index, outcome)
+            cond.notify()
 
     pool = ThreadPoolExecutor(max_workers=min(req.limit, MAX_THREADS), thread_name_prefix="durably-branch")
     try:
@@ -129,8 +138,7 @@ async def run_async(req: Concurrently, drive: Callable[[Any], Any]) -> list[Outc
             outcome = Outcome("SUCCEEDED", await drive(req.branches[index]()))
         except BaseException as exc:  # every ending is reported to the coordinator
             outcome = _failure(exc)
-        progress.outcomes[index] = outcome
-        progress.finished += 1
+        progress.record(index, outcome)
         changed.set()
 
     while not progress.done():

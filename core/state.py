@@ -5,6 +5,10 @@ runs at once and the START travels with the next write) or *written* (everything
 durable before the call returns). A queued update that is still waiting after
 ``QUEUED_FLUSH_SECONDS`` is written by a background thread, so a long-running step has its
 ``StepStarted`` on record promptly.
+
+Writes from concurrent branches share checkpoints (group commit): while one thread's checkpoint
+is in flight, the others' updates gather, and the next checkpoint carries them all. Each
+``write`` still returns only once its own updates are durable.
 """
 
 from __future__ import annotations
@@ -35,7 +39,13 @@ class InvocationState:
         self.updated_ids = set(updated_ids)
         self._queued: list[OperationUpdate] = []
         self._queued_at = 0.0
-        self._lock = threading.RLock()
+        self._lock = threading.Condition(threading.RLock())
+        self._requested = 0
+        """Writes asked for so far; a write is durable once ``_written`` reaches its number."""
+        self._written = 0
+        self._sending = False
+        self._failure: tuple[int, BaseException] | None = None
+        """The last failed checkpoint: every write up to that number raises its error."""
 
     def get(self, op_id: str) -> Operation | None:
         return self.ops.get(op_id)
@@ -52,16 +62,39 @@ class InvocationState:
     def write(self, *updates: OperationUpdate) -> None:
         """Make the queued updates and ``updates`` durable before returning."""
         with self._lock:
-            batch = self._queued + list(updates)
-            self._queued = []
-            if batch:
-                self._send(batch)
+            self._queued.extend(updates)
+            self._requested += 1
+            mine = self._requested
+            while self._written < mine:
+                if self._sending:
+                    self._lock.wait()
+                    continue
+                self._send_queued()
+            if self._failure is not None and self._failure[0] >= mine:
+                raise self._failure[1]
         for update in updates:
             self._observe(update)
 
+    def _send_queued(self) -> None:
+        """Send everything gathered so far as one checkpoint; called with the lock held."""
+        batch, self._queued = self._queued, []
+        upto = self._requested
+        self._sending = True
+        self._lock.release()
+        try:
+            if batch:
+                self._send(batch)
+        except BaseException as exc:
+            self._failure = (upto, exc)
+        finally:
+            self._lock.acquire()
+            self._sending = False
+            self._written = upto
+            self._lock.notify_all()
+
     def flush_if_stale(self, now: float) -> None:
         with self._lock:
-            if self._queued and now - self._queued_at >= QUEUED_FLUSH_SECONDS:
+            if self._queued and not self._sending and now - self._queued_at >= QUEUED_FLUSH_SECONDS:
                 self.write()
 
     @property

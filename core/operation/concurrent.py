@@ -83,6 +83,9 @@ class Policy:
     def reason(self, outcomes: Sequence[Outcome | None]) -> CompletionReason | None:
         successes = sum(1 for o in outcomes if o is not None and o.status == "SUCCEEDED")
         failures = sum(1 for o in outcomes if o is not None and o.status == "FAILED")
+        return self.reason_for(successes, failures)
+
+    def reason_for(self, successes: int, failures: int) -> CompletionReason | None:
         if self.tolerance_exceeded(failures):
             return CompletionReason.FAILURE_TOLERANCE_EXCEEDED
         if successes + failures == self.total:
@@ -114,12 +117,12 @@ def run_batch(core: ContextCore, spec: BatchSpec, branches: Sequence[Branch], na
         core.state.queue(core.update(op_id, CONTEXT, "START", spec.kind, name))
 
     batch_core = core.child(op_id)
-    request = Concurrently([], spec.max_concurrency, lambda _: False)
+    request = Concurrently([], spec.max_concurrency, lambda _s, _f: False)
     batch_core.orphaned = request.orphaned
     indexes = [i for i in range(len(branches)) if only is None or i in only]
     request.branches = [_branch_factory(batch_core, spec, op_id, i, branches[i]) for i in indexes]
     policy = Policy(spec.completion, len(indexes))
-    request.complete = lambda outcomes: policy.reason(outcomes) is not None
+    request.complete = lambda successes, failures: policy.reason_for(successes, failures) is not None
     outcomes = yield request
 
     reason = policy.reason(outcomes)
