@@ -22,7 +22,6 @@ from durably.core.config import (
     MapConfig,
     ParallelConfig,
     StepConfig,
-    WaitForCallbackConfig,
 )
 from durably.core.context_core import ContextCore, drive_async, drive_sync
 from durably.core.logger import DurableLogger
@@ -105,7 +104,7 @@ class DurableContext(_Base):
         return self._run(callback.create_callback(self._core, name, config))  # type: ignore[no-any-return]
 
     def wait_for_callback(self, submitter: Callable[[str, callback.WaitForCallbackContext], Any],
-                          name: str | None = None, config: WaitForCallbackConfig | None = None) -> Any:
+                          name: str | None = None, config: CallbackConfig | None = None) -> Any:
         """Create a callback, hand its id to ``submitter`` (run as a step), and wait for the answer."""
         return self._run(callback.wait_for_callback(self._core, submitter, name, config))
 
@@ -166,7 +165,7 @@ class AsyncDurableContext(_Base):
         return await self._run(callback.create_callback(self._core, name, config))  # type: ignore[no-any-return]
 
     async def wait_for_callback(self, submitter: Callable[..., Any], name: str | None = None,
-                                config: WaitForCallbackConfig | None = None) -> Any:
+                                config: CallbackConfig | None = None) -> Any:
         """As :meth:`DurableContext.wait_for_callback`."""
         return await self._run(callback.wait_for_callback(self._core, submitter, name, config))
 

@@ -115,9 +115,15 @@ class DurableTestRunner:
         )
 
     def callback_id(self, arn: str, name: str | None = None) -> str:
-        """The id of the latest callback started (called ``name``, if given)."""
+        """The id of the latest callback started, called ``name`` if given.
+
+        For ``wait_for_callback(..., name="x")`` the name is the operation's, ``"x"``.
+        """
+        waiters = {op.Id for op in self.engine.service.all_operations(arn)
+                   if op.Type == "CONTEXT" and op.SubType == "WaitForCallback" and op.Name == name}
         for event in reversed(self.engine.get_history(arn)):
-            if event["EventType"] == "CallbackStarted" and (name is None or event.get("Name") == name):
+            if event["EventType"] == "CallbackStarted" and (
+                    name is None or event.get("Name") == name or event.get("ParentId") in waiters):
                 return str(event["CallbackStartedDetails"]["CallbackId"])
         raise KeyError(f"no callback{' named ' + repr(name) if name else ''} started in {arn}")
 

@@ -89,10 +89,12 @@ class WaitForCallbackContext:
 
 
 def wait_for_callback(core: ContextCore, submitter: Callable[..., Any], name: str | None,
-                      config: WaitForCallbackConfig | None) -> OpGen:
+                      config: CallbackConfig | None) -> OpGen:
     """A child context (SubType WaitForCallback): create the callback, run the submitter as a
-    step, then wait for the answer. The submitter is at-least-once, retried like a step."""
+    step, then wait for the answer. The submitter is at-least-once, retried like a step
+    (with ``config.retry_strategy`` when ``config`` is a :class:`WaitForCallbackConfig`)."""
     config = config or WaitForCallbackConfig()
+    retry_strategy = config.retry_strategy if isinstance(config, WaitForCallbackConfig) else None
     prefix = f"{name} " if name else ""
 
     def body(ctx_core: ContextCore) -> OpGen:
@@ -103,7 +105,7 @@ def wait_for_callback(core: ContextCore, submitter: Callable[..., Any], name: st
 
         try:
             yield from step.step(ctx_core, submit, f"{prefix}submitter",
-                                 StepConfig(retry_strategy=config.retry_strategy))
+                                 StepConfig(retry_strategy=retry_strategy))
         except StepError as exc:
             raise CallbackSubmitterError(exc.message, exc.error_type, exc.data, exc.stack_trace) from exc
         return cb.result()
