@@ -42,7 +42,6 @@ TARGET_W2_RATIO = 1.0
 TARGET_W3_US = 30.0
 TARGET_W4_US = 8.0
 TARGET_W4_LINEARITY = 2.0
-W3_SKIP_MESSAGE = "map/parallel not implemented yet"
 
 
 def peak_rss_mib() -> float:
@@ -67,15 +66,13 @@ def run_cell(cell: dict[str, Any], sync: str, runs: int) -> dict[str, Any]:
     """Measure one cell ``runs`` times: the floor, then durably, each on a fresh database."""
     kind = cell["kind"]
     if kind == "floor_rss":
-        with tempfile.TemporaryDirectory(prefix="durably-bench-") as tmp:
-            floor.commit_per_row(Path(tmp) / "a.db", sync, cell["n"])
-            floor.read_all(Path(tmp) / "b.db", sync, cell["n"])
+        with tempfile.TemporaryDirectory(prefix="durably-bench-") as scratch:
+            floor.commit_per_row(Path(scratch) / "a.db", sync, cell["n"])
+            floor.read_all(Path(scratch) / "b.db", sync, cell["n"])
         return {"rss_mib": peak_rss_mib()}
 
     import workloads  # imports durably: not in the floor-only child
 
-    if kind == "w3" and not workloads.has_map():
-        return {"skipped": W3_SKIP_MESSAGE, "rss_mib": peak_rss_mib()}
     durably: list[Any] = []
     floors: list[float] = []
     for _ in range(runs):
@@ -123,10 +120,9 @@ def summarise(cell: dict[str, Any], out: dict[str, Any], sync: str) -> list[dict
     """Table rows (workload, durably, floor, ratio, target, met, RSS) for one measured cell."""
     wl, rss = cell["workload"], out.get("rss_mib")
     label = _label(cell)
-    if "error" in out or "skipped" in out:
-        text = f"error: {out['error'].splitlines()[-1]}" if "error" in out else f"skipped: {out['skipped']}"
-        return [{"workload": wl, "label": label, "durably": text, "floor": "", "ratio": "", "target": "",
-                 "met": None, "rss_mib": rss, "error": out.get("error"), "skipped": out.get("skipped")}]
+    if "error" in out:
+        return [{"workload": wl, "label": label, "durably": f"error: {out['error'].splitlines()[-1]}", "floor": "",
+                 "ratio": "", "target": "", "met": None, "rss_mib": rss, "error": out["error"]}]
     d, f = out["durably"], out["floor"]
     if cell["kind"] == "w1":
         n = cell["n"]
@@ -196,7 +192,7 @@ def print_table(rows: list[dict[str, Any]], header: str) -> None:
     def cell(row: dict[str, Any], key: str) -> str:
         value = row.get(key)
         if key == "met":
-            return "" if row.get("error") or row.get("skipped") else yes_no(value)
+            return "" if row.get("error") else yes_no(value)
         if key == "rss_mib":
             return "" if value is None else f"{value:.1f}"
         return str(value)

@@ -67,10 +67,6 @@ def _check(execution: dict[str, Any], n: int) -> None:
 
 
 # ---------------------------------------------------------------- W3: map and parallel
-def has_map() -> bool:
-    return hasattr(DurableContext, "map")
-
-
 def _map_item(ctx: DurableContext, item: int, _index: int, _items: Any) -> int:
     return ctx.step(trivial) + item * 0
 
@@ -81,14 +77,14 @@ def _branch(ctx: DurableContext) -> int:
 
 @durable_execution
 def map_handler(event: dict[str, Any], ctx: DurableContext) -> int:
-    result = ctx.map(list(range(event["n"])), _map_item)  # type: ignore[attr-defined]
+    result = ctx.map(list(range(event["n"])), _map_item)
     result.throw_if_error()
     return len(result.all)
 
 
 @durable_execution
 def parallel_handler(event: dict[str, Any], ctx: DurableContext) -> int:
-    result = ctx.parallel([_branch] * event["n"])  # type: ignore[attr-defined]
+    result = ctx.parallel([_branch] * event["n"])
     result.throw_if_error()
     return len(result.all)
 
