@@ -164,18 +164,25 @@ def durable_with_child_context(func: Callable[..., Any]) -> Callable[..., Callab
     return _binder(func)
 
 
-def _binder(func: Callable[..., Any]) -> Callable[..., Callable[..., Any]]:
+def durable_wait_for_callback(func: Callable[..., Any]) -> Callable[..., Callable[..., Any]]:
+    """``@durable_wait_for_callback def s(callback_id, wctx, *args)``: ``s(*args)`` is a submitter
+    for ``wait_for_callback``, named ``s``."""
+    return _binder(func, leading=2)
+
+
+def _binder(func: Callable[..., Any], leading: int = 1) -> Callable[..., Callable[..., Any]]:
+    """Bind the trailing arguments now; the runtime supplies the ``leading`` ones later."""
     is_async = inspect.iscoroutinefunction(func)
 
     @functools.wraps(func)
     def bind(*args: Any, **kwargs: Any) -> Callable[..., Any]:
         if is_async:
-            async def call_async(first: Any) -> Any:
-                return await func(first, *args, **kwargs)
+            async def call_async(*first: Any) -> Any:
+                return await func(*first[:leading], *args, **kwargs)
             call: Any = call_async
         else:
-            def call_sync(first: Any) -> Any:
-                return func(first, *args, **kwargs)
+            def call_sync(*first: Any) -> Any:
+                return func(*first[:leading], *args, **kwargs)
             call = call_sync
         call._original_name = func.__name__
         call.__wrapped__ = func

@@ -94,6 +94,7 @@ def wait_for_callback(core: ContextCore, submitter: Callable[..., Any], name: st
     step, then wait for the answer. The submitter is at-least-once, retried like a step
     (with ``config.retry_strategy`` when ``config`` is a :class:`WaitForCallbackConfig`)."""
     config = config or WaitForCallbackConfig()
+    name = name or getattr(submitter, "_original_name", None)
     retry_strategy = config.retry_strategy if isinstance(config, WaitForCallbackConfig) else None
     prefix = f"{name} " if name else ""
 

@@ -1,0 +1,84 @@
+"""The public surface: AWS SDK names importable from durably, and the package list complete."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import durably
+import durably.core
+from durably import DurableContext, durable_execution, durable_wait_for_callback
+from durably.testing import DurableTestRunner
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# The AWS durable execution SDK's public names (spec/PROTOCOL.md 5.0) that durably implements.
+AWS_NAMES = """
+durable_execution DurableContext StepContext durable_step durable_with_child_context
+durable_parallel_branch durable_wait_for_callback BatchResult BatchItemStatus ParallelBranch
+DurableExecutionsError DurableOperationError StepError InvokeError ChildContextError
+WaitForConditionError CallbackError CallbackExternalError CallbackTimeoutError CallbackSubmitterError
+BatchCompletionError SerDesError RetryableSerDesError ExecutionError InvocationError ValidationError
+PluginLoadError Duration StepConfig StepSemantics ChildConfig CallbackConfig WaitForCallbackConfig
+InvokeConfig MapConfig ParallelConfig CompletionConfig NestingType JitterStrategy RetryStrategyConfig
+LinearRetryStrategyConfig RetryDecision RetryPresets create_retry_strategy create_linear_retry_strategy
+WaitForConditionConfig WaitStrategyConfig WaitForConditionDecision create_wait_strategy SerDes
+SerDesContext JsonSerDes ExtendedTypeSerDes
+""".split()
+
+# Modules a port reaches by replacing ``aws_durable_execution_sdk_python`` with ``durably.core``.
+AWS_MODULES = {
+    "config": ["Duration", "StepConfig", "CallbackConfig", "MapConfig", "CompletionConfig", "JitterStrategy"],
+    "retries": ["RetryStrategyConfig", "RetryPresets", "create_retry_strategy", "RetryDecision"],
+    "waits": ["WaitForConditionConfig", "WaitStrategyConfig", "create_wait_strategy"],
+    "serdes": ["SerDes", "SerDesContext", "JsonSerDes", "ExtendedTypeSerDes"],
+}
+
+
+def test_aws_names_are_exported_at_the_top() -> None:
+    missing = [name for name in AWS_NAMES if not hasattr(durably, name)]
+    assert missing == []
+    assert set(AWS_NAMES) <= set(durably.__all__)
+
+
+def test_aws_modules_have_their_names_under_core() -> None:
+    import importlib
+
+    for module, names in AWS_MODULES.items():
+        mod = importlib.import_module(f"durably.core.{module}")
+        assert [n for n in names if not hasattr(mod, n)] == [], module
+
+
+def test_every_package_folder_is_listed_in_pyproject() -> None:
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {"durably"}
+    for init in ROOT.rglob("__init__.py"):
+        rel = init.parent.relative_to(ROOT)
+        if rel.parts and rel.parts[0] in {"tests", "bench", "examples", ".venv", "build"}:
+            continue
+        if rel.parts and rel.parts[0].startswith("."):
+            continue
+        if rel.parts:
+            found.add("durably." + ".".join(rel.parts))
+    assert found == listed
+
+
+@durable_wait_for_callback
+def ask(callback_id: str, _wctx: object, who: str) -> None:
+    print(f"{who}: {callback_id}")
+
+
+@durable_execution
+def approval(event: str, context: DurableContext) -> str:
+    return str(context.wait_for_callback(ask(event)))
+
+
+def test_durable_wait_for_callback_binds_arguments_and_names_the_operation() -> None:
+    with DurableTestRunner(approval) as runner:
+        arn = runner.run_async("alice")
+        assert runner.resume(arn).status == "RUNNING"
+        runner.send_callback_success(runner.callback_id(arn, "ask"), "ok")
+        result = runner.resume(arn)
+    assert result.status == "SUCCEEDED" and result.value == "ok"
+    assert result.get_context("ask").SubType == "WaitForCallback"
+    assert result.get_step("ask submitter").Status == "SUCCEEDED"
