@@ -28,10 +28,10 @@ class Duration:
     seconds: int = 0
 
     def __post_init__(self) -> None:
-        if not isinstance(self.seconds, int) or isinstance(self.seconds, bool):
-            object.__setattr__(self, "seconds", int(self.seconds))
         if self.seconds < 0:
             raise ValidationError(f"Duration cannot be negative: {self.seconds}s")
+        if not isinstance(self.seconds, int) or isinstance(self.seconds, bool):
+            object.__setattr__(self, "seconds", int(self.seconds))
 
     @classmethod
     def from_seconds(cls, value: float) -> Duration:

@@ -100,8 +100,10 @@ class ContextCore:
             ("parent", op.ParentId, self.parent_id),
         ):
             if recorded != current:
+                recorded, current = _shown(recorded), _shown(current)
                 raise NonDeterministicExecutionError(
-                    f"Non-deterministic operation identity at id={op_id!r}: {what} "
+                    f"Non-deterministic operation identity at id={op_id!r} (recorded as "
+                    f"{_shown(op.Type)} {op.Name!r}): {what} "
                     f"checkpoint={recorded!r} current={current!r}. The code no longer matches "
                     "the execution's history; deploy such a change under a new function name "
                     "or let running executions finish first."
@@ -117,6 +119,11 @@ class ContextCore:
             "Id": op_id, "ParentId": self.parent_id, "Name": name, "Type": op_type,
             "SubType": sub_type, "Action": action, **fields,
         })
+
+
+def _shown(value: Any) -> Any:
+    """An identity field as the history spells it (enum members by their value)."""
+    return getattr(value, "value", value)
 
 
 def default_name(func: Callable[..., Any]) -> str | None:

@@ -76,8 +76,8 @@ def _jittered(base: tenacity.wait.wait_base, jitter: JitterStrategy) -> tenacity
     return _Jitter()
 
 
-def _matches(regex: str) -> Callable[[BaseException], bool]:
-    return lambda error: re.search(regex, str(error)) is not None
+def _matches(regex: re.Pattern[str]) -> Callable[[BaseException], bool]:
+    return lambda error: regex.search(str(error)) is not None
 
 
 def _error_filter(
@@ -89,7 +89,7 @@ def _error_filter(
     if types:
         conditions.append(tenacity.retry_if_exception_type(tuple(types)))
     for pattern in patterns or ():
-        regex = pattern.pattern if isinstance(pattern, re.Pattern) else re.escape(pattern)
+        regex = pattern if isinstance(pattern, re.Pattern) else re.compile(re.escape(pattern))
         conditions.append(tenacity.retry_if_exception(_matches(regex)))
     return tenacity.retry_any(*conditions) if conditions else tenacity.retry_never
 

@@ -62,6 +62,7 @@ def run_in_child_context(
     codec = result_serdes(serdes, func)
     sctx = SerDesContext(op_id, core.arn)
     replay_children = False
+    rerun_failure: ErrorObject | None = None
     if op is not None:
         details = op.ContextDetails
         if op.Status == "SUCCEEDED":
@@ -69,7 +70,12 @@ def run_in_child_context(
                 return decode_result(codec, details.Result if details else None, sctx)
             replay_children = True
         elif op.Status == "FAILED":
-            raise _stored_failure((details.Error if details else None) or ErrorObject(), passthrough)
+            error = (details.Error if details else None) or ErrorObject()
+            if not passthrough:
+                raise _stored_failure(error, passthrough)
+            # An inline body's own operations are all recorded: running it again raises the very
+            # error the first run raised (with its original error_type), and writes nothing.
+            rerun_failure = error
     else:
         core.replaying = False
         core.state.queue(core.update(op_id, CONTEXT, "START", sub_type, name))
@@ -85,21 +91,29 @@ def run_in_child_context(
     except Exception as exc:
         if replay_children:
             raise
-        core.state.write(core.update(op_id, CONTEXT, "FAIL", sub_type, name,
-                                     Error=ErrorObject.from_exception(exc)))
+        if rerun_failure is not None:
+            if isinstance(exc, passthrough):
+                raise
+            raise _stored_failure(rerun_failure, passthrough) from exc
+        error = ErrorObject.from_exception(exc)
+        core.state.write(core.update(op_id, CONTEXT, "FAIL", sub_type, name, Error=error))
         if isinstance(exc, passthrough):
             raise
-        raise ChildContextError(*_wrapped_fields(exc)) from exc
+        raise _stored_failure(error, ()) from exc
+    if rerun_failure is not None:
+        raise _stored_failure(rerun_failure, passthrough)
 
     what = f"child context {name!r}" if name else f"child context {op_id[:12]}"
     try:
-        payload = encode_result(codec, value, sctx, what, limit=None) if not replay_children else None
+        payload = encode_result(codec, value, sctx, what, limit=None)
     except SerDesError as exc:
-        core.state.write(core.update(op_id, CONTEXT, "FAIL", sub_type, name,
-                                     Error=ErrorObject.from_exception(exc)))
-        raise ChildContextError(*_wrapped_fields(exc)) from exc
+        if replay_children:
+            raise
+        error = ErrorObject.from_exception(exc)
+        core.state.write(core.update(op_id, CONTEXT, "FAIL", sub_type, name, Error=error))
+        raise _stored_failure(error, ()) from exc
     if replay_children:
-        return value
+        return decode_result(codec, payload, sctx)
     if payload is not None and utf8_size(payload) > REPLAY_CHILDREN_THRESHOLD:
         summary = summary_generator(value) if summary_generator else ""
         core.state.write(core.update(op_id, CONTEXT, "SUCCEED", sub_type, name, Payload=summary,
@@ -107,9 +121,3 @@ def run_in_child_context(
         return decode_result(codec, payload, sctx)
     core.state.write(core.update(op_id, CONTEXT, "SUCCEED", sub_type, name, Payload=payload))
     return decode_result(codec, payload, sctx)
-
-
-def _wrapped_fields(exc: BaseException) -> tuple[str | None, str, str | None, list[str] | None]:
-    if isinstance(exc, DurableOperationError):
-        return exc.message, error_type_name(exc), exc.data, exc.stack_trace
-    return str(exc), error_type_name(exc), None, None
