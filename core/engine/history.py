@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import sqlite3
 from typing import Any
 
 from durably.core.model import ErrorObject, Operation
+from pydantic_core import to_json
 
 TIMESTAMP_KEYS = frozenset({"EventTimestamp", "ScheduledEndTimestamp", "StartTimestamp", "EndTimestamp",
                             "StopTimestamp"})
@@ -21,7 +21,6 @@ def error(err: ErrorObject | None) -> dict[str, Any]:
     return {"Payload": (err or ErrorObject()).to_wire(), "Truncated": False}
 
 
-_ENCODER = json.JSONEncoder(separators=(",", ":"))
 _buffers: dict[tuple[int, str], EventBuffer] = {}
 
 
@@ -73,9 +72,14 @@ def append(conn: sqlite3.Connection, arn: str, event_type: str, now: int, detail
                 doc[key] = value
     doc[f"{event_type}Details"] = details
     if buffer is not None:
-        buffer.rows.append((arn, seq, _ENCODER.encode(doc)))
+        buffer.rows.append((arn, seq, _encode(doc)))
     else:
-        conn.execute("INSERT INTO events VALUES (?, ?, ?)", (arn, seq, _ENCODER.encode(doc)))
+        conn.execute("INSERT INTO events VALUES (?, ?, ?)", (arn, seq, _encode(doc)))
+
+
+def _encode(doc: dict[str, Any]) -> str:
+    """Compact JSON text of an event (pydantic-core's encoder: several times faster than json's)."""
+    return to_json(doc).decode()
 
 
 def render_timestamps(value: Any, style: str) -> Any:

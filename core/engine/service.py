@@ -26,6 +26,7 @@ from durably.core.engine.errors import (
     ResourceNotFoundException,
 )
 from durably.core.engine.functions import FunctionSpec
+from durably.core.engine.known_ops import KnownOperations
 from durably.core.engine.store import Store, dump_op, load_op
 from durably.core.limits import MAX_EXECUTION_RESULT, MAX_OPERATION_PAYLOAD, utf8_size
 from durably.core.model import (
@@ -101,6 +102,7 @@ class Service:
         self.pid = os.getpid()
         self.pstart = process_start_time(self.pid) or -1
         self.owner = f"{self.host}:{self.pid}:{secrets.token_hex(6)}"
+        self._known = KnownOperations()
 
     # ------------------------------------------------------------------ identity
     def function_arn(self, function_name: str) -> str:
@@ -272,10 +274,18 @@ class Service:
     def checkpoint(self, arn: str, token: str, updates: list[OperationUpdate],
                    targets: dict[str, FunctionSpec | None] | None = None) -> CheckpointResponse:
         """Apply ``updates`` atomically. ``targets`` resolves CHAINED_INVOKE function names."""
-        return self.store.transact(lambda conn: self._checkpoint(conn, arn, token, updates, targets or {}))
+        known = self._known.lookup(arn, token)
+        response, types, created = self.store.transact(
+            lambda conn: self._checkpoint(conn, arn, token, updates, targets or {}, known))
+        types.update(created)  # only now that the checkpoint has committed
+        self._known.record(arn, response.CheckpointToken, types)
+        return response
 
     def _checkpoint(self, conn: sqlite3.Connection, arn: str, token: str, updates: list[OperationUpdate],
-                    targets: dict[str, FunctionSpec | None]) -> CheckpointResponse:
+                    targets: dict[str, FunctionSpec | None],
+                    known: dict[str, str] | None,
+                    ) -> tuple[CheckpointResponse, dict[str, str], list[tuple[str, str]]]:
+        """The checkpoint, and the id -> type map of the execution's operations before and after it."""
         row = conn.execute("SELECT status, token, op_seq, event_seq FROM executions WHERE arn = ?",
                            (arn,)).fetchone()
         if row is None:
@@ -285,6 +295,9 @@ class Service:
             raise InvalidParameterValueException(f"Invalid checkpoint token: the execution is {status}")
         if token != current:
             raise InvalidParameterValueException("Invalid checkpoint token")
+        if known is None:
+            known = dict(conn.execute("SELECT id, json_extract(doc, '$.Type') FROM operations WHERE arn = ?",
+                                      (arn,)).fetchall())
         now = self.clock.now_ms()
         _validate_batch(updates)
         touched: dict[str, Operation] = {}
@@ -300,11 +313,12 @@ class Service:
                     self._complete_execution_update(conn, arn, update, now)
                     completed = True
                     continue
-                op, is_new = self._apply(conn, arn, update, now, touched, targets)
+                op, is_new = self._apply(conn, arn, update, now, touched, known, targets)
                 if is_new:
                     op_seq += 1
                     created[op.Id] = op_seq
                 touched[op.Id] = pending[op.Id] = op
+            new_types: list[tuple[str, str]] = [(op_id, touched[op_id].Type) for op_id in created]
             self._write_operations(conn, arn, pending, created)
             events.flush(conn)
             new_token = None if completed else secrets.token_hex(16)
@@ -312,8 +326,9 @@ class Service:
             progress = ", failed_invocations = 0" if updates else ""
             conn.execute(f"UPDATE executions SET token = ?, op_seq = ?, event_seq = ?{progress} WHERE arn = ?",
                          (new_token, op_seq, events.seq, arn))
-        return CheckpointResponse(CheckpointToken=new_token,
-                                  NewExecutionState=ExecutionState(Operations=list(touched.values())))
+        response = CheckpointResponse(CheckpointToken=new_token,
+                                      NewExecutionState=ExecutionState(Operations=list(touched.values())))
+        return response, known, new_types
 
     @staticmethod
     def _write_operations(conn: sqlite3.Connection, arn: str, pending: dict[str, Operation],
@@ -337,11 +352,12 @@ class Service:
         return load_op(row[0]) if row else None
 
     def _apply(self, conn: sqlite3.Connection, arn: str, u: OperationUpdate, now: int,
-               touched: dict[str, Operation], targets: dict[str, FunctionSpec | None]) -> tuple[Operation, bool]:
-        op = self._load(conn, arn, u.Id, touched)
+               touched: dict[str, Operation], known: dict[str, str],
+               targets: dict[str, FunctionSpec | None]) -> tuple[Operation, bool]:
+        op = touched.get(u.Id) or (self._load(conn, arn, u.Id, touched) if u.Id in known else None)
         if u.ParentId is not None:
-            parent = self._load(conn, arn, u.ParentId, touched)
-            if parent is None or parent.Type != "CONTEXT":
+            parent = touched.get(u.ParentId)
+            if (parent.Type if parent is not None else known.get(u.ParentId)) != "CONTEXT":
                 raise InvalidParameterValueException(f"Invalid parent operation id: {u.ParentId}")
         if op is not None:
             for field_name, label in (("Type", "type"), ("SubType", "subtype"), ("Name", "name"),
