@@ -39,6 +39,8 @@ class InvocationState:
         self.updated_ids = set(updated_ids)
         self._queued: list[OperationUpdate] = []
         self._queued_at = 0.0
+        self._watched = False
+        """Whether the flusher holds this state; it lets go (under ``_lock``) once nothing is queued."""
         self._lock = threading.Condition(threading.RLock())
         self._requested = 0
         """Writes asked for so far; a write is durable once ``_written`` reaches its number."""
@@ -55,7 +57,9 @@ class InvocationState:
         with self._lock:
             if not self._queued:
                 self._queued_at = time.monotonic()
-                _flusher.watch(self)
+                if not self._watched:
+                    self._watched = True
+                    _flusher.watch(self)
             self._queued.append(update)
         self._observe(update)
 
@@ -93,13 +97,15 @@ class InvocationState:
             self._lock.notify_all()
 
     def flush_if_stale(self, now: float) -> None:
+        """Write what has been queued too long; once nothing is queued, the flusher lets go."""
         with self._lock:
-            if self._queued and not self._sending and now - self._queued_at >= QUEUED_FLUSH_SECONDS:
-                self.write()
-
-    @property
-    def has_queued(self) -> bool:
-        return bool(self._queued)
+            try:
+                if self._queued and not self._sending and now - self._queued_at >= QUEUED_FLUSH_SECONDS:
+                    self.write()
+            finally:
+                if not self._queued:
+                    self._watched = False
+                    _flusher.discard(self)
 
     def _observe(self, update: OperationUpdate) -> None:
         if not self.plugins.plugins or update.Action not in ("START", "SUCCEED", "FAIL"):
@@ -157,15 +163,12 @@ class _Flusher:
             states = list(self._states)
         now = time.monotonic()
         for state in states:
-            if not state.has_queued:
-                self._discard(state)
-                continue
             try:
                 state.flush_if_stale(now)
-            except BaseException:
-                self._discard(state)
+            except BaseException:  # the invocation's own writes report the failure
+                pass
 
-    def _discard(self, state: InvocationState) -> None:
+    def discard(self, state: InvocationState) -> None:
         with self._cond:
             self._states.discard(state)
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from durably.core.config import StepConfig, StepSemantics
@@ -36,12 +35,26 @@ DEFAULT_RETRY = RetryPresets.default()
 DEFAULT_CONFIG = StepConfig()
 
 
-@dataclass(frozen=True)
 class StepContext:
     """What a step function receives: a logger bound to the step, and the attempt number (from 1)."""
 
-    logger: DurableLogger
-    attempt: int
+    __slots__ = ("_fields", "_logger", "_parent", "attempt")
+
+    def __init__(self, parent: DurableLogger, attempt: int, **fields: Any) -> None:
+        self._parent = parent
+        self._fields = fields
+        self._logger: DurableLogger | None = None
+        self.attempt = attempt
+
+    @property
+    def logger(self) -> DurableLogger:
+        """Never suppressed: a step body runs only when it is not being replayed."""
+        if self._logger is None:
+            self._logger = self._parent.for_running_code(**self._fields, attempt=self.attempt)
+        return self._logger
+
+    def __repr__(self) -> str:
+        return f"StepContext(attempt={self.attempt}, operation_id={self._fields.get('operationId')!r})"
 
 
 def stored_error(op: Operation) -> ErrorObject:
@@ -147,8 +160,7 @@ def step(core: ContextCore, func: Callable[..., Any], name: str | None,
             core.state.queue(start)
 
     assert core.logger is not None
-    logger = core.logger.for_running_code(operationId=op_id, operationName=name, attempt=attempt)
-    step_ctx = StepContext(logger=logger, attempt=attempt)
+    step_ctx = StepContext(core.logger, attempt, operationId=op_id, operationName=name)
     plugins = core.state.plugins
     run = plugins.around_user_function(func, UserFunctionInfo(core.arn, op_id, "STEP", name, attempt)) \
         if plugins.plugins else func
