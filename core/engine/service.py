@@ -154,18 +154,20 @@ class Service:
         exec_id = secrets.token_hex(16)
         name = name or secrets.token_hex(8)
         arn = f"{self.function_arn(spec.name)}/durable-execution/{name}/{exec_id}"
-        conn.execute(
-            "INSERT INTO executions(arn, exec_id, name, function_name, ref, durable, status, input, start_ts,"
-            " execution_timeout, retention_days, ready, parent_arn, parent_op, tenant_id)"
-            " VALUES (?, ?, ?, ?, ?, ?, 'RUNNING', ?, ?, ?, ?, 1, ?, ?, ?)",
-            (arn, exec_id, name, spec.name, spec.ref, int(spec.durable), input_payload, now,
-             spec.execution_timeout, spec.retention_days, parent[0] if parent else None,
-             parent[1] if parent else None, tenant_id))
+        with history.EventBuffer(conn, arn, 0) as events:
+            history.append(conn, arn, "ExecutionStarted", now, {
+                "Input": history.result(input_payload), "ExecutionTimeout": spec.execution_timeout})
+            conn.execute(
+                "INSERT INTO executions(arn, exec_id, name, function_name, ref, durable, status, input, start_ts,"
+                " execution_timeout, retention_days, ready, parent_arn, parent_op, tenant_id, event_seq)"
+                " VALUES (?, ?, ?, ?, ?, ?, 'RUNNING', ?, ?, ?, ?, 1, ?, ?, ?, ?)",
+                (arn, exec_id, name, spec.name, spec.ref, int(spec.durable), input_payload, now,
+                 spec.execution_timeout, spec.retention_days, parent[0] if parent else None,
+                 parent[1] if parent else None, tenant_id, events.seq))
+            events.flush(conn)
         op = Operation(Id=exec_id, Type="EXECUTION", Status="STARTED", Name=name, StartTimestamp=now,
                        ExecutionDetails=ExecutionDetails(InputPayload=input_payload))
         conn.execute("INSERT INTO operations VALUES (?, ?, 0, NULL, ?)", (arn, exec_id, dump_op(op)))
-        history.append(conn, arn, "ExecutionStarted", now, {
-            "Input": history.result(input_payload), "ExecutionTimeout": spec.execution_timeout})
         conn.execute("INSERT INTO timers VALUES (?, ?, 'exec_timeout', ?, NULL)",
                      (arn, exec_id, now + spec.execution_timeout * 1000))
         return arn, True
@@ -511,24 +513,19 @@ class Service:
     # ------------------------------------------------------------------ execution end
     def _finish(self, conn: sqlite3.Connection, arn: str, status: str, now: int,
                 result: str | None = None, error: ErrorObject | None = None) -> None:
-        conn.execute(
+        parent_arn, parent_op = conn.execute(
             "UPDATE executions SET status = ?, result = ?, error = ?, end_ts = ?, ready = 0, token = NULL"
-            " WHERE arn = ?",
-            (status, result, json.dumps(error.to_wire()) if error else None, now, arn))
-        exec_id = arn.rsplit("/", 1)[-1]
-        row = conn.execute("SELECT doc FROM operations WHERE arn = ? AND id = ?", (arn, exec_id)).fetchone()
-        if row:
-            op = load_op(row[0])
-            op.Status, op.EndTimestamp = cast(OperationStatusName, status), now
-            conn.execute("UPDATE operations SET doc = ? WHERE arn = ? AND id = ?", (dump_op(op), arn, exec_id))
+            " WHERE arn = ? RETURNING parent_arn, parent_op",
+            (status, result, json.dumps(error.to_wire()) if error else None, now, arn)).fetchone()
+        conn.execute("UPDATE operations SET doc = json_set(doc, '$.Status', ?, '$.EndTimestamp', ?)"
+                     " WHERE arn = ? AND id = ?", (status, now, arn, arn.rsplit("/", 1)[-1]))
         conn.execute("DELETE FROM timers WHERE arn = ?", (arn,))
         event = {"SUCCEEDED": "ExecutionSucceeded", "FAILED": "ExecutionFailed",
                  "TIMED_OUT": "ExecutionTimedOut", "STOPPED": "ExecutionStopped"}[status]
         details = {"Result": history.result(result)} if status == "SUCCEEDED" else {"Error": history.error(error)}
         history.append(conn, arn, event, now, details)
-        parent = conn.execute("SELECT parent_arn, parent_op FROM executions WHERE arn = ?", (arn,)).fetchone()
-        if parent and parent[0]:
-            self._finish_invoke(conn, parent[0], parent[1], status, now, result, error)
+        if parent_arn:
+            self._finish_invoke(conn, parent_arn, parent_op, status, now, result, error)
 
     def _finish_invoke(self, conn: sqlite3.Connection, arn: str, op_id: str, status: str, now: int,
                        result: str | None, error: ErrorObject | None) -> None:
@@ -752,49 +749,56 @@ class Service:
                             invocation_error: ErrorObject | None = None, retry_delay_ms: int = 1000) -> None:
         """Record the end of an invocation, and the execution's end if it finished."""
         def tx(conn: sqlite3.Connection) -> None:
-            row = conn.execute("SELECT status, invocation_id, ready, failed_invocations FROM executions"
+            row = conn.execute("SELECT status, invocation_id, ready, failed_invocations, event_seq FROM executions"
                                " WHERE arn = ?", (claim.arn,)).fetchone()
             if row is None or row[1] != claim.invocation_id:
                 return
-            status, _, ready, failures = row
+            status, _, ready, failures, event_seq = row
             now = self.clock.now_ms()
             details: dict[str, Any] = {"StartTimestamp": claim.started, "EndTimestamp": now,
                                        "RequestId": claim.invocation_id}
             if invocation_error is not None:
                 details["Error"] = history.error(invocation_error)
-            history.append(conn, claim.arn, "InvocationCompleted", now, details)
-            conn.execute("UPDATE executions SET lease_owner = NULL, lease_expiry = NULL, invocation_id = NULL,"
-                         " token = NULL WHERE arn = ?", (claim.arn,))
-            if status != "RUNNING":
-                return
-            if invocation_error is not None:
-                failures += 1
-                if failures >= MAX_INVOCATION_FAILURES:
-                    self._finish(conn, claim.arn, "FAILED", now, error=invocation_error)
-                    return
-                conn.execute("UPDATE executions SET failed_invocations = ? WHERE arn = ?", (failures, claim.arn))
-                if retry_delay_ms <= 0:
-                    _mark_ready(conn, claim.arn, None)
-                else:
-                    _set_timer(conn, claim.arn, "-", "reinvoke", now + retry_delay_ms * failures)
-                return
-            assert output is not None
-            conn.execute("UPDATE executions SET failed_invocations = 0 WHERE arn = ?", (claim.arn,))
-            if output.Status == "SUCCEEDED":
-                self._finish(conn, claim.arn, "SUCCEEDED", now, result=output.Result)
-            elif output.Status == "FAILED":
-                self._finish(conn, claim.arn, "FAILED", now, error=output.Error or ErrorObject())
-            elif not ready and not _has_outstanding(conn, claim.arn):
-                invalid = conn.execute("UPDATE executions SET failed_invocations = ? WHERE arn = ?"
-                                       " RETURNING failed_invocations", (failures + 1, claim.arn)).fetchone()[0]
-                if invalid >= MAX_INVALID_PENDING:
-                    self._finish(conn, claim.arn, "FAILED", now, error=ErrorObject(
-                        ErrorType="InvalidParameterValueException",
-                        ErrorMessage="the handler suspended with nothing outstanding (no wait, retry, "
-                                     "callback or invoke) that could ever resume it"))
-                else:
-                    _mark_ready(conn, claim.arn, None)
+            with history.EventBuffer(conn, claim.arn, event_seq) as events:
+                history.append(conn, claim.arn, "InvocationCompleted", now, details)
+                if status == "RUNNING":
+                    failures = self._after_invocation(conn, claim.arn, output, invocation_error, retry_delay_ms,
+                                                      bool(ready), failures, now)
+                events.flush(conn)
+                conn.execute("UPDATE executions SET lease_owner = NULL, lease_expiry = NULL, invocation_id = NULL,"
+                             " token = NULL, failed_invocations = ?, event_seq = ? WHERE arn = ?",
+                             (failures, events.seq, claim.arn))
         self.store.transact(tx)
+
+    def _after_invocation(self, conn: sqlite3.Connection, arn: str, output: InvocationOutput | None,
+                          invocation_error: ErrorObject | None, retry_delay_ms: int, ready: bool,
+                          failures: int, now: int) -> int:
+        """Finish, retry or resume the execution after an invocation; its new count of failed invocations."""
+        if invocation_error is not None:
+            failures += 1
+            if failures >= MAX_INVOCATION_FAILURES:
+                self._finish(conn, arn, "FAILED", now, error=invocation_error)
+            elif retry_delay_ms <= 0:
+                _mark_ready(conn, arn, None)
+            else:
+                _set_timer(conn, arn, "-", "reinvoke", now + retry_delay_ms * failures)
+            return failures
+        assert output is not None
+        if output.Status == "SUCCEEDED":
+            self._finish(conn, arn, "SUCCEEDED", now, result=output.Result)
+        elif output.Status == "FAILED":
+            self._finish(conn, arn, "FAILED", now, error=output.Error or ErrorObject())
+        elif not ready and not _has_outstanding(conn, arn):
+            # a suspension that nothing can resume: tried again, then failed (an output is progress otherwise)
+            if failures + 1 >= MAX_INVALID_PENDING:
+                self._finish(conn, arn, "FAILED", now, error=ErrorObject(
+                    ErrorType="InvalidParameterValueException",
+                    ErrorMessage="the handler suspended with nothing outstanding (no wait, retry, "
+                                 "callback or invoke) that could ever resume it"))
+            else:
+                _mark_ready(conn, arn, None)
+            return failures + 1
+        return 0
 
     def finish_plain(self, claim: Claim, result: str | None, error: ErrorObject | None) -> None:
         """Record the outcome of a plain (non-durable) function run as a chained invoke target."""

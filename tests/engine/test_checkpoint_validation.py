@@ -194,6 +194,44 @@ def test_invalid_parent(s: Session) -> None:
     assert s.op("child").ParentId == "ctx" and s.op("child2").ParentId == "ctx"
 
 
+def test_refused_batch_leaves_no_parent_behind(s: Session) -> None:
+    """A CONTEXT started in a refused batch does not exist for the next checkpoint (same token)."""
+    s.send(U(Id="warm", Type="STEP", Action="START"))
+    s.refused("cannot be cancelled", U(Id="ctx", Type="CONTEXT", Action="START"),
+              U(Id="nope", Type="WAIT", Action="CANCEL"))
+    s.refused("Invalid parent operation id", U(Id="child", Type="STEP", Action="START", ParentId="ctx"))
+
+
+def test_operations_written_by_another_engine_are_seen(engine: Engine, db_path: Path) -> None:
+    """An engine's checkpoints see operations another engine created since its own last checkpoint."""
+    first = Session(engine)
+    first.send(U(Id="a", Type="STEP", Action="START"))
+    other = Engine(db_path, synchronous="OFF")
+    try:
+        engine.service.complete_invocation(first.claim, InvocationOutput(Status=InvocationStatus.PENDING))
+        _mark_ready(engine, first.arn)
+        theirs = other.service.claim(arn=first.arn)
+        assert theirs is not None
+        other.service.checkpoint(first.arn, theirs.token, [U(Id="ctx", Type="CONTEXT", Action="START"),
+                                                            U(Id="b", Type="STEP", Action="START")])
+        other.service.complete_invocation(theirs, InvocationOutput(Status=InvocationStatus.PENDING))
+        _mark_ready(engine, first.arn)
+        mine = engine.service.claim(arn=first.arn)
+        assert mine is not None
+        token = engine.service.checkpoint(first.arn, mine.token, [
+            U(Id="child", Type="STEP", Action="START", ParentId="ctx")]).CheckpointToken
+        assert token is not None
+        with pytest.raises(InvalidParameterValueException, match="cannot START from STARTED"):
+            engine.service.checkpoint(first.arn, token, [U(Id="b", Type="STEP", Action="START")])
+    finally:
+        other.close()
+        other.store.close()
+
+
+def _mark_ready(engine: Engine, arn: str) -> None:
+    engine.store.transact(lambda conn: conn.execute("UPDATE executions SET ready = 1 WHERE arn = ?", (arn,)))
+
+
 def test_parent_must_precede_its_child_in_the_batch(s: Session) -> None:
     s.refused("Invalid parent operation id",
               U(Id="child", Type="STEP", Action="START", ParentId="ctx"),
