@@ -7,7 +7,6 @@ retry, a callback or an invoke, and the engine will invoke it again when that re
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import inspect
 import json
@@ -112,6 +111,8 @@ class DurableFunction:
             return _failed(SerDesError(f"the execution input is not JSON: {exc}"))
         try:
             if self.is_async:
+                import asyncio  # only async handlers pay for it (asyncio brings ssl: several MiB)
+
                 result = asyncio.run(self.func(event, AsyncDurableContext(core)))
             else:
                 result = self.func(event, DurableContext(core))
