@@ -55,6 +55,8 @@ VALID_ACTIONS = {
     "EXECUTION": {"SUCCEED", "FAIL"},
 }
 MAX_INVOCATION_FAILURES = 5
+PREFETCH_MIN_UPDATES = 8
+"""A checkpoint of at least this many updates reads the operations it names in one query."""
 MAX_INVALID_PENDING = 3
 
 
@@ -287,6 +289,7 @@ class Service:
             raise InvalidParameterValueException("Invalid checkpoint token")
         now = self.clock.now_ms()
         _validate_batch(updates)
+        stored = _prefetch(conn, arn, updates) if len(updates) >= PREFETCH_MIN_UPDATES else None
         touched: dict[str, Operation] = {}
         pending: dict[str, Operation] = {}  # touched, row not written yet
         created: dict[str, int] = {}  # the operations this batch creates, with their seq
@@ -300,7 +303,7 @@ class Service:
                     self._complete_execution_update(conn, arn, update, now)
                     completed = True
                     continue
-                op, is_new = self._apply(conn, arn, update, now, touched, targets)
+                op, is_new = self._apply(conn, arn, update, now, touched, targets, stored)
                 if is_new:
                     op_seq += 1
                     created[op.Id] = op_seq
@@ -329,18 +332,21 @@ class Service:
                              (dump_op(op), _callback_id(op), arn, op_id))
         pending.clear()
 
-    def _load(self, conn: sqlite3.Connection, arn: str, op_id: str,
-              touched: dict[str, Operation]) -> Operation | None:
+    def _load(self, conn: sqlite3.Connection, arn: str, op_id: str, touched: dict[str, Operation],
+              stored: dict[str, Operation | None] | None = None) -> Operation | None:
         if op_id in touched:
             return touched[op_id]
+        if stored is not None and op_id in stored:
+            return stored[op_id]
         row = conn.execute("SELECT doc FROM operations WHERE arn = ? AND id = ?", (arn, op_id)).fetchone()
         return load_op(row[0]) if row else None
 
     def _apply(self, conn: sqlite3.Connection, arn: str, u: OperationUpdate, now: int,
-               touched: dict[str, Operation], targets: dict[str, FunctionSpec | None]) -> tuple[Operation, bool]:
-        op = self._load(conn, arn, u.Id, touched)
+               touched: dict[str, Operation], targets: dict[str, FunctionSpec | None],
+               stored: dict[str, Operation | None] | None = None) -> tuple[Operation, bool]:
+        op = self._load(conn, arn, u.Id, touched, stored)
         if u.ParentId is not None:
-            parent = self._load(conn, arn, u.ParentId, touched)
+            parent = self._load(conn, arn, u.ParentId, touched, stored)
             if parent is None or parent.Type != "CONTEXT":
                 raise InvalidParameterValueException(f"Invalid parent operation id: {u.ParentId}")
         if op is not None:
@@ -820,6 +826,18 @@ def _validate_batch(updates: list[OperationUpdate]) -> None:
                                         and u.Action != "START"):
             raise InvalidParameterValueException("Cannot checkpoint multiple operations with the same ID.")
         seen[u.Id] = u
+
+
+def _prefetch(conn: sqlite3.Connection, arn: str, updates: list[OperationUpdate]) -> dict[str, Operation | None]:
+    """The stored operations that ``updates`` name (as Id or ParentId), None for those not stored yet."""
+    ids = list({i for u in updates for i in (u.Id, u.ParentId) if i is not None})
+    found: dict[str, Operation | None] = dict.fromkeys(ids)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        rows = conn.execute(f"SELECT id, doc FROM operations WHERE arn = ? AND id IN ({','.join('?' * len(chunk))})",
+                            (arn, *chunk))
+        found.update((op_id, load_op(doc)) for op_id, doc in rows)
+    return found
 
 
 def _has_outstanding(conn: sqlite3.Connection, arn: str) -> bool:
