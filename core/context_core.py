@@ -81,7 +81,8 @@ class ContextCore:
         assert self.logger is not None
         core = ContextCore(
             state=self.state, prefix=op_id, parent_id=op_id if checkpointed else self.parent_id,
-            replaying=self.replaying, lambda_context=self.lambda_context, orphaned=self.orphaned,
+            replaying=self.replaying, lambda_context=self.lambda_context, logger=self.logger,
+            orphaned=self.orphaned,
         )
         core.logger = DurableLogger(core.is_replaying, {"executionArn": self.arn, "parentId": op_id},
                                     self.logger.base, self.logger.mode_aware)
