@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 import queue
 import threading
 from collections.abc import Callable, Sequence
@@ -103,6 +104,10 @@ class _Threads:
     """Idle branch threads, kept for the next batch: starting a thread costs more than a branch."""
 
     def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the idle threads (a forked child does not have its parent's threads)."""
         self._idle: list[queue.SimpleQueue[Callable[[], None]]] = []
         self._lock = threading.Lock()
 
@@ -136,6 +141,7 @@ class _Threads:
 
 
 _threads = _Threads()
+os.register_at_fork(after_in_child=_threads.reset)
 
 
 def run_sync(req: Concurrently, drive: Callable[[Any], Any]) -> list[Outcome | None]:
