@@ -39,7 +39,7 @@ class InvocationState:
         self.updated_ids = set(updated_ids)
         self._queued: list[OperationUpdate] = []
         self._queued_at = 0.0
-        self._lock = threading.Condition(threading.RLock())
+        self._lock = threading.RLock()
         self._requested = 0
         """Writes asked for so far; a write is durable once ``_written`` reaches its number."""
         self._written = 0
