@@ -10,16 +10,19 @@ says so, branches still running are orphaned: their next checkpoint raises
 
 from __future__ import annotations
 
-import asyncio
+import functools
+import os
+import queue
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from durably.core.errors import ExecutionError, InvocationError, OrphanedChildException, SuspendExecution
 
 MAX_THREADS = 64
+IDLE_SECONDS = 10.0
+"""How long an idle branch thread waits for another branch before it ends."""
 
 
 @dataclass
@@ -96,39 +99,92 @@ class _Progress:
         return self.outcomes
 
 
-def run_sync(req: Concurrently, drive: Callable[[Any], Any]) -> list[Outcome | None]:
-    """Run the branches in threads; ``drive`` runs one branch generator to its end."""
-    progress = _Progress(req)
-    cond = threading.Condition()
+class _Threads:
+    """Idle branch threads, kept for the next batch: starting a thread costs more than a branch."""
 
-    def work(index: int) -> None:
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the idle threads (a forked child does not have its parent's threads)."""
+        self._idle: list[queue.SimpleQueue[Callable[[], None]]] = []
+        self._lock = threading.Lock()
+
+    def run(self, job: Callable[[], None]) -> None:
+        """Run ``job`` in an idle thread, or in a new one."""
+        with self._lock:
+            jobs = self._idle.pop() if self._idle else None
+        if jobs is None:
+            jobs = queue.SimpleQueue()
+            threading.Thread(target=self._serve, args=(jobs,), name="durably-branch", daemon=True).start()
+        jobs.put(job)
+
+    def _serve(self, jobs: queue.SimpleQueue[Callable[[], None]]) -> None:
+        job: Callable[[], None] | None = jobs.get()
+        while job is not None:
+            job()
+            job = self._next(jobs)
+
+    def _next(self, jobs: queue.SimpleQueue[Callable[[], None]]) -> Callable[[], None] | None:
+        """Wait idle for the next job; None once ``IDLE_SECONDS`` passed without one."""
+        with self._lock:
+            self._idle.append(jobs)
         try:
-            outcome = Outcome("SUCCEEDED", drive(req.branches[index]()))
-        except BaseException as exc:  # every ending is reported to the coordinator
-            outcome = _failure(exc)
-        with cond:
-            progress.record(index, outcome)
-            cond.notify()
+            return jobs.get(timeout=IDLE_SECONDS)
+        except queue.Empty:
+            with self._lock:
+                if jobs in self._idle:
+                    self._idle.remove(jobs)
+                    return None
+            return jobs.get()  # taken from the idle list just as the wait ended: a job is on its way
 
-    pool = ThreadPoolExecutor(max_workers=min(req.limit, MAX_THREADS), thread_name_prefix="durably-branch")
-    try:
-        with cond:
-            while not progress.done():
-                while progress.can_start():
-                    pool.submit(work, progress.started)
-                    progress.started += 1
-                if progress.running() == 0:
-                    break
-                cond.wait()
-            if progress.running():
-                req.orphaned.set()
-    finally:
-        pool.shutdown(wait=not req.orphaned.is_set())
+
+_threads = _Threads()
+os.register_at_fork(after_in_child=_threads.reset)
+
+
+def run_sync(req: Concurrently, drive: Callable[[Any], Any]) -> list[Outcome | None]:
+    """Run the branches in threads; ``drive`` runs one branch generator to its end.
+
+    Each thread, once its branch ends, takes the next one itself; the calling thread only waits
+    for the batch to be complete or to have nothing left that can make progress.
+    """
+    progress = _Progress(req)
+    cond = threading.Condition(threading.Lock())
+
+    def take() -> int | None:
+        """The index of the next branch to start, if one may start now; called with ``cond`` held."""
+        if progress.done() or not progress.can_start():
+            return None
+        progress.started += 1
+        return progress.started - 1
+
+    def work(index: int | None) -> None:
+        while index is not None:
+            try:
+                outcome = Outcome("SUCCEEDED", drive(req.branches[index]()))
+            except BaseException as exc:  # every ending is reported to the coordinator
+                outcome = _failure(exc)
+            with cond:
+                progress.record(index, outcome)
+                index = take()
+                if index is None:
+                    cond.notify()
+
+    with cond:
+        while progress.running() < MAX_THREADS and (index := take()) is not None:
+            _threads.run(functools.partial(work, index))
+        while progress.running() and not progress.done():
+            cond.wait()
+        if progress.running():
+            req.orphaned.set()
     return progress.result()
 
 
 async def run_async(req: Concurrently, drive: Callable[[Any], Any]) -> list[Outcome | None]:
     """Run the branches as tasks; ``drive`` is a coroutine function running one branch generator."""
+    import asyncio  # already loaded by the running event loop; plain handlers never import it
+
     progress = _Progress(req)
     changed = asyncio.Event()
     tasks: list[asyncio.Task[None]] = []

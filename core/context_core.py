@@ -7,7 +7,6 @@ private event loop); :func:`drive_async` awaits them (a plain function in a work
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import itertools
 import threading
@@ -81,7 +80,8 @@ class ContextCore:
         assert self.logger is not None
         core = ContextCore(
             state=self.state, prefix=op_id, parent_id=op_id if checkpointed else self.parent_id,
-            replaying=self.replaying, lambda_context=self.lambda_context, orphaned=self.orphaned,
+            replaying=self.replaying, lambda_context=self.lambda_context, logger=self.logger,
+            orphaned=self.orphaned,
         )
         core.logger = DurableLogger(core.is_replaying, {"executionArn": self.arn, "parentId": op_id},
                                     self.logger.base, self.logger.mode_aware)
@@ -138,6 +138,8 @@ _private_loop = threading.local()
 def _run_coroutine(coro: Any) -> Any:
     loop = getattr(_private_loop, "loop", None)
     if loop is None or loop.is_closed():
+        import asyncio  # only when an async step runs in a plain handler (asyncio brings ssl: MiBs)
+
         loop = _private_loop.loop = asyncio.new_event_loop()
     return loop.run_until_complete(coro)
 
@@ -193,6 +195,8 @@ async def _run_async_call(call: UserCall | Concurrently, wrap: Callable[[Context
         args = call.args
     if is_async:
         return await call.func(*args)
+    import asyncio  # already loaded: this runs on an event loop
+
     value = await asyncio.to_thread(call.func, *args)
     if inspect.isawaitable(value):
         value = await value

@@ -41,11 +41,13 @@ class InvocationState:
         self._queued_at = 0.0
         self._watched = False
         """Whether the flusher holds this state; it lets go (under ``_lock``) once nothing is queued."""
-        self._lock = threading.Condition(threading.RLock())
+        self._lock = threading.RLock()
         self._requested = 0
         """Writes asked for so far; a write is durable once ``_written`` reaches its number."""
         self._written = 0
         self._sending = False
+        self._gates: list[tuple[int, threading.Lock]] = []
+        """Writers waiting for a checkpoint, with their numbers."""
         self._failure: tuple[int, BaseException] | None = None
         """The last failed checkpoint: every write up to that number raises its error."""
 
@@ -69,13 +71,19 @@ class InvocationState:
             self._queued.extend(updates)
             self._requested += 1
             mine = self._requested
-            while self._written < mine:
-                if self._sending:
-                    self._lock.wait()
+        while self._written < mine:
+            with self._lock:
+                if self._written >= mine:
+                    break
+                if not self._sending:
+                    self._send_queued()
                     continue
-                self._send_queued()
-            if self._failure is not None and self._failure[0] >= mine:
-                raise self._failure[1]
+                gate = threading.Lock()
+                gate.acquire()
+                self._gates.append((mine, gate))
+            gate.acquire()  # released once write ``mine`` is durable, or to send the next checkpoint
+        if self._failure is not None and self._failure[0] >= mine:
+            raise self._failure[1]
         for update in updates:
             self._observe(update)
 
@@ -94,7 +102,19 @@ class InvocationState:
             self._lock.acquire()
             self._sending = False
             self._written = upto
-            self._lock.notify_all()
+            self._open_gates()
+
+    def _open_gates(self) -> None:
+        """Wake the writers made durable, and one other (if any) to send the next checkpoint."""
+        waiting = []
+        for number, gate in self._gates:
+            if number <= self._written:
+                gate.release()
+            else:
+                waiting.append((number, gate))
+        if waiting:
+            waiting.pop(0)[1].release()
+        self._gates = waiting
 
     def flush_if_stale(self, now: float) -> None:
         """Write what has been queued too long; once nothing is queued, the flusher lets go."""

@@ -56,6 +56,8 @@ VALID_ACTIONS = {
     "EXECUTION": {"SUCCEED", "FAIL"},
 }
 MAX_INVOCATION_FAILURES = 5
+PREFETCH_MIN_UPDATES = 8
+"""A checkpoint that updates at least this many stored operations reads them in one query."""
 MAX_INVALID_PENDING = 3
 
 
@@ -302,6 +304,8 @@ class Service:
                                       (arn,)).fetchall())
         now = self.clock.now_ms()
         _validate_batch(updates)
+        existing = {u.Id for u in updates if u.Id in known}
+        stored = _prefetch(conn, arn, existing) if len(existing) >= PREFETCH_MIN_UPDATES else None
         touched: dict[str, Operation] = {}
         pending: dict[str, Operation] = {}  # touched, row not written yet
         created: dict[str, int] = {}  # the operations this batch creates, with their seq
@@ -315,7 +319,7 @@ class Service:
                     self._complete_execution_update(conn, arn, update, now)
                     completed = True
                     continue
-                op, is_new = self._apply(conn, arn, update, now, touched, known, targets)
+                op, is_new = self._apply(conn, arn, update, now, touched, known, targets, stored)
                 if is_new:
                     op_seq += 1
                     created[op.Id] = op_seq
@@ -346,17 +350,19 @@ class Service:
                              (dump_op(op), _callback_id(op), arn, op_id))
         pending.clear()
 
-    def _load(self, conn: sqlite3.Connection, arn: str, op_id: str,
-              touched: dict[str, Operation]) -> Operation | None:
+    def _load(self, conn: sqlite3.Connection, arn: str, op_id: str, touched: dict[str, Operation],
+              stored: dict[str, Operation | None] | None = None) -> Operation | None:
         if op_id in touched:
             return touched[op_id]
+        if stored is not None and op_id in stored:
+            return stored[op_id]
         row = conn.execute("SELECT doc FROM operations WHERE arn = ? AND id = ?", (arn, op_id)).fetchone()
         return load_op(row[0]) if row else None
 
     def _apply(self, conn: sqlite3.Connection, arn: str, u: OperationUpdate, now: int,
-               touched: dict[str, Operation], known: dict[str, str],
-               targets: dict[str, FunctionSpec | None]) -> tuple[Operation, bool]:
-        op = touched.get(u.Id) or (self._load(conn, arn, u.Id, touched) if u.Id in known else None)
+               touched: dict[str, Operation], known: dict[str, str], targets: dict[str, FunctionSpec | None],
+               stored: dict[str, Operation | None] | None = None) -> tuple[Operation, bool]:
+        op = touched.get(u.Id) or (self._load(conn, arn, u.Id, touched, stored) if u.Id in known else None)
         if u.ParentId is not None:
             parent = touched.get(u.ParentId)
             if (parent.Type if parent is not None else known.get(u.ParentId)) != "CONTEXT":
@@ -840,6 +846,18 @@ def _validate_batch(updates: list[OperationUpdate]) -> None:
                                         and u.Action != "START"):
             raise InvalidParameterValueException("Cannot checkpoint multiple operations with the same ID.")
         seen[u.Id] = u
+
+
+def _prefetch(conn: sqlite3.Connection, arn: str, op_ids: set[str]) -> dict[str, Operation | None]:
+    """The stored operations ``op_ids``, read in one query per 500 (None for any not stored)."""
+    ids = list(op_ids)
+    found: dict[str, Operation | None] = dict.fromkeys(ids)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        rows = conn.execute(f"SELECT id, doc FROM operations WHERE arn = ? AND id IN ({','.join('?' * len(chunk))})",
+                            (arn, *chunk))
+        found.update((op_id, load_op(doc)) for op_id, doc in rows)
+    return found
 
 
 def _has_outstanding(conn: sqlite3.Connection, arn: str) -> bool:
