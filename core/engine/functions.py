@@ -13,8 +13,10 @@ import importlib.util
 import os
 import re
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from durably.core.engine.errors import HandlerImportError, InvalidParameterValueException
@@ -91,6 +93,28 @@ def registered() -> dict[str, FunctionSpec]:
     return dict(_registry)
 
 
+_file_imports = threading.RLock()
+"""Held while a handler file runs its module code: another thread must not see it half-loaded."""
+
+
+def _load_file(path: Path) -> ModuleType:
+    module_name = f"_durably_handler_{abs(hash(str(path)))}"
+    with _file_imports:
+        module = sys.modules.get(module_name)
+        if module is not None:
+            return module
+        spec = importlib.util.spec_from_file_location(module_name, path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module  # before it runs, as import does (it may import itself)
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[module_name]
+            raise
+        return module
+
+
 def load_reference(ref: str) -> Any:
     """Import the object a handler reference names.
 
@@ -109,18 +133,7 @@ def load_reference(ref: str) -> Any:
                 raise HandlerImportError(f"cannot import {ref!r}: no file {path}")
             if str(path.parent) not in sys.path:
                 sys.path.insert(0, str(path.parent))
-            module_name = f"_durably_handler_{abs(hash(str(path)))}"
-            module = sys.modules.get(module_name)
-            if module is None:
-                spec = importlib.util.spec_from_file_location(module_name, path)
-                assert spec is not None and spec.loader is not None
-                module = importlib.util.module_from_spec(spec)
-                sys.modules[module_name] = module
-                try:
-                    spec.loader.exec_module(module)
-                except BaseException:
-                    del sys.modules[module_name]
-                    raise
+            module = _load_file(path)
         else:
             module = importlib.import_module(module_part)
     except HandlerImportError:
