@@ -26,7 +26,7 @@ from durably.core.engine.errors import (
     ResourceNotFoundException,
 )
 from durably.core.engine.functions import FunctionSpec
-from durably.core.engine.store import Store, dump_op, load_op
+from durably.core.engine.store import Store, dump_op, load_op, load_ops
 from durably.core.limits import MAX_EXECUTION_RESULT, MAX_OPERATION_PAYLOAD, utf8_size
 from durably.core.model import (
     TERMINAL_STATUSES,
@@ -219,14 +219,14 @@ class Service:
         limit = max(1, min(max_items or 1000, 1000))
         rows = conn.execute("SELECT seq, doc FROM operations WHERE arn = ? AND seq >= ? ORDER BY seq LIMIT ?",
                             (arn, start, limit + 1)).fetchall()
-        ops = [load_op(doc) for _, doc in rows[:limit]]
+        ops = load_ops([doc for _, doc in rows[:limit]])
         return ExecutionState(Operations=ops, NextMarker=str(rows[limit][0]) if len(rows) > limit else None)
 
     def all_operations(self, arn: str) -> list[Operation]:
         conn = self.store.reader()
         self._exec_row(conn, arn)
-        return [load_op(doc) for (doc,) in conn.execute(
-            "SELECT doc FROM operations WHERE arn = ? ORDER BY seq", (arn,))]
+        return load_ops(doc for (doc,) in conn.execute(
+            "SELECT doc FROM operations WHERE arn = ? ORDER BY seq", (arn,)))
 
     def list_executions(self, function_name: str | None = None, name: str | None = None,
                         statuses: list[str] | None = None, started_after: int | None = None,
