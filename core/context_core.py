@@ -93,6 +93,14 @@ class ContextCore:
         op = self.state.ops.get(op_id)
         if op is None:
             return None
+        if (op.Type != op_type or op.SubType != sub_type or (op.Name or None) != (name or None)
+                or op.ParentId != self.parent_id):
+            self._mismatch(op, op_type, sub_type, name)
+        self.state.observe_replayed(op)
+        return op
+
+    def _mismatch(self, op: Operation, op_type: OperationType, sub_type: str | None, name: str | None) -> None:
+        """Raise for the first identity field of ``op`` that differs from what the code asks for."""
         for what, recorded, current in (
             ("type", op.Type, op_type),
             ("subtype", op.SubType, sub_type),
@@ -102,14 +110,12 @@ class ContextCore:
             if recorded != current:
                 recorded, current = _shown(recorded), _shown(current)
                 raise NonDeterministicExecutionError(
-                    f"Non-deterministic operation identity at id={op_id!r} (recorded as "
+                    f"Non-deterministic operation identity at id={op.Id!r} (recorded as "
                     f"{_shown(op.Type)} {op.Name!r}): {what} "
                     f"checkpoint={recorded!r} current={current!r}. The code no longer matches "
                     "the execution's history; deploy such a change under a new function name "
                     "or let running executions finish first."
                 )
-        self.state.observe_replayed(op)
-        return op
 
     def update(self, op_id: str, op_type: OperationType, action: str, sub_type: str | None,
                name: str | None, **fields: Any) -> OperationUpdate:

@@ -62,6 +62,19 @@ def dumps(value: Any) -> str:
         return _ENCODER.encode(converted)
 
 
+_scan_once: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+
+
+def loads(text: str) -> Any:
+    """``json.loads(text)``, without its Python layers when ``text`` is exactly one JSON value
+    (no surrounding whitespace); anything else (bytes, errors included) goes through ``json.loads``."""
+    try:
+        value, end = _scan_once(text, 0)
+    except (StopIteration, TypeError):
+        return json.loads(text)
+    return value if end == len(text) else json.loads(text)
+
+
 @lru_cache(maxsize=512)
 def _adapter(tp: Any) -> TypeAdapter[Any]:
     return TypeAdapter(tp)
@@ -103,7 +116,7 @@ class JsonSerDes(SerDes[Any]):
         try:
             if self.return_type is not None:
                 return _adapter(self.return_type).validate_json(data)
-            return json.loads(data)
+            return loads(data)
         except (ValueError, PydanticValidationError) as exc:
             raise SerDesError(
                 f"operation {serdes_context.operation_id}: cannot read back the stored value: {exc}"
@@ -137,7 +150,7 @@ class ExtendedTypeSerDes(SerDes[Any]):
             raise SerDesError(f"operation {serdes_context.operation_id}: {exc}") from exc
 
     def deserialize(self, data: str, serdes_context: SerDesContext) -> Any:
-        raw = json.loads(data)
+        raw = loads(data)
         if isinstance(raw, dict) and set(raw) == {"t", "v"}:
             return self._untag(raw)
         return raw

@@ -267,9 +267,8 @@ class Engine:
                 ErrorType="HandlerImportError", ErrorMessage=f"{claim.ref} is not a @durable_execution handler"))
             return
         try:
-            state = self.service.get_state(claim.arn, claim.token)
-            inv = InvocationInput(claim.arn, claim.token, state.Operations, state.NextMarker,
-                                  claim.updated_ids)
+            operations = self.service.all_operations(claim.arn, claim.token)
+            inv = InvocationInput(claim.arn, claim.token, operations, None, claim.updated_ids)
             output = target.invoke(inv, self.backend)
         except InvocationError as exc:
             self.service.complete_invocation(claim, None, ErrorObject.from_exception(exc))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import operator
 import os
 import secrets
 import socket
@@ -27,7 +28,7 @@ from durably.core.engine.errors import (
 )
 from durably.core.engine.functions import FunctionSpec
 from durably.core.engine.known_ops import KnownOperations
-from durably.core.engine.store import Store, dump_op, load_op
+from durably.core.engine.store import Store, dump_op, load_op, load_ops
 from durably.core.limits import MAX_EXECUTION_RESULT, MAX_OPERATION_PAYLOAD, utf8_size
 from durably.core.model import (
     TERMINAL_STATUSES,
@@ -225,14 +226,23 @@ class Service:
         limit = max(1, min(max_items or 1000, 1000))
         rows = conn.execute("SELECT seq, doc FROM operations WHERE arn = ? AND seq >= ? ORDER BY seq LIMIT ?",
                             (arn, start, limit + 1)).fetchall()
-        ops = [load_op(doc) for _, doc in rows[:limit]]
+        ops = load_ops([doc for _, doc in rows[:limit]])
         return ExecutionState(Operations=ops, NextMarker=str(rows[limit][0]) if len(rows) > limit else None)
 
-    def all_operations(self, arn: str) -> list[Operation]:
+    def all_operations(self, arn: str, token: str | None = None) -> list[Operation]:
+        """Every operation of ``arn`` in ``seq`` order, in one read (``token`` checked as by get_state).
+
+        The rows come in primary-key order and are sorted here: reading them through the ``seq``
+        index costs a primary-key search per row, about twice the time.
+        """
         conn = self.store.reader()
-        self._exec_row(conn, arn)
-        return [load_op(doc) for (doc,) in conn.execute(
-            "SELECT doc FROM operations WHERE arn = ? ORDER BY seq", (arn,))]
+        row = self._exec_row(conn, arn)
+        if token is not None and token != row["token"]:
+            raise InvalidParameterValueException("Invalid checkpoint token")
+        ops = [(seq, load_op(doc)) for seq, doc in conn.execute(
+            "SELECT seq, doc FROM operations WHERE arn = ?", (arn,))]
+        ops.sort(key=operator.itemgetter(0))
+        return [op for _, op in ops]
 
     def list_executions(self, function_name: str | None = None, name: str | None = None,
                         statuses: list[str] | None = None, started_after: int | None = None,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -69,8 +69,17 @@ def dump_op(op: Operation) -> str:
     return op.model_dump_json(exclude_none=True)
 
 
+_validate_op = Operation.__pydantic_validator__.validate_json
+"""``Operation.model_validate_json`` without its Python wrapper (about 1 µs an operation)."""
+
+
 def load_op(doc: str) -> Operation:
-    return Operation.model_validate_json(doc)
+    return _validate_op(doc)  # type: ignore[no-any-return]
+
+
+def load_ops(docs: Iterable[str]) -> list[Operation]:
+    """Parse stored operation docs, in order (the replay's bulk load)."""
+    return list(map(_validate_op, docs))
 
 
 class _Request:

@@ -112,6 +112,25 @@ def describe(name: str | None, op_id: str) -> str:
     return f"step {name!r} ({op_id[:12]})" if name else f"step {op_id[:12]}"
 
 
+SETTLED = frozenset({"SUCCEEDED", "FAILED", "PENDING"})
+"""Statuses a replay answers from the history alone, without running the step's body."""
+
+
+def replayed(core: ContextCore, op: Operation, func: Callable[..., Any], name: str | None,
+             config: StepConfig) -> Any:
+    """A settled step's stored result; or its stored error, or a suspension until its next attempt."""
+    details = op.StepDetails
+    if op.Status == "SUCCEEDED":
+        payload = details.Result if details else None
+        if payload is None:
+            return None
+        return result_serdes(config.serdes, func).deserialize(payload, SerDesContext(op.Id, core.arn))
+    if op.Status == "FAILED":
+        raise step_error(stored_error(op))
+    due = (details.NextAttemptTimestamp or 0) / 1000 if details else time.time()
+    raise TimedSuspendExecution(f"{describe(name, op.Id)} waits for its next attempt", due)
+
+
 def step(core: ContextCore, func: Callable[..., Any], name: str | None,
          config: StepConfig | None) -> OpGen:
     config = config or DEFAULT_CONFIG
@@ -119,17 +138,10 @@ def step(core: ContextCore, func: Callable[..., Any], name: str | None,
     name = name if name is not None else default_name(func)
     sub_type = config.sub_type or "Step"
     op = core.existing(op_id, STEP, sub_type, name)
+    if op is not None and op.Status in SETTLED:
+        return replayed(core, op, func, name, config)
     serdes = result_serdes(config.serdes, func)
     sctx = SerDesContext(op_id, core.arn)
-
-    if op is not None:
-        if op.Status == "SUCCEEDED":
-            return decode_result(serdes, op.StepDetails.Result if op.StepDetails else None, sctx)
-        if op.Status == "FAILED":
-            raise step_error(stored_error(op))
-        if op.Status == "PENDING":
-            due = (op.StepDetails.NextAttemptTimestamp or 0) / 1000 if op.StepDetails else time.time()
-            raise TimedSuspendExecution(f"{describe(name, op_id)} waits for its next attempt", due)
 
     core.replaying = False
     attempts_done = op.StepDetails.Attempt if op is not None and op.StepDetails else 0
