@@ -4,10 +4,6 @@ Writers hand a function to :meth:`Store.transact`; whichever caller gets the wri
 runs every queued function in one transaction (each under its own savepoint, so one failure does
 not undo the others) and commits once. With one writer this is a plain commit per call; with
 many concurrent executions they share commits.
-
-WAL checkpoints (copying committed pages back into the database file, with its fsyncs) run on a
-background thread every ``CHECKPOINT_EVERY`` commits, not inside a writer's commit; the writer
-checkpoints by itself only if the log outgrows ``WAL_BACKSTOP_PAGES``.
 """
 
 from __future__ import annotations
@@ -25,8 +21,6 @@ T = TypeVar("T")
 
 APPLICATION_ID = 0x64757261  # "dura"
 SCHEMA_VERSION = 1
-CHECKPOINT_EVERY = 100
-WAL_BACKSTOP_PAGES = 20_000
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -106,7 +100,6 @@ class Store:
         try:
             self._init_schema()
             self._conn.execute("PRAGMA journal_mode = WAL").fetchone()
-            self._conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_BACKSTOP_PAGES}")
         except BaseException:
             self._conn.close()
             raise
@@ -114,8 +107,6 @@ class Store:
         self._queue_lock = threading.Lock()
         self._queue: list[_Request] = []
         self._local = threading.local()
-        self._commits = 0
-        self._checkpointer = _Checkpointer(self._connect)
 
     def _connect(self, wal: bool = True) -> sqlite3.Connection:
         try:
@@ -188,9 +179,6 @@ class Store:
                 if len(batch) > 1:
                     conn.execute("RELEASE req")
             conn.execute("COMMIT")
-            self._commits += 1
-            if self._commits % CHECKPOINT_EVERY == 0:
-                self._checkpointer.request()
         except BaseException as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
@@ -210,43 +198,5 @@ class Store:
         return conn
 
     def close(self) -> None:
-        self._checkpointer.stop()
         with self._write_lock:
             self._conn.close()
-
-
-class _Checkpointer:
-    """A daemon thread that runs a PASSIVE WAL checkpoint when asked (it never blocks writers)."""
-
-    def __init__(self, connect: Callable[[], sqlite3.Connection]) -> None:
-        self._connect = connect
-        self._wanted = threading.Event()
-        self._stopping = False
-        self._thread: threading.Thread | None = None
-
-    def request(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="durably-wal-checkpoint", daemon=True)
-            self._thread.start()
-        self._wanted.set()
-
-    def _run(self) -> None:
-        conn = self._connect()
-        try:
-            while True:
-                self._wanted.wait()
-                self._wanted.clear()
-                if self._stopping:
-                    return
-                try:
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-                except sqlite3.Error:  # another connection is checkpointing: it does the work
-                    pass
-        finally:
-            conn.close()
-
-    def stop(self) -> None:
-        self._stopping = True
-        self._wanted.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
