@@ -242,7 +242,10 @@ class Service:
         ops = [(seq, load_op(doc)) for seq, doc in conn.execute(
             "SELECT seq, doc FROM operations WHERE arn = ?", (arn,))]
         ops.sort(key=operator.itemgetter(0))
-        return [op for _, op in ops]
+        ordered = [op for _, op in ops]
+        if token is not None:  # an invocation's first read: its first checkpoint needs no read of its own
+            self._known.record(arn, token, {op.Id: op.Type for op in ordered})
+        return ordered
 
     def list_executions(self, function_name: str | None = None, name: str | None = None,
                         statuses: list[str] | None = None, started_after: int | None = None,
