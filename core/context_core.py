@@ -121,10 +121,14 @@ class ContextCore:
                name: str | None, **fields: Any) -> OperationUpdate:
         if self.orphaned is not None and self.orphaned.is_set():
             raise OrphanedChildException(f"operation {op_id} belongs to a batch that already completed")
-        return OperationUpdate.model_validate({
+        return _validate_update({
             "Id": op_id, "ParentId": self.parent_id, "Name": name, "Type": op_type,
             "SubType": sub_type, "Action": action, **fields,
         })
+
+
+_validate_update: Callable[[dict[str, Any]], OperationUpdate] = OperationUpdate.__pydantic_validator__.validate_python
+"""``OperationUpdate.model_validate`` without its Python layer (a third of its cost)."""
 
 
 def _shown(value: Any) -> Any:
