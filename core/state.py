@@ -71,17 +71,18 @@ class InvocationState:
             self._queued.extend(updates)
             self._requested += 1
             mine = self._requested
-        while self._written < mine:
-            with self._lock:
-                if self._written >= mine:
-                    break
+            while self._written < mine:
                 if not self._sending:
                     self._send_queued()
                     continue
                 gate = threading.Lock()
                 gate.acquire()
                 self._gates.append((mine, gate))
-            gate.acquire()  # released once write ``mine`` is durable, or to send the next checkpoint
+                self._lock.release()
+                try:
+                    gate.acquire()  # released once write ``mine`` is durable, or to send the next checkpoint
+                finally:
+                    self._lock.acquire()
         if self._failure is not None and self._failure[0] >= mine:
             raise self._failure[1]
         for update in updates:
@@ -102,7 +103,8 @@ class InvocationState:
             self._lock.acquire()
             self._sending = False
             self._written = upto
-            self._open_gates()
+            if self._gates:
+                self._open_gates()
 
     def _open_gates(self) -> None:
         """Wake the writers made durable, and one other (if any) to send the next checkpoint."""
