@@ -154,6 +154,10 @@ def _run_coroutine(coro: Any) -> Any:
     return loop.run_until_complete(coro)
 
 
+_PLAIN_VALUES = frozenset({type(None), bool, int, float, str, bytes, list, tuple, dict})
+"""Results that are never awaitable: ``inspect.isawaitable`` costs several times their check."""
+
+
 def drive_sync(gen: OpGen, wrap: Callable[[ContextCore], Any]) -> Any:
     """Run an operation generator, executing user code in the calling thread."""
     try:
@@ -165,7 +169,7 @@ def drive_sync(gen: OpGen, wrap: Callable[[ContextCore], Any]) -> Any:
                 else:
                     args = (wrap(call.child), *call.args) if call.child is not None else call.args
                     value = call.func(*args)
-                    if inspect.isawaitable(value):
+                    if type(value) not in _PLAIN_VALUES and inspect.isawaitable(value):
                         value = _run_coroutine(value)
             except BaseException as exc:
                 call = gen.throw(exc)
