@@ -19,7 +19,6 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any, Generic, TypeVar, get_type_hints
 
 from durably.core.errors import SerDesError
@@ -51,24 +50,16 @@ class SerDes(ABC, Generic[T]):
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
-def _encode(value: Any) -> str:
-    """``_ENCODER.encode(value)``: the C encoder it builds, without its Python layers."""
-    if c_make_encoder is None:
-        return _ENCODER.encode(value)
-    return "".join(c_make_encoder({}, _ENCODER.default, encode_basestring, None, ":", ",", False, False, False)(
-        value, 0))
-
-
 def dumps(value: Any) -> str:
     """Compact plain JSON; pydantic-convertible values are converted. Raises TypeError/ValueError."""
     try:
-        return _encode(value)
+        return _ENCODER.encode(value)
     except TypeError:
         try:
             converted = to_jsonable_python(value)
         except PydanticSerializationError as exc:
             raise TypeError(str(exc)) from None
-        return _encode(converted)
+        return _ENCODER.encode(converted)
 
 
 _scan_once: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
