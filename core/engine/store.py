@@ -59,8 +59,12 @@ CREATE INDEX IF NOT EXISTS timers_due ON timers(due);
 """
 
 
+_serialize_op = Operation.__pydantic_serializer__.to_json
+
+
 def dump_op(op: Operation) -> str:
-    return op.model_dump_json(exclude_none=True)
+    """``op.model_dump_json(exclude_none=True)`` without its Python wrapper."""
+    return _serialize_op(op, exclude_none=True).decode()
 
 
 _validate_op = Operation.__pydantic_validator__.validate_json
