@@ -345,8 +345,8 @@ class Service:
             progress = ", failed_invocations = 0" if updates else ""
             conn.execute(f"UPDATE executions SET token = ?, op_seq = ?, event_seq = ?{progress} WHERE arn = ?",
                          (new_token, op_seq, events.seq, arn))
-        response = CheckpointResponse(CheckpointToken=new_token,
-                                      NewExecutionState=ExecutionState(Operations=list(touched.values())))
+        response = CheckpointResponse.model_validate(
+            {"CheckpointToken": new_token, "NewExecutionState": {"Operations": list(touched.values())}})
         return response, known, new_types
 
     @staticmethod
@@ -393,22 +393,23 @@ class Service:
         if op is None:
             op = Operation(Id=u.Id, ParentId=u.ParentId, Name=u.Name, Type=u.Type, SubType=u.SubType,
                            Status="STARTED", StartTimestamp=now)
-        handler = getattr(self, f"_apply_{u.Type.lower()}")
-        handler(conn, arn, op, u, now, is_new, targets)
+        self._APPLY[u.Type](self, conn, arn, op, u, now, is_new, targets)
         return op, is_new
 
     def _apply_step(self, conn: sqlite3.Connection, arn: str, op: Operation, u: OperationUpdate, now: int,
                     is_new: bool, _targets: Any) -> None:
-        d = op.StepDetails or StepDetails()
-        op.StepDetails = d
+        d = op.StepDetails
+        if d is None:
+            op.StepDetails = d = StepDetails()
         if not is_new:
             if u.Action == "START" and op.Status != "READY":
                 raise InvalidParameterValueException(f"step {u.Id} cannot START from {op.Status}")
             if u.Action != "START" and op.Status not in ("STARTED", "READY"):
                 raise InvalidParameterValueException(f"step {u.Id} cannot {u.Action} from {op.Status}")
         if u.Action == "START":
-            op.Status = "STARTED"
-            d.NextAttemptTimestamp = None
+            if not is_new:  # a next attempt, from READY
+                op.Status = "STARTED"
+                d.NextAttemptTimestamp = None
             history.append(conn, arn, "StepStarted", now, {}, op)
             return
         d.Attempt += 1
@@ -518,6 +519,9 @@ class Service:
                               ErrorMessage=f"Function not found: {fn} (register it or use MODULE:FUNCTION)")
             op.ChainedInvokeDetails = ChainedInvokeDetails(Error=err)
             history.append(conn, arn, "ChainedInvokeFailed", now, {"Error": history.error(err)}, op)
+
+    _APPLY = {"STEP": _apply_step, "CONTEXT": _apply_context, "WAIT": _apply_wait, "CALLBACK": _apply_callback,
+              "CHAINED_INVOKE": _apply_chained_invoke}
 
     def _complete_execution_update(self, conn: sqlite3.Connection, arn: str, u: OperationUpdate,
                                    now: int) -> None:
