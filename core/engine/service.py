@@ -60,6 +60,8 @@ MAX_INVOCATION_FAILURES = 5
 PREFETCH_MIN_UPDATES = 8
 """A checkpoint that updates at least this many stored operations reads them in one query."""
 MAX_INVALID_PENDING = 3
+_checkpoint_response = CheckpointResponse.__pydantic_validator__.validate_python
+"""``CheckpointResponse.model_validate`` without its Python wrapper."""
 
 
 @dataclass
@@ -345,7 +347,7 @@ class Service:
             progress = ", failed_invocations = 0" if updates else ""
             conn.execute(f"UPDATE executions SET token = ?, op_seq = ?, event_seq = ?{progress} WHERE arn = ?",
                          (new_token, op_seq, events.seq, arn))
-        response = CheckpointResponse.model_validate(
+        response = _checkpoint_response(
             {"CheckpointToken": new_token, "NewExecutionState": {"Operations": list(touched.values())}})
         return response, known, new_types
 
