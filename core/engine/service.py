@@ -62,6 +62,8 @@ PREFETCH_MIN_UPDATES = 8
 MAX_INVALID_PENDING = 3
 _checkpoint_response = CheckpointResponse.__pydantic_validator__.validate_python
 """``CheckpointResponse.model_validate`` without its Python wrapper."""
+_new_operation = Operation.__pydantic_validator__.validate_python
+"""An ``Operation`` from a dict of its fields; details nested in it cost far less than a model built apart."""
 
 
 @dataclass
@@ -392,9 +394,10 @@ class Service:
             raise RequestTooLargeException(
                 f"operation {u.Id}: payload of {utf8_size(u.Payload)} bytes is over {MAX_OPERATION_PAYLOAD}")
         is_new = op is None
-        if op is None:
-            op = Operation(Id=u.Id, ParentId=u.ParentId, Name=u.Name, Type=u.Type, SubType=u.SubType,
-                           Status="STARTED", StartTimestamp=now)
+        if op is None:  # a step has its details from its start, built in the same call
+            op = _new_operation({"Id": u.Id, "ParentId": u.ParentId, "Name": u.Name, "Type": u.Type,
+                                 "SubType": u.SubType, "Status": "STARTED", "StartTimestamp": now,
+                                 "StepDetails": {} if u.Type == "STEP" else None})
         self._APPLY[u.Type](self, conn, arn, op, u, now, is_new, targets)
         return op, is_new
 
