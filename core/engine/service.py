@@ -60,6 +60,10 @@ MAX_INVOCATION_FAILURES = 5
 PREFETCH_MIN_UPDATES = 8
 """A checkpoint that updates at least this many stored operations reads them in one query."""
 MAX_INVALID_PENDING = 3
+_checkpoint_response = CheckpointResponse.__pydantic_validator__.validate_python
+"""``CheckpointResponse.model_validate`` without its Python wrapper."""
+_new_operation = Operation.__pydantic_validator__.validate_python
+"""An ``Operation`` from a dict of its fields; details nested in it cost far less than a model built apart."""
 
 
 @dataclass
@@ -345,8 +349,8 @@ class Service:
             progress = ", failed_invocations = 0" if updates else ""
             conn.execute(f"UPDATE executions SET token = ?, op_seq = ?, event_seq = ?{progress} WHERE arn = ?",
                          (new_token, op_seq, events.seq, arn))
-        response = CheckpointResponse(CheckpointToken=new_token,
-                                      NewExecutionState=ExecutionState(Operations=list(touched.values())))
+        response = _checkpoint_response(
+            {"CheckpointToken": new_token, "NewExecutionState": {"Operations": list(touched.values())}})
         return response, known, new_types
 
     @staticmethod
@@ -390,25 +394,27 @@ class Service:
             raise RequestTooLargeException(
                 f"operation {u.Id}: payload of {utf8_size(u.Payload)} bytes is over {MAX_OPERATION_PAYLOAD}")
         is_new = op is None
-        if op is None:
-            op = Operation(Id=u.Id, ParentId=u.ParentId, Name=u.Name, Type=u.Type, SubType=u.SubType,
-                           Status="STARTED", StartTimestamp=now)
-        handler = getattr(self, f"_apply_{u.Type.lower()}")
-        handler(conn, arn, op, u, now, is_new, targets)
+        if op is None:  # a step has its details from its start, built in the same call
+            op = _new_operation({"Id": u.Id, "ParentId": u.ParentId, "Name": u.Name, "Type": u.Type,
+                                 "SubType": u.SubType, "Status": "STARTED", "StartTimestamp": now,
+                                 "StepDetails": {} if u.Type == "STEP" else None})
+        self._APPLY[u.Type](self, conn, arn, op, u, now, is_new, targets)
         return op, is_new
 
     def _apply_step(self, conn: sqlite3.Connection, arn: str, op: Operation, u: OperationUpdate, now: int,
                     is_new: bool, _targets: Any) -> None:
-        d = op.StepDetails or StepDetails()
-        op.StepDetails = d
+        d = op.StepDetails
+        if d is None:
+            op.StepDetails = d = StepDetails()
         if not is_new:
             if u.Action == "START" and op.Status != "READY":
                 raise InvalidParameterValueException(f"step {u.Id} cannot START from {op.Status}")
             if u.Action != "START" and op.Status not in ("STARTED", "READY"):
                 raise InvalidParameterValueException(f"step {u.Id} cannot {u.Action} from {op.Status}")
         if u.Action == "START":
-            op.Status = "STARTED"
-            d.NextAttemptTimestamp = None
+            if not is_new:  # a next attempt, from READY
+                op.Status = "STARTED"
+                d.NextAttemptTimestamp = None
             history.append(conn, arn, "StepStarted", now, {}, op)
             return
         d.Attempt += 1
@@ -518,6 +524,9 @@ class Service:
                               ErrorMessage=f"Function not found: {fn} (register it or use MODULE:FUNCTION)")
             op.ChainedInvokeDetails = ChainedInvokeDetails(Error=err)
             history.append(conn, arn, "ChainedInvokeFailed", now, {"Error": history.error(err)}, op)
+
+    _APPLY = {"STEP": _apply_step, "CONTEXT": _apply_context, "WAIT": _apply_wait, "CALLBACK": _apply_callback,
+              "CHAINED_INVOKE": _apply_chained_invoke}
 
     def _complete_execution_update(self, conn: sqlite3.Connection, arn: str, u: OperationUpdate,
                                    now: int) -> None:

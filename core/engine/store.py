@@ -59,8 +59,12 @@ CREATE INDEX IF NOT EXISTS timers_due ON timers(due);
 """
 
 
+_serialize_op = Operation.__pydantic_serializer__.to_json
+
+
 def dump_op(op: Operation) -> str:
-    return op.model_dump_json(exclude_none=True)
+    """``op.model_dump_json(exclude_none=True)`` without its Python wrapper."""
+    return _serialize_op(op, exclude_none=True).decode()
 
 
 _validate_op = Operation.__pydantic_validator__.validate_json
@@ -148,6 +152,12 @@ class Store:
 
     def transact(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn(conn)`` inside a committed transaction (possibly shared with other callers)."""
+        if self._write_lock.acquire(blocking=False):
+            try:
+                if not self._queue:  # no other caller to share the commit with
+                    return self._commit_alone(fn)
+            finally:
+                self._write_lock.release()
         request = _Request(fn)
         with self._queue_lock:
             self._queue.append(request)
@@ -155,29 +165,37 @@ class Store:
             if not request.done:
                 with self._queue_lock:
                     batch, self._queue = self._queue, []
+                if len(batch) == 1:  # this request alone
+                    return self._commit_alone(fn)
                 self._commit(batch)
         if request.error is not None:
             raise request.error
         return request.result  # type: ignore[no-any-return]
+
+    def _commit_alone(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = fn(conn)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return result
 
     def _commit(self, batch: list[_Request]) -> None:
         conn = self._conn
         try:
             conn.execute("BEGIN IMMEDIATE")
             for req in batch:
-                if len(batch) > 1:
-                    conn.execute("SAVEPOINT req")
+                conn.execute("SAVEPOINT req")
                 try:
                     req.result = req.fn(conn)
                 except BaseException as exc:
                     req.error = exc
-                    if len(batch) > 1:
-                        conn.execute("ROLLBACK TO req")
-                    else:
-                        conn.execute("ROLLBACK")
-                        return
-                if len(batch) > 1:
-                    conn.execute("RELEASE req")
+                    conn.execute("ROLLBACK TO req")
+                conn.execute("RELEASE req")
             conn.execute("COMMIT")
         except BaseException as exc:
             if conn.in_transaction:
