@@ -121,10 +121,12 @@ class InvocationState:
     def flush_if_stale(self, now: float) -> None:
         """Write what has been queued too long; once nothing is queued, the flusher lets go."""
         with self._lock:
-            try:
-                if self._queued and not self._sending and now - self._queued_at >= QUEUED_FLUSH_SECONDS:
-                    self.write()
-            finally:
+            stale = bool(self._queued) and not self._sending and now - self._queued_at >= QUEUED_FLUSH_SECONDS
+        try:
+            if stale:  # written without holding the lock, so the invocation's writers can join it
+                self.write()
+        finally:
+            with self._lock:
                 if not self._queued:
                     self._watched = False
                     _flusher.discard(self)
