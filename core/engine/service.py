@@ -724,7 +724,9 @@ class Service:
                 "SELECT arn FROM executions WHERE ready = 1 AND status = 'RUNNING' AND lease_owner IS NULL"
                 " LIMIT 8")]
         for candidate in candidates:
-            claim = self.store.transact(functools.partial(self._claim, arn=candidate, lease_ms=lease_ms))
+            # A claim an OS crash loses leaves the execution ready, as it was: no wait for the disk.
+            claim = self.store.transact(functools.partial(self._claim, arn=candidate, lease_ms=lease_ms),
+                                        durable=False)
             if claim is not None:
                 return claim
         return None

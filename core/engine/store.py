@@ -81,10 +81,11 @@ def load_ops(docs: Iterable[str]) -> list[Operation]:
 
 
 class _Request:
-    __slots__ = ("done", "error", "fn", "result")
+    __slots__ = ("done", "durable", "error", "fn", "result")
 
-    def __init__(self, fn: Callable[[sqlite3.Connection], Any]) -> None:
+    def __init__(self, fn: Callable[[sqlite3.Connection], Any], durable: bool) -> None:
         self.fn = fn
+        self.durable = durable
         self.done = False
         self.result: Any = None
         self.error: BaseException | None = None
@@ -150,15 +151,19 @@ class Store:
                 conn.execute("ROLLBACK")
             raise
 
-    def transact(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn(conn)`` inside a committed transaction (possibly shared with other callers)."""
+    def transact(self, fn: Callable[[sqlite3.Connection], T], durable: bool = True) -> T:
+        """Run ``fn(conn)`` inside a committed transaction (possibly shared with other callers).
+
+        ``durable=False`` is for a change that an OS crash may lose without harm: its commit does
+        not wait for the disk (the next durable commit flushes it, since the log is written in order).
+        """
         if self._write_lock.acquire(blocking=False):
             try:
                 if not self._queue:  # no other caller to share the commit with
-                    return self._commit_alone(fn)
+                    return self._commit_alone(fn, durable)
             finally:
                 self._write_lock.release()
-        request = _Request(fn)
+        request = _Request(fn, durable)
         with self._queue_lock:
             self._queue.append(request)
         with self._write_lock:
@@ -166,26 +171,39 @@ class Store:
                 with self._queue_lock:
                     batch, self._queue = self._queue, []
                 if len(batch) == 1:  # this request alone
-                    return self._commit_alone(fn)
+                    return self._commit_alone(fn, durable)
                 self._commit(batch)
         if request.error is not None:
             raise request.error
         return request.result  # type: ignore[no-any-return]
 
-    def _commit_alone(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    def _relax(self, durable: bool) -> bool:
+        """Let the next commit skip its fsync, if it need not be durable and the level syncs commits."""
+        if durable or self.synchronous not in ("FULL", "EXTRA"):
+            return False
+        self._conn.execute("PRAGMA synchronous = NORMAL")
+        return True
+
+    def _commit_alone(self, fn: Callable[[sqlite3.Connection], T], durable: bool) -> T:
         conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
+        relaxed = self._relax(durable)
         try:
-            result = fn(conn)
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(conn)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        finally:
+            if relaxed:
+                conn.execute(f"PRAGMA synchronous = {self.synchronous}")
         return result
 
     def _commit(self, batch: list[_Request]) -> None:
         conn = self._conn
+        relaxed = self._relax(any(req.durable for req in batch))
         try:
             conn.execute("BEGIN IMMEDIATE")
             for req in batch:
@@ -204,6 +222,8 @@ class Store:
                 if req.error is None:
                     req.error = exc
         finally:
+            if relaxed:
+                conn.execute(f"PRAGMA synchronous = {self.synchronous}")
             for req in batch:
                 req.done = True
 
