@@ -306,7 +306,8 @@ class Service:
                     targets: dict[str, FunctionSpec | None],
                     known: dict[str, str] | None,
                     ) -> tuple[CheckpointResponse, dict[str, str], list[tuple[str, str]]]:
-        """The checkpoint, and the id -> type map of the execution's operations before and after it."""
+        """The response, the id -> type map of the operations stored before this checkpoint, and the
+        (id, type) of those it creates (added to the map by the caller once the commit is durable)."""
         row = conn.execute("SELECT status, token, op_seq, event_seq FROM executions WHERE arn = ?",
                            (arn,)).fetchone()
         if row is None:
