@@ -139,6 +139,17 @@ class OrphanedChildException(BaseException):
     """Control flow: a branch kept running after its parent completed."""
 
 
+class CheckpointFailedError(BaseException):
+    """Control flow: a checkpoint of this invocation was refused or failed; never catch it.
+
+    Refused means another worker took the execution over (its token was fenced off); failed
+    means the write did not happen (a full disk, a lost connection). Either way this invocation
+    runs no further user code: every later operation raises this error again, and the engine
+    invokes the handler anew from the recorded history. It derives from ``BaseException`` so
+    that ``except Exception`` in a handler cannot swallow it. ``__cause__`` is the backend's error.
+    """
+
+
 def exception_details(exc: BaseException) -> dict[str, Any]:
     """ErrorObject fields of an exception.
 

@@ -18,6 +18,8 @@ from durably.core.backend import Backend
 from durably.core.context import AsyncDurableContext, DurableContext
 from durably.core.context_core import ContextCore
 from durably.core.errors import (
+    CheckpointError,
+    CheckpointFailedError,
     DurableExecutionsError,
     ExecutionError,
     InvocationError,
@@ -95,7 +97,10 @@ class DurableFunction:
         state = InvocationState(inv.durable_execution_arn, inv.checkpoint_token, operations, backend,
                                 plugins, inv.updated_operation_ids)
         plugins.emit("on_invocation_start", start)
-        output = self._run(inv, state, operations)
+        try:
+            output = self._run(inv, state, operations)
+        except CheckpointFailedError as exc:
+            raise CheckpointError(str(exc)) from exc.__cause__
         plugins.emit("on_invocation_end", InvocationEndInfo(inv.durable_execution_arn, output.Status, output.Error))
         return output
 

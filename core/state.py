@@ -9,6 +9,11 @@ durable before the call returns). A queued update that is still waiting after
 Writes from concurrent branches share checkpoints (group commit): while one thread's checkpoint
 is in flight, the others' updates gather, and the next checkpoint carries them all. Each
 ``write`` still returns only once its own updates are durable.
+
+A failed checkpoint (refused because another worker took the execution over, or not written)
+halts the invocation for good: that write, and every later ``queue`` or ``write``, raises
+:class:`~durably.core.errors.CheckpointFailedError`, so no user code runs after it. A batch the
+background flusher could not write is never dropped silently: the next write reports it.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import weakref
 from collections.abc import Iterable
 
 from durably.core.backend import Backend
-from durably.core.errors import SuspendExecution
+from durably.core.errors import CheckpointFailedError, SuspendExecution
 from durably.core.model import Operation, OperationUpdate
 from durably.core.plugins import NO_PLUGINS, OperationInfo, Plugins
 
@@ -48,8 +53,8 @@ class InvocationState:
         self._sending = False
         self._gates: list[tuple[int, threading.Lock]] = []
         """Writers waiting for a checkpoint, with their numbers."""
-        self._failure: tuple[int, BaseException] | None = None
-        """The last failed checkpoint: every write up to that number raises its error."""
+        self._halted: BaseException | None = None
+        """Why checkpointing stopped for good (the first failed checkpoint's error), if it did."""
 
     def get(self, op_id: str) -> Operation | None:
         return self.ops.get(op_id)
@@ -57,6 +62,8 @@ class InvocationState:
     def queue(self, update: OperationUpdate) -> None:
         """Send ``update`` with the next write (or within ``QUEUED_FLUSH_SECONDS``)."""
         with self._lock:
+            if self._halted is not None:
+                raise self._halt()
             if not self._queued:
                 self._queued_at = time.monotonic()
                 if not self._watched:
@@ -68,6 +75,8 @@ class InvocationState:
     def write(self, *updates: OperationUpdate) -> None:
         """Make the queued updates and ``updates`` durable before returning."""
         with self._lock:
+            if self._halted is not None:
+                raise self._halt()
             self._queued.extend(updates)
             self._requested += 1
             mine = self._requested
@@ -83,8 +92,8 @@ class InvocationState:
                     gate.acquire()  # released once write ``mine`` is durable, or to send the next checkpoint
                 finally:
                     self._lock.acquire()
-        if self._failure is not None and self._failure[0] >= mine:
-            raise self._failure[1]
+            if self._halted is not None:
+                raise self._halt()
         for update in updates:
             self._observe(update)
 
@@ -98,13 +107,25 @@ class InvocationState:
             if batch:
                 self._send(batch)
         except BaseException as exc:
-            self._failure = (upto, exc)
+            if self._halted is None:
+                self._halted = exc
         finally:
             self._lock.acquire()
             self._sending = False
             self._written = upto
             if self._gates:
                 self._open_gates()
+
+    def _halt(self) -> BaseException:
+        """The error for an operation after checkpointing stopped (a suspension stays one)."""
+        reason = self._halted
+        if isinstance(reason, SuspendExecution):
+            return reason
+        error = CheckpointFailedError(
+            f"a checkpoint of this invocation of {self.arn} failed ({type(reason).__name__}: {reason}); "
+            "it runs no further code and the engine invokes the handler again")
+        error.__cause__ = reason
+        return error
 
     def _open_gates(self) -> None:
         """Wake the writers made durable, and one other (if any) to send the next checkpoint."""
