@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
@@ -14,7 +15,7 @@ import click
 from durably.cli import render
 from durably.cli.errors import EXIT_FAILED, EXIT_INTERRUPTED
 from durably.cli.inputs import json_text, lambda_name
-from durably.cli.logs import LEVELS, json_logs
+from durably.cli.logs import LEVELS, engine_logs_at_least, json_logs
 from durably.cli.settings import command_options, open_engine, settings
 from durably.core.engine.engine import Engine
 
@@ -45,7 +46,8 @@ def run(handler: str, input_: str | None, name: str | None, function_name: str |
     lambda_name(name, "--name")
     lambda_name(function_name, "--function-name")
     _cwd_on_path()
-    with open_engine() as engine, json_logs(log_level.upper()), redirect_stdout(sys.stderr):
+    with (open_engine() as engine, json_logs(log_level.upper()), engine_logs_at_least(logging.WARNING),
+          redirect_stdout(sys.stderr)):
         # handler code that prints goes to stderr: stdout is the command's output
         arn = engine.start_execution(handler, text, name=name, function_name=function_name,
                                      input_is_json=text is not None)

@@ -13,6 +13,18 @@ LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
 @contextmanager
+def engine_logs_at_least(level: int) -> Iterator[None]:
+    """Keep the engine's own records (``durably.engine``) at ``level`` or above while it runs."""
+    logger = logging.getLogger("durably.engine")
+    saved = logger.level
+    logger.setLevel(max(level, logging.getLogger("durably").getEffectiveLevel()))
+    try:
+        yield
+    finally:
+        logger.setLevel(saved)
+
+
+@contextmanager
 def json_logs(level: str = "INFO") -> Iterator[None]:
     """Send the ``durably`` loggers (``durably.workflow``, ``durably.engine``) to stderr as JSON."""
     logger = logging.getLogger("durably")

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from durably.core.engine import functions
+from durably.core.engine.backoff import RepeatedErrors, capped_delay
 from durably.core.engine.clock import Clock, SkippingClock
 from durably.core.engine.errors import (
     HandlerImportError,
@@ -28,9 +29,9 @@ from durably.core.engine.errors import (
     ServiceError,
 )
 from durably.core.engine.functions import FunctionSpec
-from durably.core.engine.service import Claim, Service
+from durably.core.engine.service import Claim, Service, Takeover
 from durably.core.engine.store import Store
-from durably.core.errors import CheckpointError, GetExecutionStateError, InvocationError
+from durably.core.errors import CheckpointError, GetExecutionStateError
 from durably.core.execution import DurableFunction, InvocationInput
 from durably.core.model import (
     CheckpointResponse,
@@ -44,6 +45,14 @@ DEFAULT_DB = Path(".durably") / "durably.db"
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "STOPPED"})
 POLL_SECONDS = 0.05
 SKIPPABLE_TIMERS = ("wait", "retry", "reinvoke")
+TAKEOVER_SECONDS = 0.5
+"""How often a worker looks for dead workers' invocations."""
+IMPORT_RETRY_FIRST, IMPORT_RETRY_CAP = 1.0, 60.0
+"""Backoff (seconds) before this worker tries again a function it could not import."""
+RECORD_RETRIES = (0.0, 0.1, 0.5)
+"""Pauses before each try to record the end of an invocation."""
+
+log = logging.getLogger("durably.engine")
 
 
 def default_db_path() -> str:
@@ -60,9 +69,12 @@ class EngineBackend:
         targets = {u.ChainedInvokeOptions.FunctionName: self.engine.resolve(u.ChainedInvokeOptions.FunctionName)
                    for u in updates if u.ChainedInvokeOptions is not None}
         try:
-            return self.engine.service.checkpoint(arn, token, updates, targets)
+            response = self.engine.service.checkpoint(arn, token, updates, targets)
         except ServiceError as exc:
             raise CheckpointError(f"{exc.code}: {exc}") from exc
+        if any(u.Action == "RETRY" for u in updates):
+            _log_retries(arn, updates, response)
+        return response
 
     def get_state(self, arn: str, token: str, marker: str | None) -> ExecutionState:
         try:
@@ -90,6 +102,9 @@ class Engine:
         self._threads: list[threading.Thread] = []
         self._pool: ThreadPoolExecutor | None = None
         self._renewer: threading.Thread | None = None
+        self._unimportable: dict[str, tuple[float, int]] = {}
+        """Functions this engine could not import: when to try again, and how many tries failed."""
+        self._last_takeover = self._last_purge = 0.0
         for spec in functions.registered().values():
             self._add(spec)
 
@@ -241,57 +256,112 @@ class Engine:
 
     # ------------------------------------------------------------------ invocations
     def _invoke(self, claim: Claim) -> None:
+        """Run one claimed invocation and record its end; nothing it raises escapes.
+
+        If its end cannot be recorded even after retries (a full disk, a lost database), the lease
+        is no longer renewed: once it expires, this engine or another records the invocation as
+        crashed and invokes the execution again.
+        """
         with self._running_lock:
             self._running.add(claim.arn)
             if self._renewer is None or not self._renewer.is_alive():
                 self._renewer = threading.Thread(target=self._renew_leases, name="durably-leases", daemon=True)
                 self._renewer.start()
+        began = time.monotonic()
+        fields = {"executionArn": claim.arn}
+        log.info("invoking %s", claim.arn, extra=fields)
         try:
-            self._invoke_claimed(claim)
+            ended = self._invoke_claimed(claim)
+            log.info("invocation of %s ended %s in %.0f ms", claim.arn, ended, (time.monotonic() - began) * 1000,
+                     extra=fields)
+        except Exception as exc:
+            log.error("invocation of %s failed unexpectedly: %s: %s; its lease will expire and the execution "
+                      "will be invoked again", claim.arn, type(exc).__name__, exc, exc_info=exc, extra=fields)
         finally:
             with self._running_lock:
                 self._running.discard(claim.arn)
             self._wake.set()
 
-    def _invoke_claimed(self, claim: Claim) -> None:
+    def _invoke_claimed(self, claim: Claim) -> str:
+        """Run the invocation and record its end; answer how it ended, for the log."""
         try:
             target = self._load(claim)
-        except ServiceError as exc:
-            self.service.complete_invocation(claim, None, ErrorObject(ErrorType=exc.code, ErrorMessage=str(exc)))
-            return
+            if claim.durable and not isinstance(target, DurableFunction):
+                raise HandlerImportError(f"{claim.ref} is not a @durable_execution handler")
+        except HandlerImportError as exc:
+            return self._give_back(claim, exc)
+        self._unimportable.pop(claim.function_name, None)
         if not claim.durable:
-            self._run_plain(claim, target)
-            return
-        if not isinstance(target, DurableFunction):
-            self.service.complete_invocation(claim, None, ErrorObject(
-                ErrorType="HandlerImportError", ErrorMessage=f"{claim.ref} is not a @durable_execution handler"))
-            return
+            return self._run_plain(claim, target)
         try:
             operations = self.service.all_operations(claim.arn, claim.token)
             inv = InvocationInput(claim.arn, claim.token, operations, None, claim.updated_ids)
             output = target.invoke(inv, self.backend)
-        except InvocationError as exc:
-            self.service.complete_invocation(claim, None, ErrorObject.from_exception(exc))
-            return
-        except Exception as exc:  # a defect in the handler's wrapper or the engine: retried, then fails
-            self.service.complete_invocation(claim, None, ErrorObject.from_exception(exc))
-            return
-        self.service.complete_invocation(claim, output)
+        except Exception as exc:  # transient (InvocationError) or a defect: invoked again, then failed
+            error = ErrorObject.from_exception(exc)
+            log.error("invocation of %s failed: %s: %s", claim.arn, error.ErrorType, error.ErrorMessage,
+                      extra={"executionArn": claim.arn})
+            self._record(claim, lambda: self.service.complete_invocation(claim, None, error))
+            return "with an invocation error"
+        self._record(claim, lambda: self.service.complete_invocation(claim, output))
+        return str(output.Status.value if hasattr(output.Status, "value") else output.Status)
 
-    def _run_plain(self, claim: Claim, fn: Any) -> None:
+    def _give_back(self, claim: Claim, exc: HandlerImportError) -> str:
+        """This worker cannot import the handler: a deployment problem, not the execution's fault.
+
+        The execution is released at once for any other worker (nothing counts against it), and
+        this worker leaves the function alone for a capped, growing pause before it tries again.
+        """
+        failures = self._unimportable.get(claim.function_name, (0.0, 0))[1] + 1
+        delay = capped_delay(failures, IMPORT_RETRY_FIRST, IMPORT_RETRY_CAP)
+        self._unimportable[claim.function_name] = (time.monotonic() + delay, failures)
+        log.error("cannot run %s: %s; released for other workers, this worker tries function %s again in %g s",
+                  claim.arn, exc, claim.function_name, delay, extra={"executionArn": claim.arn})
+        problem = ErrorObject(ErrorType=exc.code, ErrorMessage=str(exc))
+        self._record(claim, lambda: self.service.release(claim, problem))
+        return "without running: the handler cannot be imported here"
+
+    def _skipped_functions(self) -> list[str]:
+        now = time.monotonic()
+        return [name for name, (retry_at, _) in list(self._unimportable.items()) if retry_at > now]
+
+    def _record(self, claim: Claim, write: Callable[[], object]) -> None:
+        """Record an invocation's end, retrying a failed write a few times before giving up."""
+        for pause in RECORD_RETRIES:
+            time.sleep(pause)
+            try:
+                write()
+                return
+            except Exception as exc:
+                error = exc
+                log.warning("recording the end of the invocation of %s failed: %s: %s", claim.arn,
+                            type(exc).__name__, exc, extra={"executionArn": claim.arn})
+        raise error
+
+    def _run_plain(self, claim: Claim, fn: Any) -> str:
         try:
             payload = json.loads(claim.input) if claim.input else None
             value = fn(payload)
             result = dumps(value)
         except Exception as exc:
-            self.service.finish_plain(claim, None, ErrorObject.from_exception(exc))
-            return
-        self.service.finish_plain(claim, result, None)
+            error = ErrorObject.from_exception(exc)
+            self._record(claim, lambda: self.service.finish_plain(claim, None, error))
+            return "FAILED"
+        self._record(claim, lambda: self.service.finish_plain(claim, result, None))
+        return "SUCCEEDED"
+
+    def _take_over(self) -> None:
+        """Record dead workers' invocations (and this engine's own unrecorded ones) as crashed."""
+        with self._running_lock:
+            running = set(self._running)
+        for takeover in self.service.take_over_dead(running):
+            _log_takeover(takeover)
+        self._last_takeover = time.monotonic()
 
     def step_once(self) -> bool:
         """Fire due timers, take over dead workers' invocations, run one invocation. True if it did work."""
         fired = self.service.fire_due_timers()
-        claim = self.service.claim(self.lease_ms)
+        claim = self.service.claim(self.lease_ms, skip_functions=self._skipped_functions())
         if claim is not None:
             self._invoke(claim)
             return True
@@ -302,11 +372,9 @@ class Engine:
         """Drive executions in this thread until ``arn`` ends (or, with ``stop_when_blocked``, until
         nothing but an outside event can move it). ``skip_time`` jumps over waits and retry delays."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        last_takeover = 0.0
         while True:
-            if time.monotonic() - last_takeover > 0.5:
-                self.service.take_over_dead()
-                last_takeover = time.monotonic()
+            if time.monotonic() - self._last_takeover > TAKEOVER_SECONDS:
+                self._take_over()
             if self.step_once():
                 continue
             execution = self.service.get_execution(arn)
@@ -326,7 +394,7 @@ class Engine:
         """Run one invocation of ``arn`` in this thread, if it needs one, and answer its state:
         ended, or RUNNING (suspended on a wait, retry, callback or invoke; or leased elsewhere)."""
         self.service.fire_due_timers()
-        claim = self.service.claim(self.lease_ms, arn=arn)
+        claim = self.service.claim(self.lease_ms, arn=arn, skip_functions=self._skipped_functions())
         if claim is not None:
             self._invoke(claim)
         return self.service.get_execution(arn)
@@ -367,40 +435,49 @@ class Engine:
         return self
 
     def _schedule(self) -> None:
-        assert self._pool is not None
-        last_takeover = last_purge = 0.0
+        errors = RepeatedErrors(log, "the scheduler")
         while not self._stop.is_set():
             try:
-                now = time.monotonic()
-                if now - last_takeover > 0.5:
-                    self.service.take_over_dead()
-                    last_takeover = now
-                if now - last_purge > 60:
-                    self.service.purge_expired()
-                    last_purge = now
-                self.service.fire_due_timers()
-                dispatched = False
-                while len(self._running) < self.workers:
-                    claim = self.service.claim(self.lease_ms)
-                    if claim is None:
-                        break
-                    with self._running_lock:
-                        self._running.add(claim.arn)
-                    self._pool.submit(self._invoke, claim)
-                    dispatched = True
-                if dispatched:
-                    continue
-                due = self.service.next_due()
-                self._wake.clear()
-                self.clock.sleep_until(due if due is not None else self.clock.now_ms() + 1000, self._wake,
-                                       POLL_SECONDS)
-            except Exception:  # keep scheduling; the error is logged, not fatal to other executions
-                logging.getLogger("durably.engine").exception("scheduler iteration failed")
-                time.sleep(POLL_SECONDS)
+                self._schedule_once()
+            except Exception as exc:  # the database may be gone or the disk dead: back off, say so
+                self._stop.wait(errors.failed(exc))
+            else:
+                errors.succeeded()
+
+    def _schedule_once(self) -> None:
+        """Fire due timers, take over dead workers, dispatch what is ready, or sleep until due."""
+        assert self._pool is not None
+        now = time.monotonic()
+        if now - self._last_takeover > TAKEOVER_SECONDS:
+            self._take_over()
+        if now - self._last_purge > 60:
+            self.service.purge_expired()
+            self._last_purge = now
+        self.service.fire_due_timers()
+        dispatched = False
+        while len(self._running) < self.workers and not self._stop.is_set():
+            claim = self.service.claim(self.lease_ms, skip_functions=self._skipped_functions())
+            if claim is None:
+                break
+            with self._running_lock:
+                self._running.add(claim.arn)
+            self._pool.submit(self._invoke, claim)
+            dispatched = True
+        if dispatched:
+            return
+        due = self.service.next_due()
+        self._wake.clear()
+        self.clock.sleep_until(due if due is not None else self.clock.now_ms() + 1000, self._wake, POLL_SECONDS)
 
     def _renew_leases(self) -> None:
-        """Keep the leases of this engine's running invocations alive while any are running."""
-        while not self._stop.wait(self.lease_ms / 3000):
+        """Keep the leases of this engine's running invocations alive while any are running.
+
+        It goes on during a graceful shutdown, so no other worker takes over a step that is still
+        running here; it ends when the last invocation has.
+        """
+        errors = RepeatedErrors(log, "renewing leases", log_every=self.lease_ms / 1000)
+        while True:
+            time.sleep(self.lease_ms / 3000)
             with self._running_lock:
                 running = list(self._running)
                 if not running:
@@ -408,8 +485,15 @@ class Engine:
                     return
             try:
                 self.service.renew_leases(running, self.lease_ms)
-            except Exception:
-                logging.getLogger("durably.engine").exception("renewing leases failed")
+            except Exception as exc:
+                errors.failed(exc)
+            else:
+                errors.succeeded()
+
+    def running(self) -> list[str]:
+        """The ARNs of the invocations running in this engine now."""
+        with self._running_lock:
+            return sorted(self._running)
 
     def wait_for(self, arn: str, timeout: float | None = None) -> dict[str, Any]:
         """Block until ``arn`` ends (background workers must be running)."""
@@ -432,17 +516,41 @@ class Engine:
             self.close()
 
     def close(self) -> None:
+        """Stop claiming work and wait for the running invocations to end, their leases renewed.
+
+        An interrupt (``KeyboardInterrupt``) while it waits cuts the wait short; the invocations
+        then go on in their threads until the process exits, and their leases expire.
+        """
         self._stop.set()
         self._wake.set()
         for t in self._threads:
             t.join(timeout=5)
         self._threads = []
         if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
+            pool, self._pool = self._pool, None
+            pool.shutdown(wait=True)
 
     def __enter__(self) -> Engine:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _log_takeover(takeover: Takeover) -> None:
+    log.warning("took over %s from worker %s: %s", takeover.arn, takeover.owner, takeover.reason,
+                extra={"executionArn": takeover.arn})
+
+
+def _log_retries(arn: str, updates: list[OperationUpdate], response: CheckpointResponse) -> None:
+    """Log each step retry of a checkpoint: which step, which attempt, the error, and the delay."""
+    ops = {op.Id: op for op in response.NewExecutionState.Operations}
+    for u in updates:
+        if u.Action != "RETRY" or u.StepOptions is None:
+            continue
+        op = ops.get(u.Id)
+        attempt = op.StepDetails.Attempt if op is not None and op.StepDetails else "?"
+        error = f"{u.Error.ErrorType}: {u.Error.ErrorMessage}" if u.Error else "asked to retry"
+        log.info("step %r of %s failed attempt %s (%s); retrying in %d s", u.Name or u.Id, arn, attempt, error,
+                 u.StepOptions.NextAttemptDelaySeconds, extra={"executionArn": arn, "operationId": u.Id,
+                                                               "operationName": u.Name})

@@ -12,8 +12,8 @@ import json
 import operator
 import os
 import secrets
-import socket
 import sqlite3
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -28,6 +28,7 @@ from durably.core.engine.errors import (
 )
 from durably.core.engine.functions import FunctionSpec
 from durably.core.engine.known_ops import KnownOperations
+from durably.core.engine.liveness import UNKNOWN_START, host_identity, hostname_of, owner_is_gone, process_start_time
 from durably.core.engine.store import Store, dump_op, load_op, load_ops
 from durably.core.limits import MAX_EXECUTION_RESULT, MAX_OPERATION_PAYLOAD, utf8_size
 from durably.core.model import (
@@ -66,6 +67,15 @@ _new_operation = Operation.__pydantic_validator__.validate_python
 """An ``Operation`` from a dict of its fields; details nested in it cost far less than a model built apart."""
 
 
+@dataclass(frozen=True)
+class Takeover:
+    """An invocation of a dead worker that this worker recorded as crashed."""
+
+    arn: str
+    owner: str
+    reason: str
+
+
 @dataclass
 class Claim:
     """An invocation a worker now owns."""
@@ -81,33 +91,15 @@ class Claim:
     updated_ids: list[str] = field(default_factory=list)
 
 
-def process_start_time(pid: int) -> int | None:
-    """The start time of process ``pid`` (clock ticks since boot), or None if it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read().decode()
-        fields = data.rsplit(")", 1)[1].split()
-        if fields[0] in ("Z", "X"):  # killed, not yet reaped by its parent: gone all the same
-            return None
-        return int(fields[19])
-    except (OSError, IndexError, ValueError):
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None
-        except PermissionError:
-            return -1
-        return -1
-
-
 class Service:
     def __init__(self, store: Store, clock: Clock | None = None, region: str = "us-east-1") -> None:
         self.store = store
         self.clock = clock or Clock()
         self.region = region
-        self.host = socket.gethostname()
+        self.host_id = host_identity()
+        self.host = hostname_of(self.host_id)
         self.pid = os.getpid()
-        self.pstart = process_start_time(self.pid) or -1
+        self.pstart = process_start_time(self.pid) or UNKNOWN_START
         self.owner = f"{self.host}:{self.pid}:{secrets.token_hex(6)}"
         self._known = KnownOperations()
 
@@ -707,23 +699,30 @@ class Service:
                 "SELECT arn FROM executions WHERE end_ts IS NOT NULL AND end_ts + retention_days * 86400000 < ?",
                 (now,))]
             for arn in arns:
-                for table in ("operations", "events", "timers", "executions"):
+                for table in ("operations", "events", "timers", "invocation_errors", "executions"):
                     conn.execute(f"DELETE FROM {table} WHERE arn = ?", (arn,))
             return len(arns)
         return self.store.transact(tx)
 
     # ------------------------------------------------------------------ invocations
-    def claim(self, lease_ms: int = 60_000, arn: str | None = None) -> Claim | None:
-        """Take one execution that needs an invocation (optionally a given one), with a lease."""
+    def claim(self, lease_ms: int = 60_000, arn: str | None = None,
+              skip_functions: Collection[str] = ()) -> Claim | None:
+        """Take one execution that needs an invocation (optionally a given one), with a lease.
+
+        Executions of ``skip_functions`` (functions this worker cannot import just now) are left
+        to other workers.
+        """
         conn = self.store.reader()
+        skip = tuple(skip_functions)
+        unless = f" AND function_name NOT IN ({','.join('?' * len(skip))})" if skip else ""
         if arn is not None:
             candidates = [r[0] for r in conn.execute(
                 "SELECT arn FROM executions WHERE arn = ? AND ready = 1 AND status = 'RUNNING'"
-                " AND lease_owner IS NULL", (arn,))]
+                f" AND lease_owner IS NULL{unless}", (arn, *skip))]
         else:
             candidates = [r[0] for r in conn.execute(
                 "SELECT arn FROM executions WHERE ready = 1 AND status = 'RUNNING' AND lease_owner IS NULL"
-                " LIMIT 8")]
+                f"{unless} LIMIT 8", skip)]
         for candidate in candidates:
             # A claim an OS crash loses leaves the execution ready, as it was: no wait for the disk.
             claim = self.store.transact(functools.partial(self._claim, arn=candidate, lease_ms=lease_ms),
@@ -739,7 +738,7 @@ class Service:
             " lease_pstart = ?, token = ?, invocation_id = ?, invocation_start = ?, ready = 0,"
             " updated_ids = '[]' WHERE arn = ? AND ready = 1 AND status = 'RUNNING' AND lease_owner IS NULL"
             " RETURNING function_name, ref, durable, input, updated_ids, token, invocation_id",
-            (self.owner, now + lease_ms, self.host, self.pid, self.pstart, secrets.token_hex(16),
+            (self.owner, now + lease_ms, self.host_id, self.pid, self.pstart, secrets.token_hex(16),
              secrets.token_hex(16), now, arn)).fetchone()
         if row is None:
             return None
@@ -754,42 +753,63 @@ class Service:
             "UPDATE executions SET lease_expiry = ? WHERE arn = ? AND lease_owner = ?",
             [(expiry, a, self.owner) for a in arns]))
 
-    def take_over_dead(self) -> int:
-        """Record the invocations of dead workers as crashed, so their executions run again."""
+    def take_over_dead(self, running: Collection[str] = ()) -> list[Takeover]:
+        """Record the invocations of dead workers as crashed, so their executions run again.
+
+        A lease is dead when it expired, or at once when its owner ran on this host (same host
+        identity) and its process is gone. This worker's own expired leases are taken over too,
+        unless their invocation is still ``running`` here (the end of an invocation that could
+        not be recorded). Each takeover checks, in its transaction, that the lease is still the
+        one judged dead, so a lease renewed meanwhile is left alone.
+        """
         now = self.clock.now_ms()
         rows = self.store.reader().execute(
             "SELECT arn, invocation_id, invocation_start, lease_owner, lease_host, lease_pid, lease_pstart,"
             " lease_expiry FROM executions WHERE lease_owner IS NOT NULL AND status = 'RUNNING'").fetchall()
-        taken = 0
+        taken: list[Takeover] = []
         for arn, inv_id, started, owner, host, pid, pstart, expiry in rows:
+            expired = expiry is not None and expiry < now
             if owner == self.owner:
-                continue
-            dead_process = host == self.host and process_start_time(pid) not in (pstart, -1)
-            if not (dead_process or expiry < now):
+                if arn in running or not expired:
+                    continue
+                reason = "this worker could not record the end of its invocation, and its lease expired"
+            elif host == self.host_id and owner_is_gone(pid, pstart):
+                reason = f"the worker process {pid} on {hostname_of(host)} exited during the invocation"
+            elif expired:
+                reason = f"the lease of worker {owner} expired during the invocation"
+            else:
                 continue
             claim = Claim(arn=arn, token="", invocation_id=inv_id, function_name="", ref=None, durable=True,
                           input=None, started=started)
-            reason = (f"the worker process {pid} on {host} exited during the invocation" if dead_process
-                      else f"the lease of worker {owner} expired during the invocation")
-            self.complete_invocation(claim, None, ErrorObject(ErrorType="Runtime.ExitError", ErrorMessage=reason),
-                                     retry_delay_ms=0)
-            taken += 1
+            if self.complete_invocation(claim, None, ErrorObject(ErrorType="Runtime.ExitError", ErrorMessage=reason),
+                                        retry_delay_ms=0, lease=(owner, expiry)):
+                taken.append(Takeover(arn, owner, reason))
         return taken
 
     def complete_invocation(self, claim: Claim, output: InvocationOutput | None,
-                            invocation_error: ErrorObject | None = None, retry_delay_ms: int = 1000) -> None:
-        """Record the end of an invocation, and the execution's end if it finished."""
-        def tx(conn: sqlite3.Connection) -> None:
-            row = conn.execute("SELECT status, invocation_id, ready, failed_invocations, event_seq FROM executions"
-                               " WHERE arn = ?", (claim.arn,)).fetchone()
+                            invocation_error: ErrorObject | None = None, retry_delay_ms: int = 1000,
+                            lease: tuple[str, int | None] | None = None) -> bool:
+        """Record the end of an invocation, and the execution's end if it finished.
+
+        False (and nothing written) when the invocation is no longer the execution's current one,
+        or, with ``lease`` (owner, expiry), when the lease changed since it was read.
+        """
+        def tx(conn: sqlite3.Connection) -> bool:
+            row = conn.execute("SELECT status, invocation_id, ready, failed_invocations, event_seq, lease_owner,"
+                               " lease_expiry FROM executions WHERE arn = ?", (claim.arn,)).fetchone()
             if row is None or row[1] != claim.invocation_id:
-                return
-            status, _, ready, failures, event_seq = row
+                return False
+            status, _, ready, failures, event_seq, owner, expiry = row
+            if lease is not None and (owner, expiry) != lease:
+                return False
             now = self.clock.now_ms()
             details: dict[str, Any] = {"StartTimestamp": claim.started, "EndTimestamp": now,
                                        "RequestId": claim.invocation_id}
             if invocation_error is not None:
                 details["Error"] = history.error(invocation_error)
+                _record_problem(conn, claim.arn, now, owner or self.owner, invocation_error)
+            else:
+                conn.execute("DELETE FROM invocation_errors WHERE arn = ?", (claim.arn,))
             with history.EventBuffer(conn, claim.arn, event_seq) as events:
                 history.append(conn, claim.arn, "InvocationCompleted", now, details)
                 if status == "RUNNING":
@@ -799,7 +819,35 @@ class Service:
                 conn.execute("UPDATE executions SET lease_owner = NULL, lease_expiry = NULL, invocation_id = NULL,"
                              " token = NULL, failed_invocations = ?, event_seq = ? WHERE arn = ?",
                              (failures, events.seq, claim.arn))
-        self.store.transact(tx)
+            return True
+        return self.store.transact(tx)
+
+    def release(self, claim: Claim, problem: ErrorObject) -> bool:
+        """Give an invocation back without running it (this worker cannot import the handler).
+
+        Nothing is added to the history and the execution's budget of failed invocations is not
+        touched: the execution is ready again at once for any worker, and ``problem`` is kept as
+        its last invocation error. False when the invocation is no longer current.
+        """
+        def tx(conn: sqlite3.Connection) -> bool:
+            row = conn.execute(
+                "UPDATE executions SET lease_owner = NULL, lease_expiry = NULL, invocation_id = NULL, token = NULL,"
+                " ready = 1 WHERE arn = ? AND invocation_id = ? AND status = 'RUNNING' RETURNING 1",
+                (claim.arn, claim.invocation_id)).fetchone()
+            if row is None:
+                return False
+            _record_problem(conn, claim.arn, self.clock.now_ms(), self.owner, problem)
+            return True
+        return self.store.transact(tx)
+
+    def last_invocation_error(self, arn: str) -> dict[str, Any] | None:
+        """The last error of an invocation of a RUNNING execution: Timestamp, Worker and Error."""
+        row = self.store.reader().execute(
+            "SELECT p.ts, p.owner, p.error FROM invocation_errors p JOIN executions e ON e.arn = p.arn"
+            " WHERE p.arn = ? AND e.status = 'RUNNING'", (arn,)).fetchone()
+        if row is None:
+            return None
+        return {"Timestamp": row[0], "Worker": row[1], "Error": json.loads(row[2])}
 
     def _after_invocation(self, conn: sqlite3.Connection, arn: str, output: InvocationOutput | None,
                           invocation_error: ErrorObject | None, retry_delay_ms: int, ready: bool,
@@ -883,6 +931,11 @@ def _prefetch(conn: sqlite3.Connection, arn: str, op_ids: set[str]) -> dict[str,
                             (arn, *chunk))
         found.update((op_id, load_op(doc)) for op_id, doc in rows)
     return found
+
+
+def _record_problem(conn: sqlite3.Connection, arn: str, now: int, owner: str, error: ErrorObject) -> None:
+    conn.execute("INSERT OR REPLACE INTO invocation_errors VALUES (?, ?, ?, ?)",
+                 (arn, now, owner, json.dumps(error.to_wire())))
 
 
 def _has_outstanding(conn: sqlite3.Connection, arn: str) -> bool:

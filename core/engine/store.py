@@ -20,7 +20,7 @@ from durably.core.model import Operation
 T = TypeVar("T")
 
 APPLICATION_ID = 0x64757261  # "dura"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -56,7 +56,14 @@ CREATE TABLE IF NOT EXISTS timers(
     arn TEXT NOT NULL, op_id TEXT NOT NULL, kind TEXT NOT NULL, due INTEGER NOT NULL, period INTEGER,
     PRIMARY KEY(arn, op_id, kind)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS timers_due ON timers(due);
+CREATE TABLE IF NOT EXISTS invocation_errors(
+    arn TEXT PRIMARY KEY, ts INTEGER NOT NULL, owner TEXT NOT NULL, error TEXT NOT NULL) WITHOUT ROWID;
 """
+MIGRATIONS = {
+    2: "CREATE TABLE IF NOT EXISTS invocation_errors(arn TEXT PRIMARY KEY, ts INTEGER NOT NULL,"
+       " owner TEXT NOT NULL, error TEXT NOT NULL) WITHOUT ROWID;",
+}
+"""What takes a database of the previous version to each version."""
 
 
 _serialize_op = Operation.__pydantic_serializer__.to_json
@@ -78,6 +85,16 @@ def load_op(doc: str) -> Operation:
 def load_ops(docs: Iterable[str]) -> list[Operation]:
     """Parse stored operation docs, in order (the replay's bulk load)."""
     return list(map(_validate_op, docs))
+
+
+def _script(conn: sqlite3.Connection, sql: str) -> None:
+    """Run the statements ``sql`` in one immediate transaction (all or nothing)."""
+    try:
+        conn.executescript(f"BEGIN IMMEDIATE; {sql} COMMIT;")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
 
 
 class _Request:
@@ -141,15 +158,13 @@ class Store:
                 raise NotADurablyDatabase(
                     f"{self.path} has durably schema {row[0] if row else '?'}, newer than this "
                     f"durably ({SCHEMA_VERSION}); upgrade durably")
+            version = int(row[0])
+            if version < SCHEMA_VERSION:
+                steps = " ".join(MIGRATIONS[v] for v in range(version + 1, SCHEMA_VERSION + 1))
+                _script(conn, f"{steps} UPDATE meta SET value = '{SCHEMA_VERSION}' WHERE key = 'schema_version';")
             return
-        try:
-            conn.executescript(
-                f"BEGIN IMMEDIATE; {SCHEMA} INSERT OR REPLACE INTO meta VALUES ('schema_version', "
-                f"'{SCHEMA_VERSION}'); PRAGMA application_id = {APPLICATION_ID}; COMMIT;")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+        _script(conn, f"{SCHEMA} INSERT OR REPLACE INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}');"
+                      f" PRAGMA application_id = {APPLICATION_ID};")
 
     def transact(self, fn: Callable[[sqlite3.Connection], T], durable: bool = True) -> T:
         """Run ``fn(conn)`` inside a committed transaction (possibly shared with other callers).

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import json
+import logging
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +21,7 @@ from durably.core import (
     ResourceNotFoundException,
     durable_execution,
 )
+from durably.core.engine import engine as engine_module
 from durably.core.engine.engine import Engine
 from durably.core.engine.functions import FunctionSpec
 from durably.core.limits import MAX_EXECUTION_RESULT, MAX_OPERATION_PAYLOAD
@@ -197,17 +200,30 @@ def test_reference_to_something_not_durable(engine: Engine) -> None:
     assert nothing_started(engine)
 
 
-def test_stored_reference_that_no_longer_imports(engine: Engine) -> None:
-    """A worker that cannot import an execution's handler fails it, naming the reference."""
+def test_stored_reference_that_no_longer_imports_is_retried_not_failed(
+        engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """A handler that cannot be imported is a deployment problem: reported each time, retried, never failed."""
+    monkeypatch.setattr(engine_module, "IMPORT_RETRY_FIRST", 0.05)
     ref = "gone_module_for_durably_tests:handler"
     arn, _ = engine.service.start_execution(FunctionSpec("gone", True, ref), "{}")
-    done = engine.run_until_complete(arn, timeout=20, skip_time=True)
-    assert done["Status"] == "FAILED"
-    assert done["Error"]["ErrorType"] == "HandlerImportError"
-    assert ref in done["Error"]["ErrorMessage"]
-    crashed = [e for e in engine.get_history(arn) if e["EventType"] == "InvocationCompleted"]
-    assert crashed and all(e["InvocationCompletedDetails"]["Error"]["Payload"]["ErrorType"] == "HandlerImportError"
-                           for e in crashed)
+    with caplog.at_level(logging.ERROR, logger="durably.engine"):
+        state = engine.run_until_complete(arn, timeout=1.0)
+    assert state["Status"] == "RUNNING"
+    reports = [r for r in caplog.records if ref in r.getMessage() and arn in r.getMessage()]
+    assert len(reports) >= 2, "each retry is reported"
+    problem = engine.service.last_invocation_error(arn)
+    assert problem is not None and problem["Error"]["ErrorType"] == "HandlerImportError"
+    assert ref in problem["Error"]["ErrorMessage"]
+    assert not [e for e in engine.get_history(arn) if e["EventType"] == "InvocationCompleted"]
+
+    (tmp_path / "gone_module_for_durably_tests.py").write_text(
+        "from durably import durable_execution\n\n@durable_execution\ndef handler(event, ctx):\n"
+        "    return ctx.step(lambda _: 'deployed', name='now')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.invalidate_caches()
+    done = engine.run_until_complete(arn, timeout=20)
+    assert done["Status"] == "SUCCEEDED" and done["Result"] == '"deployed"'
+    assert engine.service.last_invocation_error(arn) is None
 
 
 # ---------------------------------------------------------------------------- foreign databases

@@ -431,10 +431,10 @@ def test_expired_lease_is_taken_over_and_fenced(engine: Engine, db_path: Path) -
     assert held is None  # one invocation at a time
     other = Engine(db_path, synchronous="OFF", clock=SkippingClock())
     try:
-        assert other.service.take_over_dead() == 0  # same host, live process, lease not expired
+        assert other.service.take_over_dead() == []  # same host, live process, lease not expired
         assert other.service.claim(arn=first.arn) is None
         other.advance_time(61)  # the default lease is 60 s
-        assert other.service.take_over_dead() == 1
+        assert len(other.service.take_over_dead()) == 1
         crashed = [e for e in engine.get_history(first.arn) if e["EventType"] == "InvocationCompleted"]
         assert len(crashed) == 1
         error = crashed[0]["InvocationCompletedDetails"]["Error"]["Payload"]
