@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from contextlib import redirect_stdout
 from types import FrameType
 from typing import Any
@@ -72,32 +73,59 @@ def _drive(engine: Engine, arn: str, no_wait: bool) -> dict[str, Any]:
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:
-    """SIGTERM stops the worker like Ctrl-C; a second SIGTERM does not cut the shutdown short."""
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    """SIGTERM stops the worker like Ctrl-C: the first gracefully, a second at once."""
     raise KeyboardInterrupt
 
 
 @click.command("worker", short_help="Run due executions until Ctrl-C or SIGTERM.")
 @click.option("--workers", type=click.IntRange(min=1), default=4, show_default=True,
               help="Invocations run at the same time.")
+@click.option("--lease-seconds", type=click.IntRange(min=1), default=60, show_default=True,
+              help="How long a claim on an execution lasts unless renewed (renewed every third of it "
+                   "while the invocation runs); another host takes over a silent worker after it.")
 @click.option("--log-level", type=click.Choice(LEVELS, case_sensitive=False), default="INFO", show_default=True,
               help="Workflow logs (JSON lines on stderr).")
 @command_options
-def worker(workers: int, log_level: str) -> None:
+def worker(workers: int, lease_seconds: int, log_level: str) -> None:
     """Run every execution in the database that has work to do, until Ctrl-C or SIGTERM.
 
-    Running invocations finish before it exits; a worker killed outright is taken over by the next.
+    The first Ctrl-C or SIGTERM stops claiming work and waits for the running invocations to
+    end, renewing their leases so no other worker takes them over meanwhile. A second one exits
+    at once: the invocations it abandons are taken over by another worker (at once on this
+    host, once their lease expires on another). A worker killed outright is taken over the same way.
     """
     _cwd_on_path()
-    with open_engine(workers=workers) as engine, json_logs(log_level.upper()), redirect_stdout(sys.stderr):
+    with (open_engine(workers=workers, lease_seconds=lease_seconds) as engine, json_logs(log_level.upper()),
+          redirect_stdout(sys.stderr)):
         in_main = threading.current_thread() is threading.main_thread()
         previous = signal.signal(signal.SIGTERM, _terminate) if in_main else None
         click.echo(f"durably worker: {workers} worker(s) on {engine.store.path}; Ctrl-C to stop", err=True)
         try:
-            engine.serve()
-        except KeyboardInterrupt:
-            pass
+            _serve_until_interrupted(engine, lease_seconds)
         finally:
             if in_main:
                 signal.signal(signal.SIGTERM, previous)
     click.echo("durably worker: stopped", err=True)
+
+
+def _serve_until_interrupted(engine: Engine, lease_seconds: int) -> None:
+    """Run the engine until an interrupt, then shut down gracefully; a second interrupt exits now."""
+    engine.start()
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    running = engine.running()
+    if running:
+        click.echo(f"durably worker: stopping; waiting for {len(running)} running invocation(s) to end, their "
+                   "leases kept. Ctrl-C or SIGTERM again to exit without waiting.", err=True)
+    try:
+        engine.close()
+    except KeyboardInterrupt:
+        left = engine.running()
+        click.echo(f"durably worker: exiting without waiting for {len(left)} invocation(s) "
+                   f"({', '.join(left)}); another worker takes them over, at once on this host or "
+                   f"within {lease_seconds} s elsewhere.", err=True)
+        sys.stderr.flush()
+        os._exit(EXIT_INTERRUPTED)  # the abandoned invocations' threads must not hold the process up

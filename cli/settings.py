@@ -64,14 +64,14 @@ def settings() -> Settings:
 
 
 @contextmanager
-def open_engine(create: bool = True, workers: int = 4) -> Iterator[Engine]:
+def open_engine(create: bool = True, workers: int = 4, lease_seconds: int = 60) -> Iterator[Engine]:
     """The engine on the selected database; with ``create=False`` a missing database is an error."""
     s = settings()
     path = s.db_path
     if not create and path != ":memory:" and not Path(path).exists():
         raise ResourceNotFoundException(
             f"no database at {path}: nothing has run here (pass --db or set DURABLY_DB)")
-    engine = Engine(path, region=s.region, workers=workers)
+    engine = Engine(path, region=s.region, workers=workers, lease_seconds=lease_seconds)
     try:
         yield engine
     finally:

@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import os
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -49,6 +50,8 @@ TAKEOVER_SECONDS = 0.5
 """How often a worker looks for dead workers' invocations."""
 IMPORT_RETRY_FIRST, IMPORT_RETRY_CAP = 1.0, 60.0
 """Backoff (seconds) before this worker tries again a function it could not import."""
+STORAGE_RETRY_FIRST, STORAGE_RETRY_CAP = 1.0, 30.0
+"""Backoff (seconds) before invoking again an execution whose invocation the database failed."""
 RECORD_RETRIES = (0.0, 0.1, 0.5)
 """Pauses before each try to record the end of an invocation."""
 
@@ -105,6 +108,8 @@ class Engine:
         self._unimportable: dict[str, tuple[float, int]] = {}
         """Functions this engine could not import: when to try again, and how many tries failed."""
         self._last_takeover = self._last_purge = 0.0
+        self._storage_failures = 0
+        """Invocations in a row that the database failed (a full disk, a lost file)."""
         for spec in functions.registered().values():
             self._add(spec)
 
@@ -299,10 +304,19 @@ class Engine:
             output = target.invoke(inv, self.backend)
         except Exception as exc:  # transient (InvocationError) or a defect: invoked again, then failed
             error = ErrorObject.from_exception(exc)
+            if _storage_failure(exc):  # the engine's fault, not the execution's: not counted, backed off
+                self._storage_failures += 1
+                delay = capped_delay(self._storage_failures, STORAGE_RETRY_FIRST, STORAGE_RETRY_CAP)
+                log.error("invocation of %s stopped: the database failed (%s); invoking it again in %g s",
+                          claim.arn, error.ErrorMessage, delay, extra={"executionArn": claim.arn})
+                self._record(claim, lambda: self.service.complete_invocation(
+                    claim, None, error, retry_delay_ms=int(delay * 1000), counted=False))
+                return "with a database error"
             log.error("invocation of %s failed: %s: %s", claim.arn, error.ErrorType, error.ErrorMessage,
                       extra={"executionArn": claim.arn})
             self._record(claim, lambda: self.service.complete_invocation(claim, None, error))
             return "with an invocation error"
+        self._storage_failures = 0
         self._record(claim, lambda: self.service.complete_invocation(claim, output))
         return str(output.Status.value if hasattr(output.Status, "value") else output.Status)
 
@@ -535,6 +549,16 @@ class Engine:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _storage_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` comes from the database failing (anywhere in its chain of causes)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, sqlite3.Error):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _log_takeover(takeover: Takeover) -> None:

@@ -788,8 +788,11 @@ class Service:
 
     def complete_invocation(self, claim: Claim, output: InvocationOutput | None,
                             invocation_error: ErrorObject | None = None, retry_delay_ms: int = 1000,
-                            lease: tuple[str, int | None] | None = None) -> bool:
+                            lease: tuple[str, int | None] | None = None, counted: bool = True) -> bool:
         """Record the end of an invocation, and the execution's end if it finished.
+
+        ``counted=False`` keeps an invocation error out of the execution's budget of failed
+        invocations (see ``_after_invocation``).
 
         False (and nothing written) when the invocation is no longer the execution's current one,
         or, with ``lease`` (owner, expiry), when the lease changed since it was read.
@@ -814,7 +817,7 @@ class Service:
                 history.append(conn, claim.arn, "InvocationCompleted", now, details)
                 if status == "RUNNING":
                     failures = self._after_invocation(conn, claim.arn, output, invocation_error, retry_delay_ms,
-                                                      bool(ready), failures, now)
+                                                      bool(ready), failures, now, counted)
                 events.flush(conn)
                 conn.execute("UPDATE executions SET lease_owner = NULL, lease_expiry = NULL, invocation_id = NULL,"
                              " token = NULL, failed_invocations = ?, event_seq = ? WHERE arn = ?",
@@ -851,8 +854,15 @@ class Service:
 
     def _after_invocation(self, conn: sqlite3.Connection, arn: str, output: InvocationOutput | None,
                           invocation_error: ErrorObject | None, retry_delay_ms: int, ready: bool,
-                          failures: int, now: int) -> int:
-        """Finish, retry or resume the execution after an invocation; its new count of failed invocations."""
+                          failures: int, now: int, counted: bool = True) -> int:
+        """Finish, retry or resume the execution after an invocation; its new count of failed invocations.
+
+        An invocation error that is not ``counted`` (the engine's storage failed, not the handler)
+        only schedules the next invocation after ``retry_delay_ms``.
+        """
+        if invocation_error is not None and not counted:
+            _set_timer(conn, arn, "-", "reinvoke", now + retry_delay_ms)
+            return failures
         if invocation_error is not None:
             failures += 1
             if failures >= MAX_INVOCATION_FAILURES:
