@@ -147,10 +147,12 @@ _private_loop = threading.local()
 
 
 def _run_coroutine(coro: Any) -> Any:
+    import asyncio  # only when an async step runs in a plain handler (asyncio brings ssl: MiBs)
+
+    if asyncio._get_running_loop() is not None:
+        return _run_on_own_thread(coro)
     loop = getattr(_private_loop, "loop", None)
     if loop is None or loop.is_closed():
-        import asyncio  # only when an async step runs in a plain handler (asyncio brings ssl: MiBs)
-
         loop = _private_loop.loop = asyncio.new_event_loop()
     return loop.run_until_complete(coro)
 

@@ -6,7 +6,7 @@ import asyncio
 import contextvars
 from typing import Any
 
-from durably import AsyncDurableContext, Duration, StepContext, durable_execution
+from durably import AsyncDurableContext, DurableContext, Duration, StepContext, durable_execution
 
 from .conftest import MakeRunner
 
@@ -57,3 +57,21 @@ def test_a_suspension_inside_a_running_loop_ends_the_invocation_pending(make_run
     assert first.get_callback("approve").Status == "STARTED"
     assert second.status == "SUCCEEDED" and second.result == '"yes"'
 
+
+def test_async_step_of_a_plain_handler_runs_inside_a_running_loop(make_runner: MakeRunner) -> None:
+    async def fetch(_: StepContext) -> int:
+        await asyncio.sleep(0)
+        return 41
+
+    @durable_execution
+    def plain(event: Any, ctx: DurableContext) -> Any:
+        return ctx.step(fetch, name="fetch")
+
+    runner = make_runner(plain)
+
+    async def main() -> Any:
+        return runner.run({})
+
+    result = asyncio.run(main())
+    assert result.status == "SUCCEEDED", result.error
+    assert result.value == 41
