@@ -7,6 +7,7 @@ private event loop); :func:`drive_async` awaits them (a plain function in a work
 
 from __future__ import annotations
 
+import contextvars
 import inspect
 import itertools
 import threading
@@ -146,12 +147,47 @@ _private_loop = threading.local()
 
 
 def _run_coroutine(coro: Any) -> Any:
+    import asyncio  # only when an async step runs in a plain handler (asyncio brings ssl: MiBs)
+
+    if asyncio._get_running_loop() is not None:
+        return _run_on_own_thread(coro)
     loop = getattr(_private_loop, "loop", None)
     if loop is None or loop.is_closed():
-        import asyncio  # only when an async step runs in a plain handler (asyncio brings ssl: MiBs)
-
         loop = _private_loop.loop = asyncio.new_event_loop()
     return loop.run_until_complete(coro)
+
+
+def run_handler_coroutine(coro: Any) -> Any:
+    """``asyncio.run(coro)``, also when this thread already runs an event loop (a notebook, an
+    async app): then ``coro`` runs on a fresh loop in a thread of its own."""
+    import asyncio  # only async handlers pay for it (asyncio brings ssl: several MiB)
+
+    if asyncio._get_running_loop() is not None:
+        return _run_on_own_thread(coro)
+    return asyncio.run(coro)
+
+
+def _run_on_own_thread(coro: Any) -> Any:
+    """``asyncio.run(coro)`` on a new thread, in a copy of the caller's context; what it raises
+    (a ``SuspendExecution`` too) is raised here unchanged."""
+    import asyncio
+
+    context = contextvars.copy_context()
+    outcome: list[tuple[bool, Any]] = []
+
+    def target() -> None:
+        try:
+            outcome.append((True, context.run(asyncio.run, coro)))
+        except BaseException as exc:
+            outcome.append((False, exc))
+
+    thread = threading.Thread(target=target, name="durably-event-loop")
+    thread.start()
+    thread.join()
+    ok, value = outcome[0]
+    if not ok:
+        raise value
+    return value
 
 
 _PLAIN_VALUES = frozenset({type(None), bool, int, float, str, bytes, list, tuple, dict})

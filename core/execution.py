@@ -116,9 +116,9 @@ class DurableFunction:
             return _failed(SerDesError(f"the execution input is not JSON: {exc}"))
         try:
             if self.is_async:
-                import asyncio  # only async handlers pay for it (asyncio brings ssl: several MiB)
+                from durably.core.context_core import run_handler_coroutine
 
-                result = asyncio.run(self.func(event, AsyncDurableContext(core)))
+                result = run_handler_coroutine(self.func(event, AsyncDurableContext(core)))
             else:
                 result = self.func(event, DurableContext(core))
             state.write()

@@ -3,19 +3,24 @@
 Register with ``@durable_execution(plugins=[factory_or_plugin, ...])``. A factory has
 ``create_plugin(info) -> plugin`` and is asked once per invocation; anything else is used as
 the plugin itself. Every hook of every plugin is called; an exception raised by a hook is logged
-and swallowed, so a plugin can never change an execution. Replay fires no operation hooks for
-work that is only replayed.
+and swallowed, so a plugin can never change an execution: the first one of each plugin class and
+hook in this process at WARNING with its traceback, the later ones at DEBUG. Replay fires no
+operation hooks for work that is only replayed.
 """
 
 from __future__ import annotations
 
 import inspect
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 _log = logging.getLogger("durably.plugins")
+_warned: set[tuple[type, str]] = set()
+"""The (plugin class, hook) pairs whose error this process already logged at WARNING."""
+_warned_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -95,7 +100,7 @@ class Plugins:
             try:
                 method(info)
             except Exception:
-                _log.debug("plugin hook %s of %r raised; ignored", hook, plugin, exc_info=True)
+                _hook_failed(plugin, hook)
 
     def around_user_function(self, func: Callable[..., Any], info: UserFunctionInfo) -> Callable[..., Any]:
         """``func`` wrapped so the attempt hooks run on the thread (or task) that runs it."""
@@ -129,6 +134,19 @@ class Plugins:
             end("SUCCEEDED", None)
             return value
         return run
+
+
+def _hook_failed(plugin: Any, hook: str) -> None:
+    """Log the exception being handled, raised by ``hook`` of ``plugin``."""
+    cls = type(plugin)
+    with _warned_lock:
+        first = (cls, hook) not in _warned
+        _warned.add((cls, hook))
+    if first:
+        _log.warning("plugin %s.%s: hook %s raised; ignored (later errors of this hook are logged at DEBUG)",
+                     cls.__module__, cls.__qualname__, hook, exc_info=True)
+    else:
+        _log.debug("plugin %r: hook %s raised; ignored", plugin, hook, exc_info=True)
 
 
 NO_PLUGINS = Plugins(())

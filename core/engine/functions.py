@@ -50,11 +50,13 @@ def check_name(name: str) -> str:
 
 
 def ref_of(obj: Any) -> str | None:
+    """The reference another process imports ``obj`` by (for a handler file's object: the file's
+    absolute path); None when it has none."""
     target = getattr(obj, "func", obj)
     module, qualname = getattr(target, "__module__", None), getattr(target, "__qualname__", "")
     if not module or "<" in qualname or module == "__main__":
         return None
-    return f"{module}:{qualname}"
+    return f"{_file_modules.get(module, module)}:{qualname}"
 
 
 def durable_spec(name: str, handler: Any, execution_timeout: int | None = None,
@@ -95,6 +97,8 @@ def registered() -> dict[str, FunctionSpec]:
 
 _file_imports = threading.RLock()
 """Held while a handler file runs its module code: another thread must not see it half-loaded."""
+_file_modules: dict[str, str] = {}
+"""The module name each handler file loaded by path runs under (private to this process), and its path."""
 
 
 def _load_file(path: Path) -> ModuleType:
@@ -107,10 +111,11 @@ def _load_file(path: Path) -> ModuleType:
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         sys.modules[module_name] = module  # before it runs, as import does (it may import itself)
+        _file_modules[module_name] = str(path)  # before it runs: its module code may register functions
         try:
             spec.loader.exec_module(module)
         except BaseException:
-            del sys.modules[module_name]
+            del sys.modules[module_name], _file_modules[module_name]
             raise
         return module
 
