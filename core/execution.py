@@ -16,7 +16,7 @@ from typing import Any, TypeVar, overload
 
 from durably.core.backend import Backend
 from durably.core.context import AsyncDurableContext, DurableContext
-from durably.core.context_core import ContextCore
+from durably.core.context_core import ContextCore, run_handler_coroutine
 from durably.core.errors import (
     CheckpointError,
     CheckpointFailedError,
@@ -116,8 +116,6 @@ class DurableFunction:
             return _failed(SerDesError(f"the execution input is not JSON: {exc}"))
         try:
             if self.is_async:
-                from durably.core.context_core import run_handler_coroutine
-
                 result = run_handler_coroutine(self.func(event, AsyncDurableContext(core)))
             else:
                 result = self.func(event, DurableContext(core))
