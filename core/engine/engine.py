@@ -38,6 +38,7 @@ from durably.core.model import (
     CheckpointResponse,
     ErrorObject,
     ExecutionState,
+    InvocationStatus,
     OperationUpdate,
 )
 from durably.core.serdes import dumps
@@ -318,7 +319,7 @@ class Engine:
             return "with an invocation error"
         self._storage_failures = 0
         self._record(claim, lambda: self.service.complete_invocation(claim, output))
-        return str(output.Status.value if hasattr(output.Status, "value") else output.Status)
+        return InvocationStatus(output.Status).value
 
     def _give_back(self, claim: Claim, exc: HandlerImportError) -> str:
         """This worker cannot import the handler: a deployment problem, not the execution's fault.
