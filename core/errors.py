@@ -8,7 +8,15 @@ never swallows it.
 from __future__ import annotations
 
 import builtins
+import os
+import sysconfig
+import traceback
 from typing import Any
+
+_STDLIB = sysconfig.get_paths()["stdlib"]
+_RUNNERS = tuple(os.path.join(path, "") for path in (
+    os.path.dirname(os.path.abspath(__file__)), os.path.join(_STDLIB, "asyncio"), os.path.join(_STDLIB, "concurrent")))
+"""Where the frames that call user code live: durably's runtime, asyncio and its thread pools."""
 
 
 def error_type_name(exc: BaseException | type[BaseException]) -> str:
@@ -142,8 +150,9 @@ class OrphanedChildException(BaseException):
 def exception_details(exc: BaseException) -> dict[str, Any]:
     """ErrorObject fields of an exception.
 
-    A raw exception records its type and message. A :class:`DurableOperationError` keeps the
-    message, data and stack trace of the failure it wraps, under its own (wrapper) type.
+    A raw exception records its type, message and :func:`stack_trace`. A
+    :class:`DurableOperationError` keeps the message, data and stack trace of the failure it
+    wraps, under its own (wrapper) type.
     """
     if isinstance(exc, DurableOperationError):
         return {
@@ -152,4 +161,15 @@ def exception_details(exc: BaseException) -> dict[str, Any]:
             "ErrorData": exc.data,
             "StackTrace": exc.stack_trace,
         }
-    return {"ErrorMessage": str(exc), "ErrorType": error_type_name(exc)}
+    return {"ErrorMessage": str(exc), "ErrorType": error_type_name(exc), "StackTrace": stack_trace(exc)}
+
+
+def stack_trace(exc: BaseException) -> list[str] | None:
+    """The frames of an exception's traceback, formatted as Python prints them, one entry per frame.
+
+    The outer frames of the runtime that called the user's code are left out (all are kept when
+    nothing else is left).
+    """
+    frames = traceback.extract_tb(exc.__traceback__)
+    start = next((i for i, frame in enumerate(frames) if not frame.filename.startswith(_RUNNERS)), 0)
+    return traceback.StackSummary.from_list(frames[start:]).format() or None

@@ -194,8 +194,9 @@ def test_failed_step_raises_step_error_with_the_original_fields(make_runner: Mak
     assert result.error.ErrorMessage == "card declined"
     failed = result.events("StepFailed", name="charge")
     assert len(failed) == 1
-    assert failed[0]["StepFailedDetails"]["Error"]["Payload"] == {
-        "ErrorMessage": "card declined", "ErrorType": "ValueError"}
+    recorded = failed[0]["StepFailedDetails"]["Error"]["Payload"]
+    assert (recorded["ErrorMessage"], recorded["ErrorType"]) == ("card declined", "ValueError")
+    assert recorded["StackTrace"] == error.stack_trace and "in decline" in recorded["StackTrace"][-1]
     assert failed[0]["StepFailedDetails"]["RetryDetails"] == {"CurrentAttempt": 1}
 
 
