@@ -51,6 +51,21 @@ class DurableOperationError(DurableExecutionsError):
         self.stack_trace = stack_trace
 
 
+class RecordedError(DurableOperationError):
+    """The original failure of an operation, rebuilt from its recorded ErrorObject.
+
+    It is the ``__cause__`` of the error an operation raises for a recorded failure (StepError,
+    ChildContextError, ...), the same on the first run and on replay; its text shows the
+    recorded type, message and stack trace. Recorded again, it keeps the original ErrorType.
+    """
+
+    def __str__(self) -> str:
+        head = ": ".join(part for part in (self.error_type, self.message) if part)
+        if not self.stack_trace:
+            return head
+        return "\n".join([head, "Recorded stack trace:", *(entry.rstrip("\n") for entry in self.stack_trace)])
+
+
 class StepError(DurableOperationError):
     """A step failed after its retries were exhausted (or was not retryable)."""
 
@@ -152,12 +167,12 @@ def exception_details(exc: BaseException) -> dict[str, Any]:
 
     A raw exception records its type, message and :func:`stack_trace`. A
     :class:`DurableOperationError` keeps the message, data and stack trace of the failure it
-    wraps, under its own (wrapper) type.
+    wraps, under its own (wrapper) type; a :class:`RecordedError` under the recorded type.
     """
     if isinstance(exc, DurableOperationError):
         return {
             "ErrorMessage": exc.message,
-            "ErrorType": error_type_name(exc),
+            "ErrorType": exc.error_type if isinstance(exc, RecordedError) else error_type_name(exc),
             "ErrorData": exc.data,
             "StackTrace": exc.stack_trace,
         }

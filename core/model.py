@@ -6,9 +6,9 @@ Timestamps are integers in epoch milliseconds, as in the invocation envelope. (N
 """
 
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
-from durably.core.errors import exception_details
+from durably.core.errors import DurableOperationError, RecordedError, exception_details
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -85,6 +85,9 @@ class OperationSubType(StrEnum):
     CHAINED_INVOKE = "ChainedInvoke"
 
 
+_E = TypeVar("_E", bound=DurableOperationError)
+
+
 class ErrorObject(_Wire):
     ErrorMessage: str | None = None
     ErrorType: str | None = None
@@ -94,6 +97,14 @@ class ErrorObject(_Wire):
     @classmethod
     def from_exception(cls, exc: BaseException) -> "ErrorObject":
         return cls(**exception_details(exc))
+
+    def to_error(self, cls: type[_E]) -> _E:
+        """The error an operation raises for this recorded failure, on the first run and on replay
+        alike: ``cls`` with these fields, caused by the :class:`RecordedError` of them."""
+        trace = self.StackTrace
+        error = cls(self.ErrorMessage, self.ErrorType, self.ErrorData, trace and list(trace))
+        error.__cause__ = RecordedError(self.ErrorMessage, self.ErrorType, self.ErrorData, trace and list(trace))
+        return error
 
 
 _ErrorObject = ErrorObject

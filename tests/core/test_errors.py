@@ -1,18 +1,130 @@
-"""Errors of failed operations: recorded with their stack trace."""
+"""Errors of failed operations: the same on the first run and on replay, and recorded with their
+stack trace."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from durably.core import DurableContext, RetryPresets, StepConfig, StepContext, durable_execution
+import pytest
+from durably.core import (
+    CallbackSubmitterError,
+    ChildContextError,
+    DurableContext,
+    DurableOperationError,
+    Duration,
+    ErrorObject,
+    RecordedError,
+    RetryPresets,
+    StepConfig,
+    StepContext,
+    StepError,
+    WaitForCallbackConfig,
+    WaitForConditionConfig,
+    WaitForConditionError,
+    WaitStrategyConfig,
+    create_wait_strategy,
+    durable_execution,
+)
+from durably.core.operation.wait_for_condition import WaitForConditionCheckContext
 
 from .conftest import MakeRunner
 
 NO_RETRY = StepConfig(retry_strategy=RetryPresets.none())
+RECORDS: list[tuple[bool, tuple[Any, ...]]] = []
+"""(replaying, what the handler saw of the error) for each invocation that caught it."""
+
+
+@pytest.fixture(autouse=True)
+def _clear_records() -> None:
+    RECORDS.clear()
+
+
+def _record(exc: DurableOperationError, ctx: DurableContext) -> None:
+    causes: list[tuple[Any, ...]] = []
+    cause = exc.__cause__
+    while cause is not None:
+        causes.append((type(cause), str(cause), getattr(cause, "error_type", None),
+                       getattr(cause, "message", None), getattr(cause, "stack_trace", None)))
+        cause = cause.__cause__
+    seen = (type(exc), str(exc), exc.error_type, exc.message, exc.data, exc.stack_trace, tuple(causes))
+    RECORDS.append((ctx.is_replaying(), seen))
 
 
 def _lookup(_: StepContext) -> None:
     raise KeyError("sku-1")
+
+
+def _reserve(_: DurableContext) -> None:
+    raise ValueError("warehouse closed")
+
+
+def _submit(_callback_id: str, _ctx: Any) -> None:
+    raise ConnectionError("mail server down")
+
+
+def _check(_state: int, _ctx: WaitForConditionCheckContext) -> int:
+    raise TimeoutError("probe failed")
+
+
+OPERATIONS: dict[str, tuple[Callable[[DurableContext], Any], type[DurableOperationError]]] = {
+    "step": (lambda ctx: ctx.step(_lookup, name="lookup", config=NO_RETRY), StepError),
+    "child context": (lambda ctx: ctx.run_in_child_context(_reserve, name="reserve"), ChildContextError),
+    "wait_for_callback submitter": (lambda ctx: ctx.wait_for_callback(
+        _submit, name="approval", config=WaitForCallbackConfig(retry_strategy=RetryPresets.none())),
+        CallbackSubmitterError),
+    "wait_for_condition check": (lambda ctx: ctx.wait_for_condition(_check, WaitForConditionConfig(
+        wait_strategy=create_wait_strategy(WaitStrategyConfig(lambda _: True)), initial_state=0), name="poll"),
+        WaitForConditionError),
+    "wait_for_condition gives up": (lambda ctx: ctx.wait_for_condition(lambda state, _: state, WaitForConditionConfig(
+        wait_strategy=create_wait_strategy(WaitStrategyConfig(lambda _: True, max_attempts=1)), initial_state=0),
+        name="poll"), WaitForConditionError),
+}
+
+
+@pytest.mark.parametrize("kind", list(OPERATIONS))
+def test_a_failed_operation_raises_the_same_error_on_the_first_run_and_on_replay(
+        make_runner: MakeRunner, kind: str) -> None:
+    operation, error_class = OPERATIONS[kind]
+
+    @durable_execution
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        try:
+            operation(ctx)
+        except error_class as exc:
+            _record(exc, ctx)
+        ctx.wait(Duration(1), name="pause")  # the next invocation replays the failure
+        return "done"
+
+    result = make_runner(handler).run(None)
+    assert result.value == "done"
+    assert len(result.events("InvocationCompleted")) == 2
+    (first_replaying, first), (replaying, replayed) = RECORDS
+    assert (first_replaying, replaying) == (False, True)
+    assert replayed == first
+    innermost = first[-1][-1]
+    assert innermost[0] is RecordedError
+
+
+def test_the_cause_is_the_recorded_failure(make_runner: MakeRunner) -> None:
+    caught: list[StepError] = []
+
+    @durable_execution
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        try:
+            ctx.step(_lookup, name="lookup", config=NO_RETRY)
+        except StepError as exc:
+            caught.append(exc)
+
+    make_runner(handler).run(None)
+    (error,) = caught
+    cause = error.__cause__
+    assert isinstance(cause, RecordedError) and cause.__cause__ is None
+    assert (cause.error_type, cause.message, cause.stack_trace) == ("KeyError", "'sku-1'", error.stack_trace)
+    lines = str(cause).splitlines()
+    assert lines[:2] == ["KeyError: 'sku-1'", "Recorded stack trace:"]
+    assert f'File "{__file__}"' in lines[2] and lines[2].endswith("in _lookup")
+    assert ErrorObject.from_exception(cause).ErrorType == "KeyError"  # recorded again as the original
 
 
 def test_a_raw_exception_is_recorded_with_its_stack_trace(make_runner: MakeRunner) -> None:
