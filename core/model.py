@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import Any, Literal, TypeVar
 
 from durably.core.errors import DurableOperationError, RecordedError, exception_details
+from durably.core.limits import MAX_ERROR_DATA, MAX_ERROR_MESSAGE, MAX_ERROR_TYPE, truncated, truncated_trace
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -88,6 +89,10 @@ class OperationSubType(StrEnum):
 _E = TypeVar("_E", bound=DurableOperationError)
 
 
+def _cut(text: str | None, limit: int) -> str | None:
+    return None if text is None else truncated(text, limit)
+
+
 class ErrorObject(_Wire):
     ErrorMessage: str | None = None
     ErrorType: str | None = None
@@ -96,7 +101,18 @@ class ErrorObject(_Wire):
 
     @classmethod
     def from_exception(cls, exc: BaseException) -> "ErrorObject":
-        return cls(**exception_details(exc))
+        return cls(**exception_details(exc)).bounded()
+
+    def bounded(self) -> "ErrorObject":
+        """This error with its fields cut to the limits of ``durably.core.limits`` (itself when they fit)."""
+        fields = {
+            "ErrorMessage": _cut(self.ErrorMessage, MAX_ERROR_MESSAGE),
+            "ErrorType": _cut(self.ErrorType, MAX_ERROR_TYPE),
+            "ErrorData": _cut(self.ErrorData, MAX_ERROR_DATA),
+            "StackTrace": None if self.StackTrace is None else truncated_trace(self.StackTrace),
+        }
+        changed = {k: v for k, v in fields.items() if v != getattr(self, k)}
+        return self.model_copy(update=changed) if changed else self
 
     def to_error(self, cls: type[_E]) -> _E:
         """The error an operation raises for this recorded failure, on the first run and on replay

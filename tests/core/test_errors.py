@@ -1,8 +1,9 @@
-"""Errors of failed operations: the same on the first run and on replay, and recorded with their
-stack trace."""
+"""Errors of failed operations: the same on the first run and on replay, recorded with their stack
+trace, and cut to the size limits."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -16,6 +17,7 @@ from durably.core import (
     ErrorObject,
     RecordedError,
     RetryPresets,
+    RetryStrategyConfig,
     StepConfig,
     StepContext,
     StepError,
@@ -23,8 +25,17 @@ from durably.core import (
     WaitForConditionConfig,
     WaitForConditionError,
     WaitStrategyConfig,
+    create_retry_strategy,
     create_wait_strategy,
     durable_execution,
+)
+from durably.core.limits import (
+    MAX_ERROR_MESSAGE,
+    MAX_STACK_TRACE_ENTRIES,
+    MAX_STACK_TRACE_ENTRY,
+    truncated,
+    truncated_trace,
+    utf8_size,
 )
 from durably.core.operation.wait_for_condition import WaitForConditionCheckContext
 
@@ -153,3 +164,59 @@ def test_a_failing_handler_records_its_stack_trace(make_runner: MakeRunner) -> N
     assert result.error is not None and result.error.StackTrace is not None
     (frame,) = result.error.StackTrace
     assert f'File "{__file__}"' in frame and "in handler" in frame and 'return event["order"]' in frame
+
+
+def test_a_huge_error_message_is_stored_truncated(make_runner: MakeRunner) -> None:
+    def huge(_: StepContext) -> None:
+        raise ValueError("x" * 3_000_000)
+
+    retry_once = StepConfig(retry_strategy=create_retry_strategy(RetryStrategyConfig(max_attempts=2)))
+
+    @durable_execution
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        try:
+            ctx.step(huge, name="huge", config=retry_once)
+        except StepError as exc:
+            _record(exc, ctx)
+        ctx.wait(Duration(1), name="pause")
+        return "done"
+
+    runner = make_runner(handler)
+    result = runner.run(None)
+    assert result.value == "done"
+    (_, first), (_, replayed) = RECORDS
+    assert replayed == first
+    message = first[3]
+    assert message.startswith("xxx") and message.endswith("… [truncated from 3,000,000 bytes]")
+    assert utf8_size(message) <= MAX_ERROR_MESSAGE
+    assert [len(e["StepFailedDetails"]["Error"]["Payload"]["ErrorMessage"]) for e in result.events("StepFailed")] \
+        == [len(message)] * 2
+    db = runner.engine.store.reader()
+    sizes = [row[0] for row in db.execute("SELECT length(doc) FROM operations UNION ALL "
+                                          "SELECT length(doc) FROM events")]
+    assert max(sizes) < 2 * MAX_ERROR_MESSAGE
+    (error,) = db.execute("SELECT error FROM executions").fetchone()
+    assert error is None  # the handler caught it
+
+
+def test_truncation_keeps_utf8_whole_and_is_stable() -> None:
+    text = "é" * 100
+    cut = truncated(text, 60)
+    assert utf8_size(cut) <= 60 and cut.startswith("é") and cut.endswith("… [truncated from 200 bytes]")
+    assert truncated(cut, 60) is cut
+    assert truncated(text, 200) is text
+
+
+def test_a_long_stack_trace_keeps_its_innermost_entries() -> None:
+    entries = [f"frame {i}\n" for i in range(1000)] + ["y" * 5000]
+    kept = truncated_trace(entries)
+    assert len(kept) == MAX_STACK_TRACE_ENTRIES
+    assert kept[0] == f"… [{1001 - MAX_STACK_TRACE_ENTRIES + 1:,} outer entries left out]\n"
+    assert kept[1] == f"frame {1000 - MAX_STACK_TRACE_ENTRIES + 2}\n"
+    assert kept[-1].endswith("… [truncated from 5,000 bytes]") and utf8_size(kept[-1]) <= MAX_STACK_TRACE_ENTRY
+    assert truncated_trace(kept) == kept
+
+
+def test_an_error_within_the_limits_is_kept_as_it_is() -> None:
+    error = ErrorObject(ErrorType="E", ErrorMessage="m", ErrorData=json.dumps({"a": 1}), StackTrace=["f\n"])
+    assert error.bounded() is error
