@@ -71,6 +71,24 @@ def error_line(error: dict[str, Any] | None) -> str:
     return ": ".join(str(x) for x in (kind, message) if x) or "(no details)"
 
 
+def trace_text(stack_trace: list[str]) -> str:
+    """A recorded StackTrace as lines (an entry is a frame: its location, then its source)."""
+    return "\n".join(entry.rstrip("\n") for entry in stack_trace)
+
+
+def stack_traces(events: list[dict[str, Any]]) -> list[Text]:
+    """The stack traces recorded in a history's errors, each once, headed by the events with it."""
+    found: dict[tuple[str, ...], list[str]] = {}
+    for event in events:
+        error = (event.get(f"{event['EventType']}Details") or {}).get("Error")
+        payload = error.get("Payload") if isinstance(error, dict) else None
+        trace = payload.get("StackTrace") if isinstance(payload, dict) else None
+        if trace:
+            found.setdefault(tuple(trace), []).append(str(event.get("EventId", "?")))
+    return [Text(f"\nStack trace of EventId {', '.join(ids)}:\n{trace_text(list(trace))}")
+            for trace, ids in found.items()]
+
+
 def summarize(event: dict[str, Any]) -> str:
     """The interesting part of an event's details, on one line."""
     details = event.get(f"{event['EventType']}Details") or {}
@@ -148,7 +166,7 @@ def open_callbacks(events: list[dict[str, Any]]) -> list[tuple[str, str]]:
 def print_run(execution: dict[str, Any], events: list[dict[str, Any]]) -> None:
     """What ``durably run`` shows: the ARN, the history, the outcome, and how to go on."""
     parts: list[Any] = [Text(f"Execution: {execution['DurableExecutionArn']}"), history_table(events),
-                        summary(execution)]
+                        *stack_traces(events), summary(execution)]
     if execution["Status"] == "RUNNING":
         for name, callback_id in open_callbacks(events):
             label = f" {name!r}" if name else ""
@@ -158,7 +176,7 @@ def print_run(execution: dict[str, Any], events: list[dict[str, Any]]) -> None:
 
 
 def print_history(events: list[dict[str, Any]]) -> None:
-    emit(history_table(events))
+    emit(history_table(events), *stack_traces(events))
 
 
 def print_execution(execution: dict[str, Any]) -> None:
@@ -181,6 +199,8 @@ def print_execution(execution: dict[str, Any]) -> None:
         rows.append(("Result", Text(shorten(execution["Result"], 400))))
     if execution.get("Error"):
         rows.append(("Error", Text(error_line(execution["Error"]), style="red")))
+        if execution["Error"].get("StackTrace"):
+            rows.append(("Stack trace", Text(trace_text(execution["Error"]["StackTrace"]))))
     for field, value in rows:
         table.add_row(field, value)
     emit(table)

@@ -8,7 +8,15 @@ never swallows it.
 from __future__ import annotations
 
 import builtins
+import os
+import sysconfig
+import traceback
 from typing import Any
+
+_STDLIB = sysconfig.get_paths()["stdlib"]
+_RUNNERS = tuple(os.path.join(path, "") for path in (
+    os.path.dirname(os.path.abspath(__file__)), os.path.join(_STDLIB, "asyncio"), os.path.join(_STDLIB, "concurrent")))
+"""Where the frames that call user code live: durably's runtime, asyncio and its thread pools."""
 
 
 def error_type_name(exc: BaseException | type[BaseException]) -> str:
@@ -41,6 +49,21 @@ class DurableOperationError(DurableExecutionsError):
         self.error_type = error_type
         self.data = data
         self.stack_trace = stack_trace
+
+
+class RecordedError(DurableOperationError):
+    """The original failure of an operation, rebuilt from its recorded ErrorObject.
+
+    It is the ``__cause__`` of the error an operation raises for a recorded failure (StepError,
+    ChildContextError, ...), the same on the first run and on replay; its text shows the
+    recorded type, message and stack trace. Recorded again, it keeps the original ErrorType.
+    """
+
+    def __str__(self) -> str:
+        head = ": ".join(part for part in (self.error_type, self.message) if part)
+        if not self.stack_trace:
+            return head
+        return "\n".join([head, "Recorded stack trace:", *(entry.rstrip("\n") for entry in self.stack_trace)])
 
 
 class StepError(DurableOperationError):
@@ -153,14 +176,26 @@ class CheckpointFailedError(BaseException):
 def exception_details(exc: BaseException) -> dict[str, Any]:
     """ErrorObject fields of an exception.
 
-    A raw exception records its type and message. A :class:`DurableOperationError` keeps the
-    message, data and stack trace of the failure it wraps, under its own (wrapper) type.
+    A raw exception records its type, message and :func:`stack_trace`. A
+    :class:`DurableOperationError` keeps the message, data and stack trace of the failure it
+    wraps, under its own (wrapper) type; a :class:`RecordedError` under the recorded type.
     """
     if isinstance(exc, DurableOperationError):
         return {
             "ErrorMessage": exc.message,
-            "ErrorType": error_type_name(exc),
+            "ErrorType": exc.error_type if isinstance(exc, RecordedError) else error_type_name(exc),
             "ErrorData": exc.data,
             "StackTrace": exc.stack_trace,
         }
-    return {"ErrorMessage": str(exc), "ErrorType": error_type_name(exc)}
+    return {"ErrorMessage": str(exc), "ErrorType": error_type_name(exc), "StackTrace": stack_trace(exc)}
+
+
+def stack_trace(exc: BaseException) -> list[str] | None:
+    """The frames of an exception's traceback, formatted as Python prints them, one entry per frame.
+
+    The outer frames of the runtime that called the user's code are left out (all are kept when
+    nothing else is left).
+    """
+    frames = traceback.extract_tb(exc.__traceback__)
+    start = next((i for i, frame in enumerate(frames) if not frame.filename.startswith(_RUNNERS)), 0)
+    return traceback.StackSummary.from_list(frames[start:]).format() or None

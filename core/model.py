@@ -6,9 +6,10 @@ Timestamps are integers in epoch milliseconds, as in the invocation envelope. (N
 """
 
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
-from durably.core.errors import exception_details
+from durably.core.errors import DurableOperationError, RecordedError, exception_details
+from durably.core.limits import MAX_ERROR_DATA, MAX_ERROR_MESSAGE, MAX_ERROR_TYPE, truncated, truncated_trace
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -85,6 +86,13 @@ class OperationSubType(StrEnum):
     CHAINED_INVOKE = "ChainedInvoke"
 
 
+_E = TypeVar("_E", bound=DurableOperationError)
+
+
+def _cut(text: str | None, limit: int) -> str | None:
+    return None if text is None else truncated(text, limit)
+
+
 class ErrorObject(_Wire):
     ErrorMessage: str | None = None
     ErrorType: str | None = None
@@ -93,7 +101,26 @@ class ErrorObject(_Wire):
 
     @classmethod
     def from_exception(cls, exc: BaseException) -> "ErrorObject":
-        return cls(**exception_details(exc))
+        return cls(**exception_details(exc)).bounded()
+
+    def bounded(self) -> "ErrorObject":
+        """This error with its fields cut to the limits of ``durably.core.limits`` (itself when they fit)."""
+        fields = {
+            "ErrorMessage": _cut(self.ErrorMessage, MAX_ERROR_MESSAGE),
+            "ErrorType": _cut(self.ErrorType, MAX_ERROR_TYPE),
+            "ErrorData": _cut(self.ErrorData, MAX_ERROR_DATA),
+            "StackTrace": None if self.StackTrace is None else truncated_trace(self.StackTrace),
+        }
+        changed = {k: v for k, v in fields.items() if v != getattr(self, k)}
+        return self.model_copy(update=changed) if changed else self
+
+    def to_error(self, cls: type[_E]) -> _E:
+        """The error an operation raises for this recorded failure, on the first run and on replay
+        alike: ``cls`` with these fields, caused by the :class:`RecordedError` of them."""
+        trace = self.StackTrace
+        error = cls(self.ErrorMessage, self.ErrorType, self.ErrorData, trace and list(trace))
+        error.__cause__ = RecordedError(self.ErrorMessage, self.ErrorType, self.ErrorData, trace and list(trace))
+        return error
 
 
 _ErrorObject = ErrorObject

@@ -30,7 +30,7 @@ from durably.core.engine.functions import FunctionSpec
 from durably.core.engine.known_ops import KnownOperations
 from durably.core.engine.liveness import UNKNOWN_START, host_identity, hostname_of, owner_is_gone, process_start_time
 from durably.core.engine.store import Store, dump_op, load_op, load_ops
-from durably.core.limits import MAX_EXECUTION_RESULT, MAX_OPERATION_PAYLOAD, utf8_size
+from durably.core.limits import MAX_ERROR_DATA, MAX_EXECUTION_RESULT, MAX_OPERATION_PAYLOAD, utf8_size
 from durably.core.model import (
     TERMINAL_STATUSES,
     CallbackDetails,
@@ -420,7 +420,7 @@ class Service:
         elif u.Action == "FAIL":
             if u.Payload is not None:
                 raise InvalidParameterValueException("FAIL cannot carry a Payload")
-            op.Status, op.EndTimestamp, d.Error = "FAILED", now, u.Error or ErrorObject()
+            op.Status, op.EndTimestamp, d.Error = "FAILED", now, (u.Error or ErrorObject()).bounded()
             history.append(conn, arn, "StepFailed", now, {
                 "Error": history.error(d.Error), "RetryDetails": {"CurrentAttempt": d.Attempt}}, op)
         else:  # RETRY
@@ -431,11 +431,11 @@ class Service:
             delay = max(u.StepOptions.NextAttemptDelaySeconds, 1)
             op.Status = "PENDING"
             d.NextAttemptTimestamp = now + delay * 1000
-            d.Result, d.Error = u.Payload, u.Error
+            d.Result, d.Error = u.Payload, u.Error and u.Error.bounded()
             retry = {"CurrentAttempt": d.Attempt, "NextAttemptDelaySeconds": delay}
-            if u.Error is not None:
+            if d.Error is not None:
                 history.append(conn, arn, "StepFailed", now,
-                               {"Error": history.error(u.Error), "RetryDetails": retry}, op)
+                               {"Error": history.error(d.Error), "RetryDetails": retry}, op)
             else:
                 history.append(conn, arn, "StepSucceeded", now,
                                {"Result": history.result(u.Payload), "RetryDetails": retry}, op)
@@ -458,8 +458,8 @@ class Service:
             history.append(conn, arn, "ContextSucceeded", now, {"Result": history.result(u.Payload)}, op)
         else:
             op.Status = "FAILED"
-            op.ContextDetails = ContextDetails(Error=u.Error or ErrorObject())
-            history.append(conn, arn, "ContextFailed", now, {"Error": history.error(u.Error)}, op)
+            op.ContextDetails = ContextDetails(Error=(u.Error or ErrorObject()).bounded())
+            history.append(conn, arn, "ContextFailed", now, {"Error": history.error(op.ContextDetails.Error)}, op)
 
     def _apply_wait(self, conn: sqlite3.Connection, arn: str, op: Operation, u: OperationUpdate,
                     now: int, is_new: bool, _targets: Any) -> None:
@@ -529,7 +529,7 @@ class Service:
         if u.Action == "SUCCEED":
             self._finish(conn, arn, "SUCCEEDED", now, result=u.Payload)
         else:
-            self._finish(conn, arn, "FAILED", now, error=u.Error or ErrorObject())
+            self._finish(conn, arn, "FAILED", now, error=(u.Error or ErrorObject()).bounded())
 
     # ------------------------------------------------------------------ execution end
     def _finish(self, conn: sqlite3.Connection, arn: str, status: str, now: int,
@@ -600,9 +600,13 @@ class Service:
         self.store.transact(lambda conn: self._close_callback(conn, callback_id, "SUCCEEDED", result=result))
 
     def send_callback_failure(self, callback_id: str, error: ErrorObject) -> None:
-        if utf8_size(error.model_dump_json()) > MAX_OPERATION_PAYLOAD:
-            raise RequestTooLargeException("callback error is over the 1 MiB limit")
-        self.store.transact(lambda conn: self._close_callback(conn, callback_id, "FAILED", error=error))
+        """ErrorData over its limit is refused, as a result would be; a longer message or stack
+        trace is cut to its limit (``ErrorObject.bounded``)."""
+        if error.ErrorData is not None and utf8_size(error.ErrorData) > MAX_ERROR_DATA:
+            raise RequestTooLargeException(
+                f"callback ErrorData of {utf8_size(error.ErrorData)} bytes is over the {MAX_ERROR_DATA}-byte limit")
+        bounded = error.bounded()
+        self.store.transact(lambda conn: self._close_callback(conn, callback_id, "FAILED", error=bounded))
 
     def send_callback_heartbeat(self, callback_id: str) -> None:
         def tx(conn: sqlite3.Connection) -> None:

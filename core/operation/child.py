@@ -9,7 +9,7 @@ and nothing new is written.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from durably.core.context_core import ContextCore, OpGen, UserCall, default_name
 from durably.core.errors import (
@@ -28,11 +28,12 @@ from durably.core.serdes import SerDes, SerDesContext
 CONTEXT = OperationType.CONTEXT
 
 
-def _stored_failure(error: ErrorObject, passthrough: tuple[type[DurableOperationError], ...]) -> Exception:
+def _raise_failure(error: ErrorObject, passthrough: tuple[type[DurableOperationError], ...]) -> NoReturn:
+    """Raise the recorded failure: as the passthrough error it names, or as a ChildContextError."""
     for cls in passthrough:
         if error.ErrorType == error_type_name(cls):
-            return cls(error.ErrorMessage, error.ErrorType, error.ErrorData, error.StackTrace)
-    return ChildContextError(error.ErrorMessage, error.ErrorType, error.ErrorData, error.StackTrace)
+            raise error.to_error(cls)
+    raise error.to_error(ChildContextError)
 
 
 def run_in_child_context(
@@ -72,7 +73,7 @@ def run_in_child_context(
         elif op.Status == "FAILED":
             error = (details.Error if details else None) or ErrorObject()
             if not passthrough:
-                raise _stored_failure(error, passthrough)
+                _raise_failure(error, passthrough)
             # An inline body's own operations are all recorded: running it again raises the very
             # error the first run raised (with its original error_type), and writes nothing.
             rerun_failure = error
@@ -94,14 +95,14 @@ def run_in_child_context(
         if rerun_failure is not None:
             if isinstance(exc, passthrough):
                 raise
-            raise _stored_failure(rerun_failure, passthrough) from exc
+            _raise_failure(rerun_failure, passthrough)
         error = ErrorObject.from_exception(exc)
         core.state.write(core.update(op_id, CONTEXT, "FAIL", sub_type, name, Error=error))
         if isinstance(exc, passthrough):
             raise
-        raise _stored_failure(error, ()) from exc
+        _raise_failure(error, ())
     if rerun_failure is not None:
-        raise _stored_failure(rerun_failure, passthrough)
+        _raise_failure(rerun_failure, passthrough)
 
     what = f"child context {name!r}" if name else f"child context {op_id[:12]}"
     try:
@@ -111,7 +112,7 @@ def run_in_child_context(
             raise
         error = ErrorObject.from_exception(exc)
         core.state.write(core.update(op_id, CONTEXT, "FAIL", sub_type, name, Error=error))
-        raise _stored_failure(error, ()) from exc
+        _raise_failure(error, ())
     if replay_children:
         return decode_result(codec, payload, sctx)
     if payload is not None and utf8_size(payload) > REPLAY_CHILDREN_THRESHOLD:

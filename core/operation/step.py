@@ -62,10 +62,6 @@ def stored_error(op: Operation) -> ErrorObject:
     return (details.Error if details and details.Error else None) or ErrorObject()
 
 
-def step_error(error: ErrorObject, cls: type[StepError] = StepError) -> StepError:
-    return cls(error.ErrorMessage, error.ErrorType, error.ErrorData, error.StackTrace)
-
-
 _default_serdes: weakref.WeakKeyDictionary[Any, JsonSerDes] = weakref.WeakKeyDictionary()
 
 
@@ -126,7 +122,7 @@ def replayed(core: ContextCore, op: Operation, func: Callable[..., Any], name: s
             return None
         return result_serdes(config.serdes, func).deserialize(payload, SerDesContext(op.Id, core.arn))
     if op.Status == "FAILED":
-        raise step_error(stored_error(op))
+        raise stored_error(op).to_error(StepError)
     due = (details.NextAttemptTimestamp or 0) / 1000 if details else time.time()
     raise TimedSuspendExecution(f"{describe(name, op.Id)} waits for its next attempt", due)
 
@@ -159,7 +155,7 @@ def step(core: ContextCore, func: Callable[..., Any], name: str | None,
             raise TimedSuspendExecution(f"{describe(name, op_id)} retries in {delay}s",
                                         time.time() + delay)
         core.state.write(core.update(op_id, STEP, "FAIL", sub_type, name, Error=err))
-        raise step_error(err) from error
+        raise err.to_error(StepError)
 
     if op is not None and op.Status == "STARTED" and at_most_once:
         fail(StepInterruptedError(f"{describe(name, op_id)} was interrupted during attempt {attempt}"))

@@ -49,8 +49,7 @@ def wait_for_condition(core: ContextCore, check: Callable[..., Any], config: Wai
         if op.Status == "SUCCEEDED":
             return decode_result(serdes, details.Result if details else None, sctx)
         if op.Status == "FAILED":
-            error = (details.Error if details else None) or ErrorObject()
-            raise WaitForConditionError(error.ErrorMessage, error.ErrorType, error.ErrorData, error.StackTrace)
+            raise ((details.Error if details else None) or ErrorObject()).to_error(WaitForConditionError)
         if op.Status == "PENDING":
             due = (details.NextAttemptTimestamp or 0) / 1000 if details else time.time()
             raise TimedSuspendExecution(f"{what} polls again later", due)
@@ -67,9 +66,7 @@ def wait_for_condition(core: ContextCore, check: Callable[..., Any], config: Wai
     def fail(exc: BaseException) -> None:
         err = ErrorObject.from_exception(exc)
         core.state.write(core.update(op_id, STEP, "FAIL", SUB_TYPE, name, Error=err))
-        if isinstance(exc, WaitForConditionError):
-            raise exc
-        raise WaitForConditionError(err.ErrorMessage, err.ErrorType, err.ErrorData, err.StackTrace) from exc
+        raise err.to_error(WaitForConditionError)
 
     assert core.logger is not None
     logger = core.logger.for_running_code(operationId=op_id, operationName=name, attempt=attempt)

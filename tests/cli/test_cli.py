@@ -198,6 +198,36 @@ def test_history_json_reads_back_unchanged(durably: Any) -> None:
     assert table.exit_code == 0 and "ExecutionSucceeded" in table.stdout and "InvocationCompleted" in table.stdout
 
 
+FAILING_STEP = """\
+from durably import DurableContext, RetryPresets, StepConfig, durable_execution
+
+
+def lookup(_):
+    return {}["sku-1"]
+
+
+@durable_execution
+def order(event, context: DurableContext):
+    return context.step(lookup, name="lookup", config=StepConfig(retry_strategy=RetryPresets.none()))
+"""
+
+
+def test_history_and_get_show_the_stack_trace_of_a_failure(durably: Any) -> None:
+    (durably.root / "failing.py").write_text(FAILING_STEP)
+    run = durably("run", "failing.py:order", "--output", "json")
+    assert run.exit_code == 1
+    arn = json.loads(run.stdout)["DurableExecutionArn"]
+    failed = [str(e["EventId"]) for e in durably.events(arn) if e["EventType"] in ("StepFailed", "ExecutionFailed")]
+    frame = [f'  File "{durably.root / "failing.py"}", line 5, in lookup', '    return {}["sku-1"]']
+    history = durably("history", arn).stdout.splitlines()
+    at = history.index(f"Stack trace of EventId {', '.join(failed)}:")
+    assert history[at + 1:at + 3] == frame
+    shown = durably("get", arn).stdout.splitlines()
+    at = next(i for i, line in enumerate(shown) if line.startswith("Stack trace "))
+    assert [shown[at].removeprefix("Stack trace").strip(), shown[at + 1].strip()] == [line.strip() for line in frame]
+    assert "\n".join(frame) in durably("run", "failing.py:order").stdout
+
+
 def test_history_has_every_page(durably: Any) -> None:
     (durably.root / "many.py").write_text(
         "from durably import durable_execution\n\n"

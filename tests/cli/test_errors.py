@@ -85,7 +85,7 @@ def test_payload_over_one_mebibyte(durably: Any, one_line_error: Any) -> None:
     callback_id = durably.callback_id(arn)
     big = "x" * (1024 * 1024 + 1)
     one_line_error(durably("callback", "success", callback_id, "--payload", big), "RequestTooLargeException")
-    huge_error = json.dumps({"ErrorType": "Big", "ErrorMessage": big})
+    huge_error = json.dumps({"ErrorType": "Big", "ErrorData": big})
     one_line_error(durably("callback", "failure", callback_id, "--payload", huge_error), "RequestTooLargeException")
     assert durably.json("get", arn)["Status"] == "RUNNING"
     assert durably("callback", "success", callback_id, "--payload", "x" * (1024 * 1024)).exit_code == 0

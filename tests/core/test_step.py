@@ -10,6 +10,7 @@ from durably import (
     CheckpointError,
     DurableContext,
     Duration,
+    RecordedError,
     RetryPresets,
     SerDes,
     SerDesContext,
@@ -188,14 +189,16 @@ def test_failed_step_raises_step_error_with_the_original_fields(make_runner: Mak
     assert result.status == "FAILED"
     (error,) = caught
     assert (error.error_type, error.message) == ("ValueError", "card declined")
-    assert isinstance(error.__cause__, ValueError)
+    assert isinstance(error.__cause__, RecordedError)
+    assert (error.__cause__.error_type, error.__cause__.message) == ("ValueError", "card declined")
     assert result.error is not None
     assert result.error.ErrorType == "durably.core.errors.StepError"
     assert result.error.ErrorMessage == "card declined"
     failed = result.events("StepFailed", name="charge")
     assert len(failed) == 1
-    assert failed[0]["StepFailedDetails"]["Error"]["Payload"] == {
-        "ErrorMessage": "card declined", "ErrorType": "ValueError"}
+    recorded = failed[0]["StepFailedDetails"]["Error"]["Payload"]
+    assert (recorded["ErrorMessage"], recorded["ErrorType"]) == ("card declined", "ValueError")
+    assert recorded["StackTrace"] == error.stack_trace and "in decline" in recorded["StackTrace"][-1]
     assert failed[0]["StepFailedDetails"]["RetryDetails"] == {"CurrentAttempt": 1}
 
 

@@ -24,7 +24,13 @@ from durably.core import (
 from durably.core.engine import engine as engine_module
 from durably.core.engine.engine import Engine
 from durably.core.engine.functions import FunctionSpec
-from durably.core.limits import MAX_EXECUTION_RESULT, MAX_OPERATION_PAYLOAD
+from durably.core.limits import (
+    MAX_ERROR_DATA,
+    MAX_ERROR_MESSAGE,
+    MAX_EXECUTION_RESULT,
+    MAX_OPERATION_PAYLOAD,
+    utf8_size,
+)
 
 
 @durable_execution
@@ -153,13 +159,28 @@ def test_callback_payload_over_1_mib(engine: Engine) -> None:
     assert info.value.status == 413
     with pytest.raises(RequestTooLargeException):
         engine.send_callback_success(cid, ("é" * (MAX_OPERATION_PAYLOAD // 2 + 1)).encode())
-    with pytest.raises(RequestTooLargeException):
-        engine.send_callback_failure(cid, ErrorObject(ErrorMessage="m" * (MAX_OPERATION_PAYLOAD + 1)))
+    with pytest.raises(RequestTooLargeException, match="ErrorData"):
+        engine.send_callback_failure(cid, ErrorObject(ErrorData="d" * (MAX_ERROR_DATA + 1)))
     assert engine.get_history(arn) == history
     op = next(o for o in engine.service.all_operations(arn) if o.Type == "CALLBACK")
     assert op.Status == "STARTED"
     engine.send_callback_success(cid, "small")
     assert json.loads(drive(engine, arn)["Result"]) == "small"
+
+
+def test_callback_failure_with_a_huge_message_is_stored_truncated(engine: Engine) -> None:
+    arn = engine.start_execution(approval, None)
+    drive(engine, arn)
+    engine.send_callback_failure(callback_id(engine, arn), ErrorObject(
+        ErrorType="Rejected", ErrorMessage="é" * 2_000_000, StackTrace=[f"frame {i}\n" for i in range(1000)]))
+    op = next(o for o in engine.service.all_operations(arn) if o.Type == "CALLBACK")
+    assert op.Status == "FAILED" and op.CallbackDetails is not None and op.CallbackDetails.Error is not None
+    stored = op.CallbackDetails.Error
+    assert stored.ErrorMessage is not None and stored.ErrorMessage.endswith("… [truncated from 4,000,000 bytes]")
+    assert utf8_size(stored.ErrorMessage) <= MAX_ERROR_MESSAGE
+    assert stored.StackTrace is not None and stored.StackTrace[-1] == "frame 999\n"
+    (event,) = [e for e in engine.get_history(arn) if e["EventType"] == "CallbackFailed"]
+    assert event["CallbackFailedDetails"]["Error"]["Payload"] == stored.to_wire()
 
 
 def test_callback_payload_not_utf8(engine: Engine) -> None:

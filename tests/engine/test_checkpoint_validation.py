@@ -21,7 +21,7 @@ from durably.core.engine.errors import (
     ServiceError,
 )
 from durably.core.engine.service import Claim
-from durably.core.limits import MAX_EXECUTION_RESULT, MAX_OPERATION_PAYLOAD
+from durably.core.limits import MAX_ERROR_DATA, MAX_EXECUTION_RESULT, MAX_OPERATION_PAYLOAD
 from durably.core.model import ErrorObject, InvocationOutput, InvocationStatus, OperationUpdate
 
 
@@ -422,6 +422,24 @@ def test_oversize_execution_result_is_refused(s: Session) -> None:
     assert s.engine.get_execution(s.arn)["Status"] == "RUNNING"
     s.send(U(Id="e", Type="EXECUTION", Action="SUCCEED", Payload="x" * MAX_OPERATION_PAYLOAD * 2))
     assert s.engine.get_execution(s.arn)["Status"] == "SUCCEEDED"
+
+
+def test_oversize_errors_are_stored_truncated(s: Session) -> None:
+    """An error is not refused for its size (the failure must be recorded): its fields are cut."""
+    huge = {"ErrorType": "Huge", "ErrorMessage": "m" * 3_000_000, "ErrorData": "d" * (MAX_ERROR_DATA + 10),
+            "StackTrace": ["frame\n"] * 500}
+    s.send(U(Id="a", Type="STEP", Action="START"), U(Id="b", Type="STEP", Action="START"),
+           U(Id="c", Type="CONTEXT", Action="START"))
+    s.send(U(Id="a", Type="STEP", Action="RETRY", Error=huge, StepOptions={"NextAttemptDelaySeconds": 1}),
+           U(Id="b", Type="STEP", Action="FAIL", Error=huge), U(Id="c", Type="CONTEXT", Action="FAIL", Error=huge))
+    s.send(U(Id=s.arn.rsplit("/", 1)[-1], Type="EXECUTION", Action="FAIL", Error=huge))
+    bounded = ErrorObject.model_validate(huge).bounded()
+    assert bounded.ErrorMessage is not None and bounded.ErrorMessage.endswith("… [truncated from 3,000,000 bytes]")
+    assert [s.op(i).StepDetails.Error for i in "ab"] == [bounded] * 2 and s.op("c").ContextDetails.Error == bounded
+    assert s.engine.get_execution(s.arn)["Error"] == bounded.to_wire()
+    failures = [e for e in s.engine.get_history(s.arn) if e["EventType"].endswith("Failed")]
+    assert [e["EventType"] for e in failures] == ["StepFailed", "StepFailed", "ContextFailed", "ExecutionFailed"]
+    assert [e[f"{e['EventType']}Details"]["Error"]["Payload"] for e in failures] == [bounded.to_wire()] * 4
 
 
 def test_expired_lease_is_taken_over_and_fenced(engine: Engine, db_path: Path) -> None:
