@@ -332,7 +332,7 @@ class Engine:
         self._unimportable[claim.function_name] = (time.monotonic() + delay, failures)
         log.error("cannot run %s: %s; released for other workers, this worker tries function %s again in %g s",
                   claim.arn, exc, claim.function_name, delay, extra={"executionArn": claim.arn})
-        problem = ErrorObject(ErrorType=exc.code, ErrorMessage=str(exc))
+        problem = ErrorObject(ErrorType=exc.code, ErrorMessage=str(exc)).bounded()
         self._record(claim, lambda: self.service.release(claim, problem))
         return "without running: the handler cannot be imported here"
 

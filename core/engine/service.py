@@ -476,7 +476,8 @@ class Service:
             raise InvalidParameterValueException(f"wait {u.Id} cannot be cancelled")
         op.Status, op.EndTimestamp = "CANCELLED", now
         conn.execute("DELETE FROM timers WHERE arn = ? AND op_id = ?", (arn, op.Id))
-        history.append(conn, arn, "WaitCancelled", now, {"Error": history.error(u.Error)}, op)
+        error = u.Error.bounded() if u.Error else None
+        history.append(conn, arn, "WaitCancelled", now, {"Error": history.error(error)}, op)
 
     def _apply_callback(self, conn: sqlite3.Connection, arn: str, op: Operation, u: OperationUpdate,
                         now: int, is_new: bool, _targets: Any) -> None:
@@ -567,6 +568,8 @@ class Service:
         _mark_ready(conn, arn, op_id)
 
     def stop_execution(self, arn: str, error: ErrorObject | None = None) -> dict[str, Any]:
+        error = error.bounded() if error is not None else None
+
         def tx(conn: sqlite3.Connection) -> dict[str, Any]:
             row = self._exec_row(conn, arn)
             if row["status"] != "RUNNING":

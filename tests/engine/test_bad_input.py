@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from durably.core import (
     DurableContext,
+    Duration,
     ErrorObject,
     HandlerImportError,
     InvalidParameterValueException,
@@ -305,3 +306,15 @@ def test_empty_file_becomes_a_durably_database(tmp_path: Path) -> None:
     with Engine(path, synchronous="OFF") as eng:
         eng.start_execution(approval, 1)
         eng.store.close()
+
+
+def test_a_stop_with_a_huge_error_message_is_stored_truncated(engine: Engine) -> None:
+    @durable_execution
+    def waits(event: Any, ctx: DurableContext) -> Any:
+        ctx.wait(Duration(60), name="w")
+
+    arn = engine.start_execution(waits, None)
+    engine.run_until_suspended(arn)
+    engine.stop_execution(arn, ErrorObject(ErrorType="Ops", ErrorMessage="m" * 3_000_000))
+    stored = engine.get_execution(arn)["Error"]["ErrorMessage"]
+    assert len(stored) < 70_000 and "truncated" in stored
