@@ -464,6 +464,7 @@ class Engine:
         assert self._pool is not None
         now = time.monotonic()
         if now - self._last_takeover > TAKEOVER_SECONDS:
+            self.store.check_file()
             self._take_over()
         if now - self._last_purge > 60:
             self.service.purge_expired()

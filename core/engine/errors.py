@@ -40,6 +40,13 @@ class NotADurablyDatabase(ServiceError):
     status = 400
 
 
+class DatabaseFileGone(ServiceError):
+    """The database file was deleted or replaced under a running process."""
+
+    code = "DatabaseFileGone"
+    status = 500
+
+
 class HandlerImportError(ServiceError):
     code = "HandlerImportError"
     status = 400

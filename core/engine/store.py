@@ -8,13 +8,14 @@ many concurrent executions they share commits.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from durably.core.engine.errors import NotADurablyDatabase
+from durably.core.engine.errors import DatabaseFileGone, NotADurablyDatabase
 from durably.core.model import Operation
 
 T = TypeVar("T")
@@ -87,6 +88,14 @@ def load_ops(docs: Iterable[str]) -> list[Operation]:
     return list(map(_validate_op, docs))
 
 
+def _file_id(path: str) -> tuple[int, int] | None:
+    """(device, inode) of a database file; None for an in-memory database."""
+    if path == ":memory:" or path.startswith("file:"):
+        return None
+    st = os.stat(path)
+    return st.st_dev, st.st_ino
+
+
 def _script(conn: sqlite3.Connection, sql: str) -> None:
     """Run the statements ``sql`` in one immediate transaction (all or nothing)."""
     try:
@@ -129,6 +138,7 @@ class Store:
         self._queue_lock = threading.Lock()
         self._queue: list[_Request] = []
         self._local = threading.local()
+        self._file_id = _file_id(self.path)
 
     def _connect(self, wal: bool = True) -> sqlite3.Connection:
         try:
@@ -249,6 +259,23 @@ class Store:
             conn = self._connect()
             self._local.conn = conn
         return conn
+
+    def check_file(self) -> None:
+        """Raise :class:`DatabaseFileGone` if the file was deleted or replaced since it was opened.
+
+        SQLite goes on writing to a deleted file's open inode, so without this check a worker
+        would carry on silently with writes that nobody can ever read.
+        """
+        if self._file_id is None:
+            return
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            raise DatabaseFileGone(f"the database file {self.path} was deleted while this process used it; "
+                                   "restart it on the right file") from None
+        if (st.st_dev, st.st_ino) != self._file_id:
+            raise DatabaseFileGone(f"the database file {self.path} was replaced while this process used it; "
+                                   "restart it to use the new file")
 
     def close(self) -> None:
         with self._write_lock:

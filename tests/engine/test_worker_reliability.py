@@ -109,3 +109,19 @@ def test_a_takeover_rechecks_the_lease_in_its_transaction(tmp_path: Path, monkey
     assert other.service.take_over_dead() == []
     row = owner.store.reader().execute("SELECT lease_owner, token FROM executions WHERE arn = ?", (arn,)).fetchone()
     assert row == (owner.service.owner, claim.token), "a live worker's invocation was taken over"
+
+
+def test_a_deleted_database_file_is_reported_not_written_to_silently(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "e.db"
+    engine = Engine(path, synchronous="OFF")
+    with caplog.at_level(logging.ERROR, logger="durably.engine"):
+        engine.start()
+        time.sleep(0.3)  # the scheduler is at work on the file
+        for leftover in tmp_path.glob("e.db*"):
+            leftover.unlink()
+        time.sleep(1.0)
+        engine.close()
+    scheduler = [r.getMessage() for r in caplog.records if "scheduler" in r.getMessage()]
+    assert len(scheduler) == 1, scheduler
+    assert f"the database file {path} was deleted" in scheduler[0]
