@@ -172,10 +172,22 @@ def test_list_filters_and_shapes(durably: Any) -> None:
     assert "handlers-boom" in table.stdout and "FAILED" in table.stdout
 
 
-def test_list_without_a_database_is_empty_and_creates_nothing(durably: Any) -> None:
-    assert durably.json("list") == {"DurableExecutions": []}
-    assert "No durable executions" in durably("list").stdout
-    assert not durably.db.exists()
+def test_list_without_the_default_database_is_empty_and_creates_nothing(durably: Any) -> None:
+    """No --db, no DURABLY_DB, and nothing has run in this folder yet: an empty list."""
+    as_json = durably.runner.invoke(durably.cli_group, ["list", "--output", "json"], catch_exceptions=False)
+    assert json.loads(as_json.stdout) == {"DurableExecutions": []}
+    assert "No durable executions" in durably.runner.invoke(durably.cli_group, ["list"]).stdout
+    assert sorted(p.name for p in durably.root.iterdir()) == ["handlers.py"]
+
+
+def test_list_of_a_named_database_that_is_missing(durably: Any, one_line_error: Any) -> None:
+    """--db (or DURABLY_DB) names a file that is not there: a mistake to report, not an empty list."""
+    line = one_line_error(durably("list"), "ResourceNotFoundException")
+    assert f"no database at {durably.db}" in line
+    env_line = one_line_error(durably.runner.invoke(durably.cli_group, ["list"], env={"DURABLY_DB": "nope/x.db"}),
+                              "ResourceNotFoundException")
+    assert "no database at nope/x.db" in env_line
+    assert sorted(p.name for p in durably.root.iterdir()) == ["handlers.py"]
 
 
 def test_history_json_reads_back_unchanged(durably: Any) -> None:
