@@ -14,7 +14,7 @@ import click
 from durably.cli import render
 from durably.cli.errors import EXIT_FAILED, EXIT_INTERRUPTED
 from durably.cli.inputs import json_text, lambda_name
-from durably.cli.logs import LEVELS, json_logs
+from durably.cli.logs import CLI_LOGGER, log_options, stderr_logs
 from durably.cli.settings import command_options, open_engine, settings
 from durably.core.engine.engine import Engine
 
@@ -30,11 +30,10 @@ def _cwd_on_path() -> None:
 @click.option("--name", metavar="NAME", help="Execution name (idempotent: same name and input, same execution).")
 @click.option("--function-name", metavar="NAME", help="Function name (default: <module>-<function>).")
 @click.option("--no-wait", is_flag=True, help="Return at the first suspension (still RUNNING).")
-@click.option("--log-level", type=click.Choice(LEVELS, case_sensitive=False), default="INFO", show_default=True,
-              help="Workflow logs (JSON lines on stderr).")
+@log_options
 @command_options
 def run(handler: str, input_: str | None, name: str | None, function_name: str | None, no_wait: bool,
-        log_level: str) -> None:
+        log_level: str, log_format: str, quiet: bool) -> None:
     """Start an execution of MODULE:FUNCTION (or path/file.py:FUNCTION) and drive it in this process.
 
     Waits really wait; other executions in the database that fall due meanwhile run too, as in
@@ -45,7 +44,7 @@ def run(handler: str, input_: str | None, name: str | None, function_name: str |
     lambda_name(name, "--name")
     lambda_name(function_name, "--function-name")
     _cwd_on_path()
-    with open_engine() as engine, json_logs(log_level.upper()), redirect_stdout(sys.stderr):
+    with stderr_logs(log_level, log_format, quiet), open_engine() as engine, redirect_stdout(sys.stderr):
         # handler code that prints goes to stderr: stdout is the command's output
         arn = engine.start_execution(handler, text, name=name, function_name=function_name,
                                      input_is_json=text is not None)
@@ -65,7 +64,8 @@ def _drive(engine: Engine, arn: str, no_wait: bool) -> dict[str, Any]:
             return engine.run_until_suspended(arn)
         return engine.run_until_complete(arn)
     except KeyboardInterrupt:
-        click.echo(f"\nInterrupted: {arn} is still RUNNING; `durably worker` drives it on.", err=True)
+        CLI_LOGGER.warning("interrupted: %s is still RUNNING; `durably worker` drives it on", arn,
+                           extra={"executionArn": arn})
         sys.exit(EXIT_INTERRUPTED)
 
 
@@ -78,24 +78,24 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
 @click.command("worker", short_help="Run due executions until Ctrl-C or SIGTERM.")
 @click.option("--workers", type=click.IntRange(min=1), default=4, show_default=True,
               help="Invocations run at the same time.")
-@click.option("--log-level", type=click.Choice(LEVELS, case_sensitive=False), default="INFO", show_default=True,
-              help="Workflow logs (JSON lines on stderr).")
+@log_options
 @command_options
-def worker(workers: int, log_level: str) -> None:
+def worker(workers: int, log_level: str, log_format: str, quiet: bool) -> None:
     """Run every execution in the database that has work to do, until Ctrl-C or SIGTERM.
 
     Running invocations finish before it exits; a worker killed outright is taken over by the next.
     """
     _cwd_on_path()
-    with open_engine(workers=workers) as engine, json_logs(log_level.upper()), redirect_stdout(sys.stderr):
-        in_main = threading.current_thread() is threading.main_thread()
-        previous = signal.signal(signal.SIGTERM, _terminate) if in_main else None
-        click.echo(f"durably worker: {workers} worker(s) on {engine.store.path}; Ctrl-C to stop", err=True)
-        try:
-            engine.serve()
-        except KeyboardInterrupt:
-            pass
-        finally:
-            if in_main:
-                signal.signal(signal.SIGTERM, previous)
-    click.echo("durably worker: stopped", err=True)
+    with stderr_logs(log_level, log_format, quiet):
+        with open_engine(workers=workers) as engine, redirect_stdout(sys.stderr):
+            in_main = threading.current_thread() is threading.main_thread()
+            previous = signal.signal(signal.SIGTERM, _terminate) if in_main else None
+            CLI_LOGGER.info("durably worker: %d worker(s) on %s; Ctrl-C to stop", workers, engine.store.path)
+            try:
+                engine.serve()
+            except KeyboardInterrupt:
+                pass
+            finally:
+                if in_main:
+                    signal.signal(signal.SIGTERM, previous)
+        CLI_LOGGER.info("durably worker: stopped")

@@ -40,13 +40,15 @@ def test_run_json_is_get_durable_execution(durably: Any) -> None:
 
 
 def test_workflow_logs_are_json_lines_on_stderr(durably: Any) -> None:
-    result = durably("run", "handlers.py:double", "--input", '{"n": 5}', "--output", "json")
+    result = durably("run", "handlers.py:double", "--input", '{"n": 5}', "--output", "json", "--log-format", "json")
     records = [json.loads(line) for line in result.stderr.splitlines() if line.strip()]
-    assert [r["message"] for r in records] == ["doubled 10"]
-    record = records[0]
+    assert [r["message"] for r in records if r["logger"] == "durably.workflow"] == ["doubled 10"]
+    record = next(r for r in records if r["logger"] == "durably.workflow")
     assert record["level"] == "INFO" and _iso_with_zone(record["timestamp"])
     assert record["executionArn"] == json.loads(result.stdout)["DurableExecutionArn"]
-    quiet = durably("run", "handlers.py:double", "--input", '{"n": 6}', "--log-level", "warning")
+    warnings = durably("run", "handlers.py:double", "--input", '{"n": 6}', "--log-level", "warning")
+    assert warnings.exit_code == 0 and "doubled" not in warnings.stderr
+    quiet = durably("run", "handlers.py:double", "--input", '{"n": 7}', "--quiet")
     assert quiet.exit_code == 0 and quiet.stderr == ""
 
 
