@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import sys
 import threading
-from contextlib import redirect_stdout
+from contextlib import nullcontext, redirect_stdout
 from types import FrameType
 from typing import Any
 
@@ -15,6 +16,7 @@ from durably.cli import render
 from durably.cli.errors import EXIT_FAILED, EXIT_INTERRUPTED
 from durably.cli.inputs import json_text, lambda_name
 from durably.cli.logs import CLI_LOGGER, log_options, stderr_logs
+from durably.cli.progress import reporting
 from durably.cli.settings import command_options, open_engine, settings
 from durably.core.engine.engine import Engine
 
@@ -37,7 +39,8 @@ def run(handler: str, input_: str | None, name: str | None, function_name: str |
     """Start an execution of MODULE:FUNCTION (or path/file.py:FUNCTION) and drive it in this process.
 
     Waits really wait; other executions in the database that fall due meanwhile run too, as in
-    a worker. Exit code 0 when it SUCCEEDED (or is RUNNING with --no-wait), 1 when it FAILED,
+    a worker. Progress (steps, retries, waits, callbacks to answer) goes to stderr, the outcome
+    to stdout. Exit code 0 when it SUCCEEDED (or is RUNNING with --no-wait), 1 when it FAILED,
     TIMED_OUT or was STOPPED.
     """
     text = json_text(input_, "--input") if input_ is not None else None
@@ -48,7 +51,8 @@ def run(handler: str, input_: str | None, name: str | None, function_name: str |
         # handler code that prints goes to stderr: stdout is the command's output
         arn = engine.start_execution(handler, text, name=name, function_name=function_name,
                                      input_is_json=text is not None)
-        execution = _drive(engine, arn, no_wait)
+        with nullcontext() if quiet else reporting(engine.service, arn, _callback_command()):
+            execution = _drive(engine, arn, no_wait)
         events = None if settings().json else engine.get_history(arn)
     if events is None:
         render.print_json(execution)
@@ -56,6 +60,12 @@ def run(handler: str, input_: str | None, name: str | None, function_name: str |
         render.print_run(execution, events)
     if execution["Status"] not in ("SUCCEEDED", "RUNNING"):
         sys.exit(EXIT_FAILED)
+
+
+def _callback_command() -> str:
+    """``durably callback``, with the ``--db`` that this run was given."""
+    db = settings().db
+    return f"durably --db {shlex.quote(db)} callback" if db else "durably callback"
 
 
 def _drive(engine: Engine, arn: str, no_wait: bool) -> dict[str, Any]:

@@ -1,10 +1,12 @@
-"""What ``run`` and ``worker`` print on stderr, as real processes: log formats."""
+"""What ``run`` and ``worker`` print on stderr, as real processes: log formats and a run's progress."""
 
 from __future__ import annotations
 
 import json
 import re
 import signal
+import subprocess
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -44,6 +46,7 @@ def chatty(event, context: DurableContext):
     return "logged"
 '''
 TEXT_LINE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (DEBUG|INFO|WARNING|ERROR) +\S")
+CALLBACK_ID = re.compile(r"callback id ([0-9a-f]+)")
 
 
 def _status(db: Path, arn: str) -> str:
@@ -75,6 +78,23 @@ def _start(process: Any, handler: str) -> str:
                ["DurableExecutionArn"])
 
 
+def _line_with(running: subprocess.Popen[str], text: str, timeout: float = 20) -> str:
+    """The first line of ``running``'s stderr that holds ``text``; fails after ``timeout`` seconds."""
+    found: list[str] = []
+
+    def scan() -> None:
+        assert running.stderr is not None
+        for line in running.stderr:
+            if text in line:
+                found.append(line)
+                return
+    reader = threading.Thread(target=scan, daemon=True)
+    reader.start()
+    reader.join(timeout)
+    assert found, f"no line with {text!r} on stderr within {timeout} s"
+    return found[0]
+
+
 def test_worker_json_log_format_is_json_lines(tmp_path: Path, process: Any) -> None:
     (tmp_path / "flow.py").write_text(FLOW)
     arn = _start(process, "flow.py:chatty")
@@ -97,3 +117,54 @@ def test_worker_text_log_format_is_one_line_per_record(tmp_path: Path, process: 
     assert any(line.endswith(f" INFO    first line\\nsecond line  [{short}]") for line in lines), lines
     assert any(line.endswith(f" INFO    inside the step  [{short}]  operationName=work") for line in lines), lines
     assert lines[-1].endswith(" INFO    durably worker: stopped")
+
+
+def test_run_shows_retries_and_waits_as_they_happen(tmp_path: Path, process: Any) -> None:
+    (tmp_path / "flow.py").write_text(FLOW)
+    done = process("run", "flow.py:retried", "--output", "json")
+    assert json.loads(done.stdout)["Result"] == '"done"'  # stdout is the response alone
+    lines = done.stderr.splitlines()
+    retry = next(i for i, line in enumerate(lines)
+                 if "step 'charge' attempt 1 failed: KeyError: 'x'; retrying in 1 s" in line)
+    succeeded = next(i for i, line in enumerate(lines) if "step 'charge' succeeded in " in line)
+    wait = next(i for i, line in enumerate(lines) if re.search(
+        r"waiting 1 s on 'cool-off' \(until \d\d:\d\d:\d\d UTC\)", line))
+    assert retry < succeeded < wait
+    assert " on attempt 2  [" in lines[succeeded]
+    assert any("wait 'cool-off' done" in line for line in lines[wait:])
+    assert all(TEXT_LINE.match(line) for line in lines), lines
+    assert process("run", "flow.py:retried", "--quiet", "--name", "hushed").stderr == ""
+
+
+def test_run_no_wait_tells_how_to_answer_the_callback(tmp_path: Path, process: Any) -> None:
+    (tmp_path / "flow.py").write_text(FLOW)
+    done = process("--db", "state.db", "run", "flow.py:approval", "--no-wait", "--output", "json",
+                   "--log-format", "json")
+    execution = json.loads(done.stdout)
+    assert execution["Status"] == "RUNNING"
+    events = json.loads(process("--db", "state.db", "history", execution["DurableExecutionArn"], "--output",
+                                "json").stdout)["Events"]
+    callback_id = next(e["CallbackStartedDetails"]["CallbackId"] for e in events
+                       if e["EventType"] == "CallbackStarted")
+    records = [json.loads(line) for line in done.stderr.splitlines()]
+    waiting = next(r for r in records if r.get("eventType") == "CallbackStarted")
+    assert waiting["callbackId"] == callback_id and waiting["operationName"] == "approve"
+    assert f"durably --db state.db callback success {callback_id} --payload '...'" in waiting["message"]
+    assert f"durably --db state.db callback failure {callback_id} --payload '" in waiting["message"]
+
+
+def test_run_waits_for_a_callback_answered_from_another_process(tmp_path: Path, process: Any) -> None:
+    (tmp_path / "flow.py").write_text(FLOW)
+    run = process.popen("run", "flow.py:approval", "--output", "json")
+    try:
+        line = _line_with(run, "waiting on callback 'approve'")
+        match = CALLBACK_ID.search(line)
+        assert match, line
+        assert f"`durably callback success {match[1]} --payload '...'`" in line
+        process("callback", "success", match[1], "--payload", "approved")
+        out, err = run.communicate(timeout=20)
+    finally:
+        run.kill()
+    assert run.returncode == 0, err
+    assert json.loads(out)["Result"] == '"approved"'
+    assert "callback 'approve' answered after " in err and ": success" in err
