@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 import signal
 import sys
 import threading
 import time
-from contextlib import redirect_stdout
+from contextlib import nullcontext, redirect_stdout
 from types import FrameType
 from typing import Any
 
@@ -16,7 +17,8 @@ import click
 from durably.cli import render
 from durably.cli.errors import EXIT_FAILED, EXIT_INTERRUPTED
 from durably.cli.inputs import json_text, lambda_name
-from durably.cli.logs import LEVELS, engine_logs_at_least, json_logs
+from durably.cli.logs import CLI_LOGGER, engine_logs_at_least, log_options, stderr_logs
+from durably.cli.progress import reporting
 from durably.cli.settings import command_options, open_engine, settings
 from durably.core.engine.engine import Engine
 
@@ -32,27 +34,28 @@ def _cwd_on_path() -> None:
 @click.option("--name", metavar="NAME", help="Execution name (idempotent: same name and input, same execution).")
 @click.option("--function-name", metavar="NAME", help="Function name (default: <module>-<function>).")
 @click.option("--no-wait", is_flag=True, help="Return at the first suspension (still RUNNING).")
-@click.option("--log-level", type=click.Choice(LEVELS, case_sensitive=False), default="INFO", show_default=True,
-              help="Workflow logs (JSON lines on stderr).")
+@log_options
 @command_options
 def run(handler: str, input_: str | None, name: str | None, function_name: str | None, no_wait: bool,
-        log_level: str) -> None:
+        log_level: str, log_format: str, quiet: bool) -> None:
     """Start an execution of MODULE:FUNCTION (or path/file.py:FUNCTION) and drive it in this process.
 
     Waits really wait; other executions in the database that fall due meanwhile run too, as in
-    a worker. Exit code 0 when it SUCCEEDED (or is RUNNING with --no-wait), 1 when it FAILED,
+    a worker. Progress (steps, retries, waits, callbacks to answer) goes to stderr, the outcome
+    to stdout. Exit code 0 when it SUCCEEDED (or is RUNNING with --no-wait), 1 when it FAILED,
     TIMED_OUT or was STOPPED.
     """
     text = json_text(input_, "--input") if input_ is not None else None
     lambda_name(name, "--name")
     lambda_name(function_name, "--function-name")
     _cwd_on_path()
-    with (open_engine() as engine, json_logs(log_level.upper()), engine_logs_at_least(logging.WARNING),
+    with (stderr_logs(log_level, log_format, quiet), engine_logs_at_least(log_level), open_engine() as engine,
           redirect_stdout(sys.stderr)):
         # handler code that prints goes to stderr: stdout is the command's output
         arn = engine.start_execution(handler, text, name=name, function_name=function_name,
                                      input_is_json=text is not None)
-        execution = _drive(engine, arn, no_wait)
+        with nullcontext() if quiet else reporting(engine.service, arn, _callback_command()):
+            execution = _drive(engine, arn, no_wait)
         events = None if settings().json else engine.get_history(arn)
     if events is None:
         render.print_json(execution)
@@ -62,13 +65,20 @@ def run(handler: str, input_: str | None, name: str | None, function_name: str |
         sys.exit(EXIT_FAILED)
 
 
+def _callback_command() -> str:
+    """``durably callback``, with the ``--db`` that this run was given."""
+    db = settings().db
+    return f"durably --db {shlex.quote(db)} callback" if db else "durably callback"
+
+
 def _drive(engine: Engine, arn: str, no_wait: bool) -> dict[str, Any]:
     try:
         if no_wait:
             return engine.run_until_suspended(arn)
         return engine.run_until_complete(arn)
     except KeyboardInterrupt:
-        click.echo(f"\nInterrupted: {arn} is still RUNNING; `durably worker` drives it on.", err=True)
+        CLI_LOGGER.warning("interrupted: %s is still RUNNING; `durably worker` drives it on", arn,
+                           extra={"executionArn": arn})
         sys.exit(EXIT_INTERRUPTED)
 
 
@@ -83,10 +93,9 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
 @click.option("--lease-seconds", type=click.IntRange(min=1), default=60, show_default=True,
               help="How long a claim on an execution lasts unless renewed (renewed every third of it "
                    "while the invocation runs); another host takes over a silent worker after it.")
-@click.option("--log-level", type=click.Choice(LEVELS, case_sensitive=False), default="INFO", show_default=True,
-              help="Workflow logs (JSON lines on stderr).")
+@log_options
 @command_options
-def worker(workers: int, lease_seconds: int, log_level: str) -> None:
+def worker(workers: int, lease_seconds: int, log_level: str, log_format: str, quiet: bool) -> None:
     """Run every execution in the database that has work to do, until Ctrl-C or SIGTERM.
 
     The first Ctrl-C or SIGTERM stops claiming work and waits for the running invocations to
@@ -95,17 +104,17 @@ def worker(workers: int, lease_seconds: int, log_level: str) -> None:
     host, once their lease expires on another). A worker killed outright is taken over the same way.
     """
     _cwd_on_path()
-    with (open_engine(workers=workers, lease_seconds=lease_seconds) as engine, json_logs(log_level.upper()),
-          redirect_stdout(sys.stderr)):
-        in_main = threading.current_thread() is threading.main_thread()
-        previous = signal.signal(signal.SIGTERM, _terminate) if in_main else None
-        click.echo(f"durably worker: {workers} worker(s) on {engine.store.path}; Ctrl-C to stop", err=True)
-        try:
-            _serve_until_interrupted(engine, lease_seconds)
-        finally:
-            if in_main:
-                signal.signal(signal.SIGTERM, previous)
-    click.echo("durably worker: stopped", err=True)
+    with stderr_logs(log_level, log_format, quiet):
+        with open_engine(workers=workers, lease_seconds=lease_seconds) as engine, redirect_stdout(sys.stderr):
+            in_main = threading.current_thread() is threading.main_thread()
+            previous = signal.signal(signal.SIGTERM, _terminate) if in_main else None
+            CLI_LOGGER.info("durably worker: %d worker(s) on %s; Ctrl-C to stop", workers, engine.store.path)
+            try:
+                _serve_until_interrupted(engine, lease_seconds)
+            finally:
+                if in_main:
+                    signal.signal(signal.SIGTERM, previous)
+        CLI_LOGGER.info("durably worker: stopped")
 
 
 def _serve_until_interrupted(engine: Engine, lease_seconds: int) -> None:
@@ -118,14 +127,15 @@ def _serve_until_interrupted(engine: Engine, lease_seconds: int) -> None:
         pass
     running = engine.running()
     if running:
-        click.echo(f"durably worker: stopping; waiting for {len(running)} running invocation(s) to end, their "
-                   "leases kept. Ctrl-C or SIGTERM again to exit without waiting.", err=True)
+        CLI_LOGGER.info("durably worker: stopping; waiting for %d running invocation(s) to end, their leases "
+                        "kept. Ctrl-C or SIGTERM again to exit without waiting.", len(running))
     try:
         engine.close()
     except KeyboardInterrupt:
         left = engine.running()
-        click.echo(f"durably worker: exiting without waiting for {len(left)} invocation(s) "
-                   f"({', '.join(left)}); another worker takes them over, at once on this host or "
-                   f"within {lease_seconds} s elsewhere.", err=True)
-        sys.stderr.flush()
+        CLI_LOGGER.warning("durably worker: exiting without waiting for %d invocation(s) (%s); another worker "
+                           "takes them over, at once on this host or within %d s elsewhere.",
+                           len(left), ", ".join(left), lease_seconds)
+        for handler in logging.getLogger("durably").handlers:
+            handler.flush()
         os._exit(EXIT_INTERRUPTED)  # the abandoned invocations' threads must not hold the process up

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import click
 from durably.cli import render
 from durably.cli.errors import BadInput
-from durably.cli.settings import command_options, open_engine, settings
+from durably.cli.settings import command_options, database_exists, open_engine, open_reader, settings
 from durably.core.model import ErrorObject
 
 STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "STOPPED")
@@ -36,12 +35,12 @@ def list_(function_name: str | None, statuses: tuple[str, ...], name: str | None
     """List durable executions, newest first (ListDurableExecutions)."""
     wanted = _statuses(statuses)
     items: list[dict[str, Any]] = []
-    if Path(settings().db_path).exists() or settings().db_path == ":memory:":
-        with open_engine(create=False) as engine:
+    if settings().db is not None or database_exists():  # no default database yet: nothing has run here
+        with open_reader() as service:
             marker = None
             while max_items is None or len(items) < max_items:
-                page = engine.list_executions(function_name=function_name, name=name, statuses=wanted or None,
-                                              marker=marker, max_items=PAGE)
+                page = service.list_executions(function_name=function_name, name=name, statuses=wanted or None,
+                                               marker=marker, max_items=PAGE)
                 items.extend(page["DurableExecutions"])
                 marker = page.get("NextMarker")
                 if not marker:
@@ -58,8 +57,8 @@ def list_(function_name: str | None, statuses: tuple[str, ...], name: str | None
 @command_options
 def get(arn: str) -> None:
     """Show one execution: status, input, result or error (GetDurableExecution)."""
-    with open_engine(create=False) as engine:
-        execution = engine.get_execution(arn)
+    with open_reader() as service:
+        execution = service.get_execution(arn)
     if settings().json:
         render.print_json(execution)
     else:
@@ -71,8 +70,12 @@ def get(arn: str) -> None:
 @command_options
 def history(arn: str) -> None:
     """Show every event of an execution (GetDurableExecutionHistory, all pages)."""
-    with open_engine(create=False) as engine:
-        events = engine.get_history(arn)
+    with open_reader() as service:
+        page = service.get_history(arn)
+        events: list[dict[str, Any]] = page["Events"]
+        while page.get("NextMarker"):
+            page = service.get_history(arn, page["NextMarker"])
+            events.extend(page["Events"])
     if settings().json:
         render.print_json({"Events": events})
     else:

@@ -11,6 +11,8 @@ from typing import Any, TypeVar
 import click
 from durably.core.engine.engine import Engine, default_db_path
 from durably.core.engine.errors import ResourceNotFoundException
+from durably.core.engine.service import Service
+from durably.core.engine.store import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
 OUTPUTS = ("table", "json")
@@ -63,17 +65,40 @@ def settings() -> Settings:
     return click.get_current_context().ensure_object(Settings)
 
 
+def database_exists() -> bool:
+    path = settings().db_path
+    return path == ":memory:" or Path(path).is_file()
+
+
+def _existing_database() -> str:
+    """The selected database's path; ResourceNotFoundException when there is none."""
+    s = settings()
+    if not database_exists():
+        hint = "check --db / DURABLY_DB" if s.db else "nothing has run here (pass --db or set DURABLY_DB)"
+        raise ResourceNotFoundException(f"no database at {s.db_path}: {hint}")
+    return s.db_path
+
+
 @contextmanager
 def open_engine(create: bool = True, workers: int = 4, lease_seconds: int = 60) -> Iterator[Engine]:
     """The engine on the selected database; with ``create=False`` a missing database is an error."""
     s = settings()
-    path = s.db_path
-    if not create and path != ":memory:" and not Path(path).exists():
-        raise ResourceNotFoundException(
-            f"no database at {path}: nothing has run here (pass --db or set DURABLY_DB)")
+    path = s.db_path if create else _existing_database()
     engine = Engine(path, region=s.region, workers=workers, lease_seconds=lease_seconds)
     try:
         yield engine
     finally:
         engine.close()
         engine.store.close()
+
+
+@contextmanager
+def open_reader() -> Iterator[Service]:
+    """The service API over the selected database, opened read-only (it need not be writable)."""
+    s = settings()
+    path = _existing_database()
+    store = Store(path, readonly=path != ":memory:")
+    try:
+        yield Service(store, region=s.region)
+    finally:
+        store.close()

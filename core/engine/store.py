@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 from durably.core.engine.errors import DatabaseFileGone, NotADurablyDatabase
 from durably.core.model import Operation
@@ -22,6 +23,10 @@ T = TypeVar("T")
 
 APPLICATION_ID = 0x64757261  # "dura"
 SCHEMA_VERSION = 2
+DENIED = frozenset({"SQLITE_READONLY", "SQLITE_READONLY_DIRECTORY", "SQLITE_READONLY_CANTINIT", "SQLITE_PERM"})
+"""SQLite's answers when the file, or the folder that must hold its -wal and -shm, is not writable."""
+NO_WAL_INDEX = frozenset({"SQLITE_READONLY_DIRECTORY", "SQLITE_READONLY_CANTINIT", "SQLITE_CANTOPEN"})
+"""SQLite's answers to a read-only connection that cannot open or create the -shm file."""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -64,7 +69,7 @@ MIGRATIONS = {
     2: "CREATE TABLE IF NOT EXISTS invocation_errors(arn TEXT PRIMARY KEY, ts INTEGER NOT NULL,"
        " owner TEXT NOT NULL, error TEXT NOT NULL) WITHOUT ROWID;",
 }
-"""What takes a database of the previous version to each version."""
+"""What takes a database of the previous version to each version (applied when it is opened for writing)."""
 
 
 _serialize_op = Operation.__pydantic_serializer__.to_json
@@ -90,7 +95,7 @@ def load_ops(docs: Iterable[str]) -> list[Operation]:
 
 def _file_id(path: str) -> tuple[int, int] | None:
     """(device, inode) of a database file; None for an in-memory database."""
-    if path == ":memory:" or path.startswith("file:"):
+    if path == ":memory:":
         return None
     st = os.stat(path)
     return st.st_dev, st.st_ino
@@ -118,61 +123,141 @@ class _Request:
 
 
 class Store:
-    """One database file; safe to share between threads and between processes."""
+    """One database file; safe to share between threads and between processes.
 
-    def __init__(self, path: str | Path, synchronous: str = "FULL") -> None:
+    ``readonly=True`` opens an existing database for reads only: nothing is created or changed,
+    so it works where the file and its folder are not writable (writes fail).
+    """
+
+    def __init__(self, path: str | Path, synchronous: str = "FULL", readonly: bool = False) -> None:
         self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self.readonly = readonly
         self.synchronous = synchronous.upper()
         if self.synchronous not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise ValueError(f"synchronous must be OFF, NORMAL, FULL or EXTRA, not {synchronous!r}")
-        self._conn = self._connect(wal=False)  # WAL only once the file is known to be ours
-        try:
-            self._init_schema()
-            self._conn.execute("PRAGMA journal_mode = WAL").fetchone()
-        except BaseException:
-            self._conn.close()
-            raise
+        self._uri = self.path
+        if readonly:
+            self._conn = self._open_readonly()
+        else:
+            self._conn = self._open()
         self._write_lock = threading.Lock()
         self._queue_lock = threading.Lock()
         self._queue: list[_Request] = []
         self._local = threading.local()
         self._file_id = _file_id(self.path)
 
-    def _connect(self, wal: bool = True) -> sqlite3.Connection:
+    def _open(self) -> sqlite3.Connection:
+        if self.path != ":memory:":
+            try:
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            except PermissionError as exc:
+                raise self._denied(f"cannot create the folder {exc.filename}") from exc
+            if os.path.exists(self.path) and not os.access(self.path, os.W_OK):
+                raise self._denied()  # SQLite would open it read-only and fail at the first write
+        conn = self._connect(wal=False)  # WAL only once the file is known to be ours
         try:
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
-            conn.execute("PRAGMA busy_timeout = 30000")
-            if wal:
-                conn.execute("PRAGMA journal_mode = WAL").fetchone()
-            conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+            if not self._check_schema(conn):
+                self._create_schema(conn)
+            conn.execute("PRAGMA journal_mode = WAL").fetchone()
         except sqlite3.DatabaseError as exc:
-            raise NotADurablyDatabase(f"{self.path} is not a durably database ({exc})") from exc
+            conn.close()
+            raise self._failure(exc) from exc
+        except BaseException:
+            conn.close()
+            raise
         return conn
 
-    def _init_schema(self) -> None:
-        conn = self._conn
+    def _open_readonly(self) -> sqlite3.Connection:
+        """A read-only connection. Where SQLite cannot set up the WAL index (no -shm file, and a folder
+        it cannot create one in) the file is opened ``immutable``: sound only with no -wal file either,
+        and then nothing can be writing to it."""
+        if not Path(self.path).is_file():
+            raise FileNotFoundError(f"no database at {self.path}")
+        uri = "file:" + quote(os.path.abspath(self.path)) + "?mode=ro"
         try:
-            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            return self._readable(uri)
         except sqlite3.DatabaseError as exc:
-            raise NotADurablyDatabase(f"{self.path} is not a durably database ({exc})") from exc
+            if exc.sqlite_errorname not in NO_WAL_INDEX:
+                raise self._failure(exc) from exc
+            if Path(f"{self.path}-wal").exists():
+                raise PermissionError(f"cannot read {self.path}: its write-ahead log {self.path}-wal needs "
+                                      f"{self.path}-shm, which cannot be created here (permission denied)") from exc
+        try:
+            return self._readable(uri + "&immutable=1")
+        except sqlite3.DatabaseError as exc:
+            raise self._failure(exc) from exc
+
+    def _readable(self, uri: str) -> sqlite3.Connection:
+        self._uri = uri
+        conn = self._connect()
+        try:
+            if not self._check_schema(conn):
+                raise NotADurablyDatabase(f"{self.path} is empty: not a durably database")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    @property
+    def _folder(self) -> str:
+        return os.path.dirname(os.path.abspath(self.path))
+
+    def _denied(self, detail: str = "") -> PermissionError:
+        """``cannot write PATH: permission denied``, saying which of the file and its folder is not writable."""
+        exists = os.path.exists(self.path)
+        if not detail and exists and not os.access(self.path, os.W_OK):
+            detail = "the file is read-only"
+        elif not detail and not os.access(self._folder, os.W_OK):
+            detail = (f"its folder {self._folder} is not writable, and SQLite keeps its -wal and -shm files there"
+                      if exists else f"the folder {self._folder} is not writable")
+        return PermissionError(f"cannot write {self.path}: permission denied" + (f" ({detail})" if detail else ""))
+
+    def _failure(self, exc: sqlite3.DatabaseError) -> Exception:
+        """What a failure to open amounts to: a permission problem, or a file that is not a durably database."""
+        name = exc.sqlite_errorname
+        if self.readonly and name == "SQLITE_CANTOPEN" and not os.access(self.path, os.R_OK):
+            return PermissionError(f"cannot read {self.path}: permission denied")
+        cannot_create = name == "SQLITE_CANTOPEN" and not os.access(self._folder, os.W_OK)
+        if not self.readonly and (name in DENIED or cannot_create):
+            return self._denied()
+        return NotADurablyDatabase(f"{self.path} is not a durably database ({exc})")
+
+    def _connect(self, wal: bool = True) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(self._uri, isolation_level=None, check_same_thread=False, timeout=30,
+                                   uri=self.readonly)
+            conn.execute("PRAGMA busy_timeout = 30000")
+            if not self.readonly:
+                if wal:
+                    conn.execute("PRAGMA journal_mode = WAL").fetchone()
+                conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+        except sqlite3.DatabaseError as exc:
+            raise self._failure(exc) from exc
+        return conn
+
+    def _check_schema(self, conn: sqlite3.Connection) -> bool:
+        """True if ``conn`` holds durably's schema, False if it is empty; else NotADurablyDatabase."""
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         if app_id != APPLICATION_ID and tables:
             raise NotADurablyDatabase(
                 f"{self.path} is an SQLite database that durably did not create (tables: "
                 f"{', '.join(sorted(tables)[:5])}); point --db / DURABLY_DB at another file")
-        if app_id == APPLICATION_ID:
-            row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-            if row is None or int(row[0]) > SCHEMA_VERSION:
-                raise NotADurablyDatabase(
-                    f"{self.path} has durably schema {row[0] if row else '?'}, newer than this "
-                    f"durably ({SCHEMA_VERSION}); upgrade durably")
-            version = int(row[0])
-            if version < SCHEMA_VERSION:
-                steps = " ".join(MIGRATIONS[v] for v in range(version + 1, SCHEMA_VERSION + 1))
-                _script(conn, f"{steps} UPDATE meta SET value = '{SCHEMA_VERSION}' WHERE key = 'schema_version';")
-            return
+        if app_id != APPLICATION_ID:
+            return False
+        row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        if row is None or int(row[0]) > SCHEMA_VERSION:
+            raise NotADurablyDatabase(
+                f"{self.path} has durably schema {row[0] if row else '?'}, newer than this "
+                f"durably ({SCHEMA_VERSION}); upgrade durably")
+        version = int(row[0])
+        if version < SCHEMA_VERSION and not self.readonly:
+            steps = " ".join(MIGRATIONS[v] for v in range(version + 1, SCHEMA_VERSION + 1))
+            _script(conn, f"{steps} UPDATE meta SET value = '{SCHEMA_VERSION}' WHERE key = 'schema_version';")
+        return True
+
+    @staticmethod
+    def _create_schema(conn: sqlite3.Connection) -> None:
         _script(conn, f"{SCHEMA} INSERT OR REPLACE INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}');"
                       f" PRAGMA application_id = {APPLICATION_ID};")
 

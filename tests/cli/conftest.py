@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -102,3 +104,29 @@ def one_line_error() -> Callable[..., str]:
     Clean: that exit code, one ``Error: <code>: <message>`` line on stderr, no traceback.
     """
     return _one_line_error
+
+
+class Process:
+    """Runs ``python -m durably`` in ``cwd`` as a real process, without the caller's DURABLY_* variables."""
+
+    def __init__(self, cwd: Path) -> None:
+        self.cwd = cwd
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("DURABLY_")}
+        self.env["PYTHONUNBUFFERED"] = "1"
+
+    def __call__(self, *args: str, check: bool = True, **options: Any) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run([sys.executable, "-m", "durably", *args], cwd=self.cwd, env=self.env,
+                              capture_output=True, text=True, timeout=60, **options)
+        if check:
+            assert done.returncode == 0, (done.stdout, done.stderr)
+        return done
+
+    def popen(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen([sys.executable, "-m", "durably", *args], cwd=self.cwd, env=self.env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.fixture
+def process(tmp_path: Path) -> Process:
+    """``durably`` as real processes working in ``tmp_path``."""
+    return Process(tmp_path)

@@ -40,13 +40,15 @@ def test_run_json_is_get_durable_execution(durably: Any) -> None:
 
 
 def test_workflow_logs_are_json_lines_on_stderr(durably: Any) -> None:
-    result = durably("run", "handlers.py:double", "--input", '{"n": 5}', "--output", "json")
+    result = durably("run", "handlers.py:double", "--input", '{"n": 5}', "--output", "json", "--log-format", "json")
     records = [json.loads(line) for line in result.stderr.splitlines() if line.strip()]
-    assert [r["message"] for r in records] == ["doubled 10"]
-    record = records[0]
+    assert [r["message"] for r in records if r["logger"] == "durably.workflow"] == ["doubled 10"]
+    record = next(r for r in records if r["logger"] == "durably.workflow")
     assert record["level"] == "INFO" and _iso_with_zone(record["timestamp"])
     assert record["executionArn"] == json.loads(result.stdout)["DurableExecutionArn"]
-    quiet = durably("run", "handlers.py:double", "--input", '{"n": 6}', "--log-level", "warning")
+    warnings = durably("run", "handlers.py:double", "--input", '{"n": 6}', "--log-level", "warning")
+    assert warnings.exit_code == 0 and "doubled" not in warnings.stderr
+    quiet = durably("run", "handlers.py:double", "--input", '{"n": 7}', "--quiet")
     assert quiet.exit_code == 0 and quiet.stderr == ""
 
 
@@ -172,10 +174,22 @@ def test_list_filters_and_shapes(durably: Any) -> None:
     assert "handlers-boom" in table.stdout and "FAILED" in table.stdout
 
 
-def test_list_without_a_database_is_empty_and_creates_nothing(durably: Any) -> None:
-    assert durably.json("list") == {"DurableExecutions": []}
-    assert "No durable executions" in durably("list").stdout
-    assert not durably.db.exists()
+def test_list_without_the_default_database_is_empty_and_creates_nothing(durably: Any) -> None:
+    """No --db, no DURABLY_DB, and nothing has run in this folder yet: an empty list."""
+    as_json = durably.runner.invoke(durably.cli_group, ["list", "--output", "json"], catch_exceptions=False)
+    assert json.loads(as_json.stdout) == {"DurableExecutions": []}
+    assert "No durable executions" in durably.runner.invoke(durably.cli_group, ["list"]).stdout
+    assert sorted(p.name for p in durably.root.iterdir()) == ["handlers.py"]
+
+
+def test_list_of_a_named_database_that_is_missing(durably: Any, one_line_error: Any) -> None:
+    """--db (or DURABLY_DB) names a file that is not there: a mistake to report, not an empty list."""
+    line = one_line_error(durably("list"), "ResourceNotFoundException")
+    assert f"no database at {durably.db}" in line
+    env_line = one_line_error(durably.runner.invoke(durably.cli_group, ["list"], env={"DURABLY_DB": "nope/x.db"}),
+                              "ResourceNotFoundException")
+    assert "no database at nope/x.db" in env_line
+    assert sorted(p.name for p in durably.root.iterdir()) == ["handlers.py"]
 
 
 def test_history_json_reads_back_unchanged(durably: Any) -> None:

@@ -60,7 +60,7 @@ def test_callback_answered_twice(durably: Any, one_line_error: Any) -> None:
 def test_input_that_is_not_json(durably: Any, one_line_error: Any, text: str) -> None:
     line = one_line_error(durably("run", "handlers.py:double", "--input", text), "InvalidParameterValueException", 2)
     assert "--input is not valid JSON" in line
-    assert durably.json("list") == {"DurableExecutions": []}
+    assert not durably.db.exists()
 
 
 def test_input_file_that_is_missing(durably: Any, one_line_error: Any) -> None:
@@ -170,11 +170,11 @@ def test_no_arguments_shows_help(durably: Any) -> None:
 
 def test_unexpected_errors_are_one_line_too(durably: Any, one_line_error: Any,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    from durably.core.engine.engine import Engine
+    from durably.core.engine.service import Service
 
-    def broken(self: Engine, **filters: Any) -> dict[str, Any]:
+    def broken(self: Service, **filters: Any) -> dict[str, Any]:
         raise RuntimeError("disk on fire")
     assert durably("run", "handlers.py:double", "--input", '{"n": 1}').exit_code == 0
-    monkeypatch.setattr(Engine, "list_executions", broken)
+    monkeypatch.setattr(Service, "list_executions", broken)
     line = one_line_error(durably("list"), "RuntimeError")
     assert "disk on fire" in line and "DURABLY_DEBUG" in line

@@ -68,13 +68,15 @@ def _status(db: Path, arn: str) -> str:
 
 def test_run_no_wait_callback_then_worker(tmp_path: Path) -> None:
     (tmp_path / "flow.py").write_text(FLOW)
-    started = durably(tmp_path, "run", "flow.py:approval", "--input", '{"n": 1}', "--no-wait", "--output", "json")
+    started = durably(tmp_path, "run", "flow.py:approval", "--input", '{"n": 1}', "--no-wait", "--output", "json",
+                      "--log-format", "json")
     execution = json.loads(started.stdout)
     arn = execution["DurableExecutionArn"]
     assert execution["Status"] == "RUNNING"
     db = tmp_path / ".durably" / "durably.db"
     assert db.is_file()
-    logs = [json.loads(line) for line in started.stderr.splitlines()]
+    logs = [record for line in started.stderr.splitlines() if (record := json.loads(line))["logger"]
+            == "durably.workflow"]
     assert logs[0]["message"].startswith("callback ") and logs[0]["executionArn"] == arn
 
     events = json.loads(durably(tmp_path, "history", arn, "--output", "json").stdout)["Events"]

@@ -1,11 +1,16 @@
-"""The store's commits: which ones wait for the disk."""
+"""The store: which commits wait for the disk, and read-only opening."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
+import pytest
 from durably.core import DurableContext, Engine, durable_execution
+from durably.core.engine.errors import NotADurablyDatabase
+from durably.core.engine.service import Service
+from durably.core.engine.store import Store
 
 
 @durable_execution
@@ -47,3 +52,43 @@ def test_off_and_normal_are_left_alone(tmp_path: Path) -> None:
         finally:
             engine.close()
             engine.store.close()
+
+
+def test_readonly_reads_and_changes_nothing(tmp_path: Path) -> None:
+    """A read-only store reads the executions; it creates no schema, switches no journal mode, writes nothing."""
+    engine = Engine(tmp_path / "d.db", synchronous="OFF")
+    try:
+        arn = engine.start_execution(one_step, {})
+        assert engine.run_until_complete(arn, timeout=30)["Status"] == "SUCCEEDED"
+    finally:
+        engine.close()
+        engine.store.close()
+    before = (tmp_path / "d.db").read_bytes()
+    store = Store(tmp_path / "d.db", readonly=True)
+    try:
+        assert Service(store).get_execution(arn)["Status"] == "SUCCEEDED"
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            store.transact(lambda conn: conn.execute("DELETE FROM executions"))
+        assert store.reader().execute("SELECT count(*) FROM executions").fetchone()[0] == 1
+    finally:
+        store.close()
+    assert (tmp_path / "d.db").read_bytes() == before
+
+
+def test_readonly_refuses_what_is_not_a_durably_database(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="no database at"):
+        Store(tmp_path / "missing.db", readonly=True)
+    (tmp_path / "empty.db").write_bytes(b"")
+    with pytest.raises(NotADurablyDatabase, match="is empty"):
+        Store(tmp_path / "empty.db", readonly=True)
+    foreign = sqlite3.connect(tmp_path / "app.db")
+    foreign.execute("CREATE TABLE customers(id INTEGER PRIMARY KEY)")
+    foreign.commit()
+    foreign.close()
+    with pytest.raises(NotADurablyDatabase, match="customers"):
+        Store(tmp_path / "app.db", readonly=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["app.db", "empty.db"]
+    assert (tmp_path / "empty.db").read_bytes() == b""
+    foreign = sqlite3.connect(tmp_path / "app.db")
+    assert foreign.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+    foreign.close()
