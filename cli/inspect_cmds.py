@@ -56,13 +56,18 @@ def list_(function_name: str | None, statuses: tuple[str, ...], name: str | None
 @click.argument("arn")
 @command_options
 def get(arn: str) -> None:
-    """Show one execution: status, input, result or error (GetDurableExecution)."""
+    """Show one execution: status, input, result or error (GetDurableExecution).
+
+    A running execution whose last invocation failed (an import error, a crash) also shows that
+    error, with when and on which worker it happened.
+    """
     with open_reader() as service:
         execution = service.get_execution(arn)
+        problem = service.last_invocation_error(arn)
     if settings().json:
         render.print_json(execution)
     else:
-        render.print_execution(execution)
+        render.print_execution(execution, problem)
 
 
 @click.command("history", short_help="Show the events of an execution.")

@@ -179,8 +179,8 @@ def print_history(events: list[dict[str, Any]]) -> None:
     emit(history_table(events), *stack_traces(events))
 
 
-def print_execution(execution: dict[str, Any]) -> None:
-    """GetDurableExecution as a two-column table."""
+def print_execution(execution: dict[str, Any], problem: dict[str, Any] | None = None) -> None:
+    """GetDurableExecution as a two-column table, with the last invocation error of a running one."""
     table = Table(show_header=False, box=None, pad_edge=False)
     table.add_column("Field", style="bold", no_wrap=True)
     table.add_column("Value", overflow="fold")
@@ -201,6 +201,10 @@ def print_execution(execution: dict[str, Any]) -> None:
         rows.append(("Error", Text(error_line(execution["Error"]), style="red")))
         if execution["Error"].get("StackTrace"):
             rows.append(("Stack trace", Text(trace_text(execution["Error"]["StackTrace"]))))
+    if problem is not None:
+        when = clock(problem["Timestamp"], date=True)
+        rows.append(("Last invocation error", Text(f"{error_line(problem['Error'])} ({when}, worker "
+                                                   f"{problem['Worker']})", style="yellow")))
     for field, value in rows:
         table.add_row(field, value)
     emit(table)

@@ -852,9 +852,12 @@ class Service:
 
     def last_invocation_error(self, arn: str) -> dict[str, Any] | None:
         """The last error of an invocation of a RUNNING execution: Timestamp, Worker and Error."""
-        row = self.store.reader().execute(
-            "SELECT p.ts, p.owner, p.error FROM invocation_errors p JOIN executions e ON e.arn = p.arn"
-            " WHERE p.arn = ? AND e.status = 'RUNNING'", (arn,)).fetchone()
+        try:
+            row = self.store.reader().execute(
+                "SELECT p.ts, p.owner, p.error FROM invocation_errors p JOIN executions e ON e.arn = p.arn"
+                " WHERE p.arn = ? AND e.status = 'RUNNING'", (arn,)).fetchone()
+        except sqlite3.OperationalError:  # a database of schema 1, opened read-only: no such table yet
+            return None
         if row is None:
             return None
         return {"Timestamp": row[0], "Worker": row[1], "Error": json.loads(row[2])}

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from durably.core.engine.engine import Engine
+from durably.core.engine.functions import FunctionSpec
 from durably.core.engine.history import render_timestamps
 
 
@@ -288,3 +289,19 @@ def test_help_and_version(durably: Any) -> None:
         assert verb in durably("--help").stdout
     assert durably("callback", "--help").exit_code == 0
     assert "0.1.0" in durably("--version").stdout
+
+
+def test_get_shows_the_last_invocation_error_of_a_running_execution(durably: Any) -> None:
+    """A worker that cannot import the handler leaves the execution RUNNING; `get` says why it is not moving."""
+    engine = Engine(durably.db)
+    try:
+        arn, _ = engine.service.start_execution(FunctionSpec("gone", True, "nowhere_module_for_tests:handler"), "{}")
+        assert engine.run_until_suspended(arn)["Status"] == "RUNNING"
+    finally:
+        engine.close()
+        engine.store.close()
+    shown = durably("get", arn)
+    assert shown.exit_code == 0, shown.stderr
+    line = next(line for line in shown.stdout.splitlines() if line.startswith("Last invocation error"))
+    assert "HandlerImportError" in line and "nowhere_module_for_tests" in line
+    assert "LastInvocationError" not in durably("get", arn, "--output", "json").stdout  # the AWS shape stays pure
