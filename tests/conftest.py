@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -34,3 +34,18 @@ def engine(db_path: Path) -> Iterator[Engine]:
     eng = Engine(db_path, synchronous="OFF", clock=SkippingClock())
     yield eng
     eng.close()
+
+
+def _execution_status(db: Path, arn: str) -> str:
+    engine = Engine(db)
+    try:
+        return str(engine.get_execution(arn)["Status"])
+    finally:
+        engine.close()
+        engine.store.close()
+
+
+@pytest.fixture
+def status_of() -> Callable[[Path, str], str]:
+    """``status_of(db, arn)``: an execution's status, read by an engine of its own (as another process sees it)."""
+    return _execution_status

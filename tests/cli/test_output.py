@@ -8,10 +8,9 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-from durably.core.engine.engine import Engine
 
 FLOW = '''
 import os
@@ -49,21 +48,12 @@ TEXT_LINE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (DEBUG|INFO|WARN
 CALLBACK_ID = re.compile(r"callback id ([0-9a-f]+)")
 
 
-def _status(db: Path, arn: str) -> str:
-    engine = Engine(db)
-    try:
-        return str(engine.get_execution(arn)["Status"])
-    finally:
-        engine.close()
-        engine.store.close()
-
-
-def _worker_stderr(process: Any, arn: str, *args: str) -> str:
+def _worker_stderr(process: Any, status_of: Callable[[Path, str], str], arn: str, *args: str) -> str:
     """Run ``durably worker ARGS`` until ``arn`` ends, stop it with SIGTERM and answer its stderr."""
     worker = process.popen("worker", *args)
     try:
         deadline = time.monotonic() + 20
-        while _status(process.cwd / ".durably" / "durably.db", arn) == "RUNNING" and time.monotonic() < deadline:
+        while status_of(process.cwd / ".durably" / "durably.db", arn) == "RUNNING" and time.monotonic() < deadline:
             time.sleep(0.1)
     finally:
         worker.send_signal(signal.SIGTERM)
@@ -95,10 +85,12 @@ def _line_with(running: subprocess.Popen[str], text: str, timeout: float = 20) -
     return found[0]
 
 
-def test_worker_json_log_format_is_json_lines(tmp_path: Path, process: Any) -> None:
+def test_worker_json_log_format_is_json_lines(tmp_path: Path, process: Any,
+                                              status_of: Callable[[Path, str], str]) -> None:
     (tmp_path / "flow.py").write_text(FLOW)
     arn = _start(process, "flow.py:chatty")
-    records = [json.loads(line) for line in _worker_stderr(process, arn, "--log-format", "json").splitlines()]
+    stderr = _worker_stderr(process, status_of, arn, "--log-format", "json")
+    records = [json.loads(line) for line in stderr.splitlines()]
     assert records[0]["logger"] == "durably.cli" and records[0]["message"].startswith("durably worker: 4 worker(s)")
     assert records[-1]["message"] == "durably worker: stopped"
     workflow = [r for r in records if r["logger"] == "durably.workflow"]
@@ -107,10 +99,11 @@ def test_worker_json_log_format_is_json_lines(tmp_path: Path, process: Any) -> N
     assert workflow[1]["operationName"] == "work" and workflow[1]["attempt"] == 1
 
 
-def test_worker_text_log_format_is_one_line_per_record(tmp_path: Path, process: Any) -> None:
+def test_worker_text_log_format_is_one_line_per_record(tmp_path: Path, process: Any,
+                                                       status_of: Callable[[Path, str], str]) -> None:
     (tmp_path / "flow.py").write_text(FLOW)
     arn = _start(process, "flow.py:chatty")
-    lines = _worker_stderr(process, arn).splitlines()
+    lines = _worker_stderr(process, status_of, arn).splitlines()
     assert all(TEXT_LINE.match(line) for line in lines), lines
     short = arn.split(":function:")[1].split(":")[0] + "/" + arn.split("/")[-2]
     assert " INFO    durably worker: 4 worker(s) on .durably/durably.db; Ctrl-C to stop" in lines[0]

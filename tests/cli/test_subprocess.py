@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -57,16 +58,7 @@ def durably(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedPr
     return done
 
 
-def _status(db: Path, arn: str) -> str:
-    engine = Engine(db)
-    try:
-        return str(engine.get_execution(arn)["Status"])
-    finally:
-        engine.close()
-        engine.store.close()
-
-
-def test_run_no_wait_callback_then_worker(tmp_path: Path) -> None:
+def test_run_no_wait_callback_then_worker(tmp_path: Path, status_of: Callable[[Path, str], str]) -> None:
     (tmp_path / "flow.py").write_text(FLOW)
     started = durably(tmp_path, "run", "flow.py:approval", "--input", '{"n": 1}', "--no-wait", "--output", "json",
                       "--log-format", "json")
@@ -84,13 +76,13 @@ def test_run_no_wait_callback_then_worker(tmp_path: Path) -> None:
                        if e["EventType"] == "CallbackStarted")
     assert logs[0]["message"] == f"callback {callback_id}"
     durably(tmp_path, "callback", "success", callback_id, "--payload", '"approved"')
-    assert _status(db, arn) == "RUNNING"
+    assert status_of(db, arn) == "RUNNING"
 
     worker = subprocess.Popen([sys.executable, "-m", "durably", "worker", "--workers", "2"], cwd=tmp_path,
                               env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 20
-        while _status(db, arn) == "RUNNING" and time.monotonic() < deadline:
+        while status_of(db, arn) == "RUNNING" and time.monotonic() < deadline:
             time.sleep(0.1)
     finally:
         worker.send_signal(signal.SIGTERM)

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -61,16 +62,8 @@ def _env() -> dict[str, str]:
     return {**{k: v for k, v in os.environ.items() if not k.startswith("DURABLY_")}, "PYTHONUNBUFFERED": "1"}
 
 
-def _status(db: Path, arn: str) -> str:
-    engine = Engine(db)
-    try:
-        return str(engine.get_execution(arn)["Status"])
-    finally:
-        engine.close()
-        engine.store.close()
-
-
-def test_a_worker_that_never_loaded_the_file_runs_what_it_registered(tmp_path: Path) -> None:
+def test_a_worker_that_never_loaded_the_file_runs_what_it_registered(tmp_path: Path,
+                                                                     status_of: Callable[[Path, str], str]) -> None:
     project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
     project.mkdir()
     elsewhere.mkdir()
@@ -81,13 +74,13 @@ def test_a_worker_that_never_loaded_the_file_runs_what_it_registered(tmp_path: P
          "--no-wait", "--output", "json"], cwd=project, env=_env(), capture_output=True, text=True, timeout=60)
     assert started.returncode == 0, started.stderr
     arn = json.loads(started.stdout)["DurableExecutionArn"]
-    assert _status(db, arn) == "RUNNING"
+    assert status_of(db, arn) == "RUNNING"
 
     worker = subprocess.Popen([sys.executable, "-m", "durably", "--db", str(db), "worker"], cwd=elsewhere,
                               env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 20
-        while _status(db, arn) == "RUNNING" and time.monotonic() < deadline:
+        while status_of(db, arn) == "RUNNING" and time.monotonic() < deadline:
             time.sleep(0.1)
     finally:
         worker.send_signal(signal.SIGTERM)
