@@ -29,6 +29,7 @@ from durably.core.operation import callback, child, invoke, step, wait
 from durably.core.operation import map as map_op
 from durably.core.operation import parallel as parallel_op
 from durably.core.operation import wait_for_condition as wfc
+from durably.core.operation.child_block import ChildContextBlock
 from durably.core.waits import WaitForConditionConfig
 
 T = TypeVar("T")
@@ -121,6 +122,12 @@ class DurableContext(_Base):
             self._core, func, name, sub_type=config.sub_type or "RunInChildContext",
             serdes=config.serdes, summary_generator=config.summary_generator))
 
+    def in_child_context(self, name: str | None = None, *,
+                         sub_type: str = "RunInChildContext") -> ChildContextBlock[DurableContext]:
+        """``with context.in_child_context(name) as child:`` checkpoints the block's operations
+        (made on ``child``) under one child context. The block runs again on replay, its operations
+        returning their recorded results; an error raised in it propagates unchanged."""
+        return ChildContextBlock(self._core, name, sub_type, DurableContext)
 
     def wait_for_condition(self, check: Callable[[T, wfc.WaitForConditionCheckContext], T],
                            config: WaitForConditionConfig[T], name: str | None = None) -> T:
@@ -182,6 +189,10 @@ class AsyncDurableContext(_Base):
             self._core, func, name, sub_type=config.sub_type or "RunInChildContext",
             serdes=config.serdes, summary_generator=config.summary_generator))
 
+    def in_child_context(self, name: str | None = None, *,
+                         sub_type: str = "RunInChildContext") -> ChildContextBlock[AsyncDurableContext]:
+        """As :meth:`DurableContext.in_child_context`, with ``async with``."""
+        return ChildContextBlock(self._core, name, sub_type, AsyncDurableContext)
 
     async def wait_for_condition(self, check: Callable[..., Any], config: WaitForConditionConfig[Any],
                                  name: str | None = None) -> Any:

@@ -13,3 +13,8 @@ import hashlib
 def operation_id(prefix: str | None, counter: int) -> str:
     key = f"{prefix}-{counter}" if prefix else str(counter)
     return hashlib.blake2b(key.encode()).hexdigest()[:64]
+
+
+def idempotency_key(execution_arn: str, op_id: str) -> str:
+    """A key for one operation of one execution: the same on every attempt and every replay."""
+    return hashlib.blake2b(f"{execution_arn}#{op_id}".encode(), digest_size=16).hexdigest()

@@ -23,6 +23,7 @@ from durably.core.errors import (
     StepInterruptedError,
     TimedSuspendExecution,
 )
+from durably.core.identity import idempotency_key
 from durably.core.limits import MAX_OPERATION_PAYLOAD, utf8_size
 from durably.core.logger import DurableLogger
 from durably.core.model import ErrorObject, Operation, OperationType
@@ -36,15 +37,28 @@ DEFAULT_CONFIG = StepConfig()
 
 
 class StepContext:
-    """What a step function receives: a logger bound to the step, and the attempt number (from 1)."""
+    """What a step function receives: a logger bound to the step, the attempt number (from 1), and
+    the step's identity (``operation_id``, ``execution_arn``, ``idempotency_key``)."""
 
-    __slots__ = ("_fields", "_logger", "_parent", "attempt")
+    __slots__ = ("_fields", "_logger", "_parent", "attempt", "execution_arn")
 
-    def __init__(self, parent: DurableLogger, attempt: int, **fields: Any) -> None:
+    def __init__(self, parent: DurableLogger, attempt: int, execution_arn: str = "", **fields: Any) -> None:
         self._parent = parent
         self._fields = fields
         self._logger: DurableLogger | None = None
         self.attempt = attempt
+        self.execution_arn = execution_arn
+
+    @property
+    def operation_id(self) -> str:
+        return str(self._fields.get("operationId", ""))
+
+    @property
+    def idempotency_key(self) -> str:
+        """Unique to this step of this execution and the same on every attempt, replay and worker:
+        hand it to an API that deduplicates requests (a payment provider), so a step body that runs
+        again after a crash does not repeat its effect."""
+        return idempotency_key(self.execution_arn, self.operation_id)
 
     @property
     def logger(self) -> DurableLogger:
@@ -168,7 +182,7 @@ def step(core: ContextCore, func: Callable[..., Any], name: str | None,
             core.state.queue(start)
 
     assert core.logger is not None
-    step_ctx = StepContext(core.logger, attempt, operationId=op_id, operationName=name)
+    step_ctx = StepContext(core.logger, attempt, core.arn, operationId=op_id, operationName=name)
     plugins = core.state.plugins
     run = plugins.around_user_function(func, UserFunctionInfo(core.arn, op_id, "STEP", name, attempt)) \
         if plugins.plugins else func
