@@ -53,6 +53,7 @@ from durably.core.errors import (
     TimedSuspendExecution,
     ValidationError,
     WaitForConditionError,
+    error_type_name,
 )
 from durably.core.execution import (
     DurableFunction,
@@ -180,6 +181,7 @@ __all__ = [
     "durable_step",
     "durable_wait_for_callback",
     "durable_with_child_context",
+    "error_type_name",
     "register_durable_function",
     "register_function",
 ]

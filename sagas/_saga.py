@@ -1,0 +1,359 @@
+"""The saga: forward steps that record how to undo them, and the rollback that undoes them.
+
+A saga is a child context (SubType ``Saga``) opened around a block of handler code. Each forward
+step is a durable step; one with a compensation is remembered, in the order steps complete.
+When the block raises before the pivot, the compensations run in reverse order (a parallel
+group's together, as a durable ``parallel``), each a durable step with SubType ``Compensation``
+named after the step it undoes. Replay: the block runs again, forward steps and compensations
+return their recorded results without running, so the list of completed steps and the rollback
+are rebuilt exactly; a crash mid-rollback resumes with the first compensation not yet recorded.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from durably.core import (
+    CallbackConfig,
+    CallbackTimeoutError,
+    DurableContext,
+    DurableOperationError,
+    ErrorObject,
+    ExecutionError,
+    InvocationError,
+    ParallelConfig,
+    StepConfig,
+    StepContext,
+    StepError,
+    error_type_name,
+)
+from durably.sagas._config import Escalation, EscalationRequest, SagaConfig
+from durably.sagas._outcomes import SagaCompensationFailed, SagaError, SagaForwardRecoveryFailed, SagaRolledBack
+
+T = TypeVar("T")
+SAGA_SUBTYPE = "Saga"
+COMPENSATION_SUBTYPE = "Compensation"
+DECISIONS = ("retry", "resolved", "abort")
+
+
+@dataclass(frozen=True)
+class Undo:
+    """What a compensation receives besides its step context: what the forward step did."""
+
+    step: str
+    """The forward step's name."""
+    result: Any
+    """The forward step's result (None when it failed and asked to be compensated anyway)."""
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    saga_input: Any
+    error: ErrorObject | None = None
+    """The forward step's error, when it failed (``compensate_on_failure``)."""
+
+
+Compensation = Callable[[StepContext, Undo], Any]
+
+
+@dataclass(frozen=True)
+class SagaStep:
+    """A forward step with its compensation, for :meth:`Saga.parallel` (or built by :func:`compensable`)."""
+
+    func: Callable[..., Any]
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    compensate: Compensation | None = None
+    name: str | None = None
+    config: StepConfig | None = None
+    compensate_on_failure: bool = False
+
+    @property
+    def label(self) -> str:
+        return self.name or str(getattr(self.func, "__name__", "step"))
+
+
+@dataclass
+class _Done:
+    """A forward step to undo on rollback."""
+
+    spec: SagaStep
+    undo: Undo
+
+
+class Saga:
+    """A saga open on a durable context: see :func:`saga`."""
+
+    def __init__(self, context: DurableContext, name: str, saga_input: Any, config: SagaConfig) -> None:
+        self.context = context
+        """The saga's child context: operations made on it belong to the saga."""
+        self.name = name
+        self.input = saga_input
+        self.config = config
+        self.pivoted = False
+        """True once the pivot step succeeded: from then on failures are recovered forward."""
+        self._done: list[list[_Done]] = []
+        """Completed steps to undo, in the order they completed; a parallel group is one entry."""
+
+    # ------------------------------------------------------------------ forward
+    def step(self, func: Callable[..., T], *args: Any, compensate: Compensation | None = None,
+             name: str | None = None, config: StepConfig | None = None, compensate_on_failure: bool = False,
+             **kwargs: Any) -> T:
+        """Run ``func(step_context, *args, **kwargs)`` as a durable step and remember ``compensate``.
+
+        ``func`` may carry its compensation from :func:`compensable`. With ``compensate_on_failure``
+        a failure of the step itself (after its retries) is compensated too: for a call that may
+        have taken effect although it failed (a payment that timed out). Replay returns the recorded
+        result without running ``func``.
+        """
+        spec = _spec(func, args, kwargs, compensate, name, config, compensate_on_failure)
+        try:
+            result = self.context.step(_forward(spec), name=spec.label, config=spec.config)
+        except StepError as exc:
+            if spec.compensate is not None and spec.compensate_on_failure and not self.pivoted:
+                self._done.append([_Done(spec, self._undo(spec, None, _original(exc)))])
+            raise
+        if spec.compensate is not None and not self.pivoted:
+            self._done.append([_Done(spec, self._undo(spec, result))])
+        return result  # type: ignore[no-any-return]
+
+    def pivot(self, func: Callable[..., T], *args: Any, name: str | None = None, config: StepConfig | None = None,
+              **kwargs: Any) -> T:
+        """The point of no return: once this step succeeded the saga never rolls back.
+
+        A later failure is recovered forward (each step retries under its own strategy); if it
+        still fails, the saga ends with :class:`SagaForwardRecoveryFailed`. A failure of the pivot
+        itself rolls back the steps before it.
+        """
+        result = self.step(func, *args, name=name, config=config, **kwargs)
+        self.pivoted = True
+        return result
+
+    def parallel(self, *steps: SagaStep, name: str | None = None, config: ParallelConfig | None = None) -> list[Any]:
+        """Run ``steps`` concurrently (a durable ``parallel``); their results, in order.
+
+        If any fails, the group raises after all have ended, and on rollback the compensations of
+        those that completed run in parallel too.
+        """
+        specs = [_spec(s.func, s.args, s.kwargs, s.compensate, s.name, s.config, s.compensate_on_failure)
+                 for s in steps]
+        batch = self.context.parallel([_branch(spec) for spec in specs], name=name, config=config)
+        group: list[_Done] = []
+        for item, spec in zip(sorted(batch.all, key=lambda i: i.index), specs, strict=True):
+            if spec.compensate is None or self.pivoted:
+                continue
+            if item.status == "SUCCEEDED":
+                group.append(_Done(spec, self._undo(spec, item.result)))
+            elif item.status == "FAILED" and spec.compensate_on_failure:
+                group.append(_Done(spec, self._undo(spec, None, item.error)))
+        if group:
+            self._done.append(group)
+        batch.throw_if_error()
+        return batch.get_results()
+
+    @contextmanager
+    def saga(self, name: str, *, input: Any = None, config: SagaConfig | None = None) -> Iterator[Saga]:
+        """A saga nested in this one (its own child context). If it fails it rolls itself back and
+        this saga then rolls back too; once it completed, a rollback of this saga undoes its steps
+        (in reverse) along with this saga's own."""
+        with saga(self.context, name, input=self.input if input is None else input,
+                  config=config or self.config) as inner:
+            yield inner
+        if not self.pivoted:
+            self._done.extend(inner._done)
+
+    def _undo(self, spec: SagaStep, result: Any, error: ErrorObject | None = None) -> Undo:
+        return Undo(spec.label, result, spec.args, spec.kwargs, self.input, error)
+
+    # ------------------------------------------------------------------ failure
+    def _fail(self, exc: Exception) -> None:
+        """Handle an exception that left the saga block: propagate it, recover forward, or roll back."""
+        if _matches(exc, self.config.propagate):
+            raise exc
+        original = _original(exc)
+        if self.pivoted:
+            raise SagaForwardRecoveryFailed.build(
+                self.name, f"failed after its pivot: {original.ErrorType}: {original.ErrorMessage}", original) from exc
+        compensated: list[dict[str, Any]] = []
+        for index in range(len(self._done) - 1, -1, -1):
+            group = self._done[index]
+            outcomes = self._compensate_group(group)
+            failed = next((o for o in outcomes if "failed" in o), None)
+            compensated.extend(o for o in outcomes if "failed" not in o)
+            if failed is not None:
+                later = [d.spec.label for g in self._done[:index] for d in g]
+                raise SagaCompensationFailed.build(
+                    self.name, f"could not undo {failed['step']!r} after {original.ErrorType}: "
+                    f"{original.ErrorMessage}", original, compensated=compensated, failed=failed["step"],
+                    compensation_error=failed["failed"], escalation=failed.get("escalation"),
+                    not_compensated=later) from exc
+        raise SagaRolledBack.build(
+            self.name, f"rolled back after {original.ErrorType}: {original.ErrorMessage}", original,
+            compensated=compensated) from exc
+
+    def _compensate_group(self, group: list[_Done]) -> list[dict[str, Any]]:
+        if len(group) == 1:
+            return [self._compensate(self.context, group[0])]
+        batch = self.context.parallel([_compensating(self, done) for done in group],
+                                      name=f"undo {', '.join(d.spec.label for d in group)}")
+        return [item.result or {} for item in sorted(batch.all, key=lambda i: i.index)]
+
+    def _compensate(self, context: DurableContext, done: _Done) -> dict[str, Any]:
+        """Run one compensation to its end: done, resolved by a person, or failed (with its error)."""
+        config = StepConfig(retry_strategy=self.config.compensation_retry, sub_type=COMPENSATION_SUBTYPE)
+        rounds = 0
+        while True:
+            try:
+                attempts = context.step(_compensation(done), name=done.spec.label, config=config)
+                return {"step": done.spec.label, "attempts": attempts, "resolution": "compensated"}
+            except StepError as failure:
+                error = _original(failure).to_wire()
+                escalation = self.config.escalation
+                if escalation is None:
+                    return {"step": done.spec.label, "failed": error}
+                rounds += 1
+                decision = self._escalate(context, escalation, done, error, rounds)
+                if decision["decision"] == "retry":
+                    continue
+                if decision["decision"] == "resolved":
+                    return {"step": done.spec.label, "attempts": 0, "resolution": "resolved",
+                            "note": decision.get("note")}
+                return {"step": done.spec.label, "failed": error, "escalation": decision}
+
+    def _escalate(self, context: DurableContext, escalation: Escalation, done: _Done, error: dict[str, Any],
+                  rounds: int) -> dict[str, Any]:
+        """Ask a person what to do with a compensation that keeps failing; re-ask on an answer not understood."""
+        note = None
+        while True:
+            request = EscalationRequest(self.name, done.spec.label, error, rounds, note)
+
+            def submit(callback_id: str, _: Any, request: EscalationRequest = request) -> None:
+                (escalation.notify or _log_escalation(context))(callback_id, request)
+
+            try:
+                answer = context.wait_for_callback(submit, name=f"escalate {done.spec.label}",
+                                                   config=CallbackConfig(timeout=escalation.timeout))
+            except CallbackTimeoutError as exc:
+                return {"decision": "abort", "reason": f"no answer within {escalation.timeout.seconds} s: {exc}"}
+            decision, note = _read_answer(answer)
+            if decision is not None:
+                return decision
+
+
+@contextmanager
+def saga(context: DurableContext, name: str = "saga", *, input: Any = None,
+         config: SagaConfig | None = None) -> Iterator[Saga]:
+    """``with saga(context, "order") as s:`` opens a saga; an exception leaving the block rolls it back.
+
+    Inside the block, ``s.step(func, *args, compensate=undo)`` runs forward steps, ``s.parallel``
+    a group of them, ``s.pivot`` the point of no return. The block's own code runs again on every
+    replay (keep it deterministic); its steps and compensations do not. Leaving the block with an
+    exception raises, in its place: the exception itself if it is one of ``config.propagate``;
+    :class:`SagaForwardRecoveryFailed` after the pivot; :class:`SagaRolledBack` once every
+    completed step was compensated; :class:`SagaCompensationFailed` if a compensation could not be
+    done. The original exception is their ``__cause__`` and ``original``.
+    """
+    with context.in_child_context(name, sub_type=SAGA_SUBTYPE) as child:
+        opened = Saga(child, name, input, config or SagaConfig())
+        try:
+            yield opened
+        except Exception as exc:
+            if isinstance(exc, ExecutionError | InvocationError):
+                raise
+            opened._fail(exc)
+
+
+def compensable(compensate: Compensation, *, compensate_on_failure: bool = False,
+                config: StepConfig | None = None) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """Declare a reusable saga step with its compensation next to it.
+
+    ``@compensable(release_stock) def reserve(step, order): ...``; then ``s.step(reserve, order)``
+    compensates with ``release_stock``, and ``SagaStep(reserve, (order,))`` does in a group. The
+    function itself is unchanged (call it directly in a unit test).
+    """
+    def declare(func: Callable[..., T]) -> Callable[..., T]:
+        func.__durably_compensation__ = (compensate, compensate_on_failure, config)  # type: ignore[attr-defined]
+        return func
+    return declare
+
+
+def _spec(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], compensate: Compensation | None,
+          name: str | None, config: StepConfig | None, compensate_on_failure: bool) -> SagaStep:
+    declared = getattr(func, "__durably_compensation__", None)
+    if declared is not None:
+        compensate = compensate or declared[0]
+        compensate_on_failure = compensate_on_failure or declared[1]
+        config = config or declared[2]
+    return SagaStep(func, args, kwargs, compensate, name, config, compensate_on_failure)
+
+
+def _forward(spec: SagaStep) -> Callable[[StepContext], Any]:
+    def forward(step: StepContext) -> Any:
+        return spec.func(step, *spec.args, **spec.kwargs)
+    return forward
+
+
+def _branch(spec: SagaStep) -> Callable[[DurableContext], Any]:
+    def branch(ctx: DurableContext) -> Any:
+        return ctx.step(_forward(spec), name=spec.label, config=spec.config)
+    return branch
+
+
+def _compensation(done: _Done) -> Callable[[StepContext], int]:
+    """The compensation as a step body; its result is the attempt that succeeded (kept in history)."""
+    compensate = done.spec.compensate
+    assert compensate is not None
+
+    def undo(step: StepContext) -> int:
+        compensate(step, done.undo)
+        return step.attempt
+    return undo
+
+
+def _compensating(saga: Saga, done: _Done) -> Callable[[DurableContext], dict[str, Any]]:
+    def branch(ctx: DurableContext) -> dict[str, Any]:
+        return saga._compensate(ctx, done)
+    return branch
+
+
+def _original(exc: Exception) -> ErrorObject:
+    """The error as it happened: for a durable operation's error, the failure it wraps."""
+    if isinstance(exc, DurableOperationError) and exc.error_type and not isinstance(exc, SagaError):
+        return ErrorObject(ErrorType=exc.error_type, ErrorMessage=exc.message, ErrorData=exc.data,
+                           StackTrace=exc.stack_trace)
+    return ErrorObject.from_exception(exc)
+
+
+def _matches(exc: BaseException, types: Sequence[type[BaseException]]) -> bool:
+    """Whether ``exc`` is one of ``types``, or a step error that recorded one of them."""
+    if not types:
+        return False
+    if isinstance(exc, tuple(types)):
+        return True
+    recorded = getattr(exc, "error_type", None)
+    return recorded is not None and recorded in {error_type_name(t) for t in types}
+
+
+def _read_answer(answer: Any) -> tuple[dict[str, Any] | None, str | None]:
+    """A person's answer as a decision, or None and why it could not be understood."""
+    try:
+        parsed = json.loads(answer) if isinstance(answer, str) else answer
+    except ValueError:
+        return None, f"the answer {str(answer)[:200]!r} is not JSON; send {{\"decision\": \"retry\"}} or similar"
+    decision = parsed.get("decision") if isinstance(parsed, dict) else None
+    if decision not in DECISIONS:
+        return None, (f"the answer {json.dumps(parsed)[:200]} has no decision among {', '.join(DECISIONS)}")
+    return parsed, None
+
+
+def _log_escalation(context: DurableContext) -> Callable[[str, EscalationRequest], None]:
+    def log(callback_id: str, request: EscalationRequest) -> None:
+        again = f" ({request.note})" if request.note else ""
+        context.logger.warning(
+            "saga %r: compensation %r failed (%s: %s)%s; a person must decide: durably callback success %s "
+            "--payload '{\"decision\": \"retry\"}' (or \"resolved\" with a \"note\", or \"abort\")",
+            request.saga, request.step, request.error.get("ErrorType"), request.error.get("ErrorMessage"), again,
+            callback_id, extra={"callbackId": callback_id})
+    return log

@@ -1,0 +1,56 @@
+"""The import rule of ../shared/DESIGN.md, checked on the source: each layer imports only what is below it."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FACE = {"durably", "durably.cli", "durably.server", "durably.testing", "durably.__main__"}
+ALLOWED = {
+    "core": ("durably.core",),
+    "sagas": ("durably.core", "durably.sagas"),
+    "agents": ("durably.core", "durably.agents"),
+}
+"""What each layer may import from durably (its own package included)."""
+
+
+def _durably_imports(path: Path) -> list[tuple[int, str]]:
+    tree = ast.parse(path.read_text(), str(path))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names if alias.name.split(".")[0] == "durably"]
+        elif isinstance(node, ast.ImportFrom):
+            assert node.level == 0, f"{path}:{node.lineno}: relative import (always import durably.<layer>...)"
+            if node.module and node.module.split(".")[0] == "durably":
+                found.append((node.lineno, node.module))
+    return found
+
+
+@pytest.mark.parametrize("layer", sorted(ALLOWED))
+def test_a_layer_imports_only_what_is_below_it(layer: str) -> None:
+    bad = []
+    for path in sorted((ROOT / layer).rglob("*.py")):
+        for line, module in _durably_imports(path):
+            if not any(module == allowed or module.startswith(allowed + ".") for allowed in ALLOWED[layer]):
+                bad.append(f"{path.relative_to(ROOT)}:{line} imports {module}")
+    assert bad == []
+
+
+def test_sagas_and_agents_use_only_cores_public_face() -> None:
+    """Layers stand on ``durably.core``'s public API, not on its modules' internals."""
+    bad = []
+    for layer in ("sagas", "agents"):
+        for path in sorted((ROOT / layer).rglob("*.py")):
+            bad += [f"{path.relative_to(ROOT)}:{line} imports {module}" for line, module in _durably_imports(path)
+                    if module.startswith("durably.core.")]
+    assert bad == []
+
+
+def test_the_face_is_not_imported_by_any_layer() -> None:
+    for layer in ("core", "sagas", "agents", "integrations"):
+        for path in sorted((ROOT / layer).rglob("*.py")):
+            assert not [m for _, m in _durably_imports(path) if m in FACE], path
