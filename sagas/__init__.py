@@ -11,8 +11,10 @@ escalation to a person.
         shipment = s.pivot(ship, reservation)      # no rollback after this
         s.step(confirm, shipment)
 
-Built on ``durably.core``'s public API only: a saga is a child context with SubType ``Saga``, a
-compensation a step with SubType ``Compensation`` named after the step it undoes.
+In an ``async def`` handler: ``async with saga(context, "order") as s:`` and ``await s.step(...)``.
+Built on ``durably.core``'s public API only: a saga is a child context with SubType ``Saga``, its
+rollback a child context (SubType ``SagaRollback``) inside it, a compensation a step with SubType
+``Compensation`` named after the step it undoes.
 """
 
 from durably.sagas._config import Escalation, EscalationRequest, SagaConfig, compensation_retry
@@ -20,6 +22,7 @@ from durably.sagas._outcomes import SagaCompensationFailed, SagaError, SagaForwa
 from durably.sagas._saga import (
     COMPENSATION_SUBTYPE,
     SAGA_SUBTYPE,
+    AsyncSaga,
     Compensation,
     Saga,
     SagaStep,
@@ -31,6 +34,7 @@ from durably.sagas._saga import (
 __all__ = [
     "COMPENSATION_SUBTYPE",
     "SAGA_SUBTYPE",
+    "AsyncSaga",
     "Compensation",
     "Escalation",
     "EscalationRequest",

@@ -11,15 +11,19 @@ are rebuilt exactly; a crash mid-rollback resumes with the first compensation no
 
 from __future__ import annotations
 
+import inspect
 import json
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from contextlib import AbstractAsyncContextManager, AbstractContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from durably.core import (
+    AsyncDurableContext,
+    BatchResult,
     CallbackConfig,
     CallbackTimeoutError,
+    ChildConfig,
     DurableContext,
     DurableOperationError,
     ErrorObject,
@@ -38,6 +42,7 @@ T = TypeVar("T")
 SAGA_SUBTYPE = "Saga"
 COMPENSATION_SUBTYPE = "Compensation"
 DECISIONS = ("retry", "resolved", "abort")
+ROLLBACK: ChildConfig[dict[str, Any]] = ChildConfig(sub_type="SagaRollback")
 
 
 @dataclass(frozen=True)
@@ -83,12 +88,10 @@ class _Done:
     undo: Undo
 
 
-class Saga:
-    """A saga open on a durable context: see :func:`saga`."""
+class _SagaState:
+    """What a saga remembers, and its rollback: shared by the sync and async front-ends."""
 
-    def __init__(self, context: DurableContext, name: str, saga_input: Any, config: SagaConfig) -> None:
-        self.context = context
-        """The saga's child context: operations made on it belong to the saga."""
+    def __init__(self, name: str, saga_input: Any, config: SagaConfig) -> None:
         self.name = name
         self.input = saga_input
         self.config = config
@@ -97,49 +100,18 @@ class Saga:
         self._done: list[list[_Done]] = []
         """Completed steps to undo, in the order they completed; a parallel group is one entry."""
 
-    # ------------------------------------------------------------------ forward
-    def step(self, func: Callable[..., T], *args: Any, compensate: Compensation | None = None,
-             name: str | None = None, config: StepConfig | None = None, compensate_on_failure: bool = False,
-             **kwargs: Any) -> T:
-        """Run ``func(step_context, *args, **kwargs)`` as a durable step and remember ``compensate``.
+    def _undo(self, spec: SagaStep, result: Any, error: ErrorObject | None = None) -> Undo:
+        return Undo(spec.label, result, spec.args, spec.kwargs, self.input, error)
 
-        ``func`` may carry its compensation from :func:`compensable`. With ``compensate_on_failure``
-        a failure of the step itself (after its retries) is compensated too: for a call that may
-        have taken effect although it failed (a payment that timed out). Replay returns the recorded
-        result without running ``func``.
-        """
-        spec = _spec(func, args, kwargs, compensate, name, config, compensate_on_failure)
-        try:
-            result = self.context.step(_forward(spec), name=spec.label, config=spec.config)
-        except StepError as exc:
-            if spec.compensate is not None and spec.compensate_on_failure and not self.pivoted:
-                self._done.append([_Done(spec, self._undo(spec, None, _original(exc)))])
-            raise
+    def _completed(self, spec: SagaStep, result: Any) -> None:
         if spec.compensate is not None and not self.pivoted:
             self._done.append([_Done(spec, self._undo(spec, result))])
-        return result  # type: ignore[no-any-return]
 
-    def pivot(self, func: Callable[..., T], *args: Any, name: str | None = None, config: StepConfig | None = None,
-              **kwargs: Any) -> T:
-        """The point of no return: once this step succeeded the saga never rolls back.
+    def _failed(self, spec: SagaStep, exc: StepError) -> None:
+        if spec.compensate is not None and spec.compensate_on_failure and not self.pivoted:
+            self._done.append([_Done(spec, self._undo(spec, None, _original(exc)))])
 
-        A later failure is recovered forward (each step retries under its own strategy); if it
-        still fails, the saga ends with :class:`SagaForwardRecoveryFailed`. A failure of the pivot
-        itself rolls back the steps before it.
-        """
-        result = self.step(func, *args, name=name, config=config, **kwargs)
-        self.pivoted = True
-        return result
-
-    def parallel(self, *steps: SagaStep, name: str | None = None, config: ParallelConfig | None = None) -> list[Any]:
-        """Run ``steps`` concurrently (a durable ``parallel``); their results, in order.
-
-        If any fails, the group raises after all have ended, and on rollback the compensations of
-        those that completed run in parallel too.
-        """
-        specs = [_spec(s.func, s.args, s.kwargs, s.compensate, s.name, s.config, s.compensate_on_failure)
-                 for s in steps]
-        batch = self.context.parallel([_branch(spec) for spec in specs], name=name, config=config)
+    def _group(self, specs: list[SagaStep], batch: BatchResult[Any]) -> list[Any]:
         group: list[_Done] = []
         for item, spec in zip(sorted(batch.all, key=lambda i: i.index), specs, strict=True):
             if spec.compensate is None or self.pivoted:
@@ -153,50 +125,52 @@ class Saga:
         batch.throw_if_error()
         return batch.get_results()
 
-    @contextmanager
-    def saga(self, name: str, *, input: Any = None, config: SagaConfig | None = None) -> Iterator[Saga]:
-        """A saga nested in this one (its own child context). If it fails it rolls itself back and
-        this saga then rolls back too; once it completed, a rollback of this saga undoes its steps
-        (in reverse) along with this saga's own."""
-        with saga(self.context, name, input=self.input if input is None else input,
-                  config=config or self.config) as inner:
-            yield inner
-        if not self.pivoted:
-            self._done.extend(inner._done)
-
-    def _undo(self, spec: SagaStep, result: Any, error: ErrorObject | None = None) -> Undo:
-        return Undo(spec.label, result, spec.args, spec.kwargs, self.input, error)
-
     # ------------------------------------------------------------------ failure
-    def _fail(self, exc: Exception) -> None:
-        """Handle an exception that left the saga block: propagate it, recover forward, or roll back."""
+    def _must_roll_back(self, exc: Exception) -> ErrorObject:
+        """The original error of an exception that left the saga block, if it calls for a rollback;
+        else raise what the saga raises instead (the exception itself, or forward recovery failed)."""
         if _matches(exc, self.config.propagate):
             raise exc
         original = _original(exc)
         if self.pivoted:
             raise SagaForwardRecoveryFailed.build(
                 self.name, f"failed after its pivot: {original.ErrorType}: {original.ErrorMessage}", original) from exc
+        return original
+
+    def _rolled_back(self, exc: Exception, original: ErrorObject, outcome: dict[str, Any]) -> SagaError:
+        """The error a saga raises once its rollback (``outcome`` of :meth:`_rollback`) is over."""
+        failed = outcome.get("failed")
+        if failed is not None:
+            error = SagaCompensationFailed.build(
+                self.name, f"could not undo {failed['step']!r} after {original.ErrorType}: {original.ErrorMessage}",
+                original, compensated=outcome["compensated"], failed=failed["step"],
+                compensation_error=failed["failed"], escalation=failed.get("escalation"),
+                not_compensated=outcome["not_compensated"])
+        else:
+            error = SagaRolledBack.build(self.name, f"rolled back after {original.ErrorType}: {original.ErrorMessage}",
+                                         original, compensated=outcome["compensated"])
+        error.__cause__ = exc
+        return error
+
+    def _rollback(self, context: DurableContext) -> dict[str, Any]:
+        """Undo the completed steps, latest first, in the rollback's own child context.
+
+        It runs with a plain context in both flavours (an async saga runs it in a worker thread).
+        """
         compensated: list[dict[str, Any]] = []
         for index in range(len(self._done) - 1, -1, -1):
-            group = self._done[index]
-            outcomes = self._compensate_group(group)
+            outcomes = self._compensate_group(context, self._done[index])
             failed = next((o for o in outcomes if "failed" in o), None)
             compensated.extend(o for o in outcomes if "failed" not in o)
             if failed is not None:
                 later = [d.spec.label for g in self._done[:index] for d in g]
-                raise SagaCompensationFailed.build(
-                    self.name, f"could not undo {failed['step']!r} after {original.ErrorType}: "
-                    f"{original.ErrorMessage}", original, compensated=compensated, failed=failed["step"],
-                    compensation_error=failed["failed"], escalation=failed.get("escalation"),
-                    not_compensated=later) from exc
-        raise SagaRolledBack.build(
-            self.name, f"rolled back after {original.ErrorType}: {original.ErrorMessage}", original,
-            compensated=compensated) from exc
+                return {"compensated": compensated, "failed": failed, "not_compensated": later}
+        return {"compensated": compensated}
 
-    def _compensate_group(self, group: list[_Done]) -> list[dict[str, Any]]:
+    def _compensate_group(self, context: DurableContext, group: list[_Done]) -> list[dict[str, Any]]:
         if len(group) == 1:
-            return [self._compensate(self.context, group[0])]
-        batch = self.context.parallel([_compensating(self, done) for done in group],
+            return [self._compensate(context, group[0])]
+        batch = context.parallel([_compensating(self, done) for done in group],
                                       name=f"undo {', '.join(d.spec.label for d in group)}")
         return [item.result or {} for item in sorted(batch.all, key=lambda i: i.index)]
 
@@ -242,27 +216,170 @@ class Saga:
                 return decision
 
 
-@contextmanager
+class Saga(_SagaState):
+    """A saga open on a durable context of a ``def`` handler: see :func:`saga`."""
+
+    def __init__(self, context: DurableContext, name: str, saga_input: Any, config: SagaConfig) -> None:
+        super().__init__(name, saga_input, config)
+        self.context = context
+        """The saga's child context: operations made on it belong to the saga."""
+
+    def step(self, func: Callable[..., T], *args: Any, compensate: Compensation | None = None,
+             name: str | None = None, config: StepConfig | None = None, compensate_on_failure: bool = False,
+             **kwargs: Any) -> T:
+        """Run ``func(step_context, *args, **kwargs)`` as a durable step and remember ``compensate``.
+
+        ``func`` may carry its compensation from :func:`compensable`. With ``compensate_on_failure``
+        a failure of the step itself (after its retries) is compensated too: for a call that may
+        have taken effect although it failed (a payment that timed out). Replay returns the recorded
+        result without running ``func``.
+        """
+        spec = _spec(func, args, kwargs, compensate, name, config, compensate_on_failure)
+        try:
+            result = self.context.step(_forward(spec), name=spec.label, config=spec.config)
+        except StepError as exc:
+            self._failed(spec, exc)
+            raise
+        self._completed(spec, result)
+        return result  # type: ignore[no-any-return]
+
+    def pivot(self, func: Callable[..., T], *args: Any, name: str | None = None, config: StepConfig | None = None,
+              **kwargs: Any) -> T:
+        """The point of no return: once this step succeeded the saga never rolls back.
+
+        A later failure is recovered forward (each step retries under its own strategy); if it
+        still fails, the saga ends with :class:`SagaForwardRecoveryFailed`. A failure of the pivot
+        itself rolls back the steps before it.
+        """
+        result = self.step(func, *args, name=name, config=config, **kwargs)
+        self.pivoted = True
+        return result
+
+    def parallel(self, *steps: SagaStep, name: str | None = None, config: ParallelConfig | None = None) -> list[Any]:
+        """Run ``steps`` concurrently (a durable ``parallel``); their results, in order.
+
+        If any fails, the group raises after all have ended, and on rollback the compensations of
+        those that completed run in parallel too.
+        """
+        specs = [_spec(s.func, s.args, s.kwargs, s.compensate, s.name, s.config, s.compensate_on_failure)
+                 for s in steps]
+        return self._group(specs, self.context.parallel([_branch(spec) for spec in specs], name=name, config=config))
+
+    @contextmanager
+    def saga(self, name: str, *, input: Any = None, config: SagaConfig | None = None) -> Iterator[Saga]:
+        """A saga nested in this one (its own child context). If it fails it rolls itself back and
+        this saga then rolls back too; once it completed, a rollback of this saga undoes its steps
+        (in reverse) along with this saga's own."""
+        with _open(self.context, name, self.input if input is None else input, config or self.config) as inner:
+            yield inner
+        if not self.pivoted:
+            self._done.extend(inner._done)
+
+    def _fail(self, exc: Exception) -> None:
+        original = self._must_roll_back(exc)
+        outcome = self.context.run_in_child_context(self._rollback, name="rollback", config=ROLLBACK)
+        raise self._rolled_back(exc, original, outcome)
+
+class AsyncSaga(_SagaState):
+    """A saga open on the context of an ``async def`` handler: the methods of :class:`Saga`, awaited."""
+
+    def __init__(self, context: AsyncDurableContext, name: str, saga_input: Any, config: SagaConfig) -> None:
+        super().__init__(name, saga_input, config)
+        self.context = context
+
+    async def step(self, func: Callable[..., Any], *args: Any, compensate: Compensation | None = None,
+                   name: str | None = None, config: StepConfig | None = None, compensate_on_failure: bool = False,
+                   **kwargs: Any) -> Any:
+        """As :meth:`Saga.step`; ``func`` may be ``async def``."""
+        spec = _spec(func, args, kwargs, compensate, name, config, compensate_on_failure)
+        try:
+            result = await self.context.step(_forward(spec), name=spec.label, config=spec.config)
+        except StepError as exc:
+            self._failed(spec, exc)
+            raise
+        self._completed(spec, result)
+        return result
+
+    async def pivot(self, func: Callable[..., Any], *args: Any, name: str | None = None,
+                    config: StepConfig | None = None, **kwargs: Any) -> Any:
+        """As :meth:`Saga.pivot`."""
+        result = await self.step(func, *args, name=name, config=config, **kwargs)
+        self.pivoted = True
+        return result
+
+    async def parallel(self, *steps: SagaStep, name: str | None = None,
+                       config: ParallelConfig | None = None) -> list[Any]:
+        """As :meth:`Saga.parallel`."""
+        specs = [_spec(s.func, s.args, s.kwargs, s.compensate, s.name, s.config, s.compensate_on_failure)
+                 for s in steps]
+        batch = await self.context.parallel([_branch(spec) for spec in specs], name=name, config=config)
+        return self._group(specs, batch)
+
+    @asynccontextmanager
+    async def saga(self, name: str, *, input: Any = None, config: SagaConfig | None = None) -> AsyncIterator[AsyncSaga]:
+        """As :meth:`Saga.saga`, with ``async with``."""
+        async with _open_async(self.context, name, self.input if input is None else input,
+                               config or self.config) as inner:
+            yield inner
+        if not self.pivoted:
+            self._done.extend(inner._done)
+
+    async def _fail(self, exc: Exception) -> None:
+        original = self._must_roll_back(exc)
+        outcome = await self.context.run_in_child_context(self._rollback, name="rollback", config=ROLLBACK)
+        raise self._rolled_back(exc, original, outcome)
+
+
+@overload
 def saga(context: DurableContext, name: str = "saga", *, input: Any = None,
-         config: SagaConfig | None = None) -> Iterator[Saga]:
+         config: SagaConfig | None = None) -> AbstractContextManager[Saga]: ...
+@overload
+def saga(context: AsyncDurableContext, name: str = "saga", *, input: Any = None,
+         config: SagaConfig | None = None) -> AbstractAsyncContextManager[AsyncSaga]: ...
+
+
+def saga(context: DurableContext | AsyncDurableContext, name: str = "saga", *, input: Any = None,
+         config: SagaConfig | None = None) -> AbstractContextManager[Saga] | AbstractAsyncContextManager[AsyncSaga]:
     """``with saga(context, "order") as s:`` opens a saga; an exception leaving the block rolls it back.
 
+    In an ``async def`` handler: ``async with saga(context, "order") as s:`` and ``await s.step(...)``.
     Inside the block, ``s.step(func, *args, compensate=undo)`` runs forward steps, ``s.parallel``
     a group of them, ``s.pivot`` the point of no return. The block's own code runs again on every
     replay (keep it deterministic); its steps and compensations do not. Leaving the block with an
     exception raises, in its place: the exception itself if it is one of ``config.propagate``;
     :class:`SagaForwardRecoveryFailed` after the pivot; :class:`SagaRolledBack` once every
     completed step was compensated; :class:`SagaCompensationFailed` if a compensation could not be
-    done. The original exception is their ``__cause__`` and ``original``.
+    done. The original exception is their ``__cause__`` and ``original``. The rollback is a child
+    context (SubType ``SagaRollback``) of the saga.
     """
+    if isinstance(context, AsyncDurableContext):
+        return _open_async(context, name, input, config or SagaConfig())
+    return _open(context, name, input, config or SagaConfig())
+
+
+@contextmanager
+def _open(context: DurableContext, name: str, saga_input: Any, config: SagaConfig) -> Iterator[Saga]:
     with context.in_child_context(name, sub_type=SAGA_SUBTYPE) as child:
-        opened = Saga(child, name, input, config or SagaConfig())
+        opened = Saga(child, name, saga_input, config)
         try:
             yield opened
         except Exception as exc:
             if isinstance(exc, ExecutionError | InvocationError):
                 raise
             opened._fail(exc)
+
+
+@asynccontextmanager
+async def _open_async(context: AsyncDurableContext, name: str, saga_input: Any,
+                      config: SagaConfig) -> AsyncIterator[AsyncSaga]:
+    async with context.in_child_context(name, sub_type=SAGA_SUBTYPE) as child:
+        opened = AsyncSaga(child, name, saga_input, config)
+        try:
+            yield opened
+        except Exception as exc:
+            if isinstance(exc, ExecutionError | InvocationError):
+                raise
+            await opened._fail(exc)
 
 
 def compensable(compensate: Compensation, *, compensate_on_failure: bool = False,
@@ -301,18 +418,25 @@ def _branch(spec: SagaStep) -> Callable[[DurableContext], Any]:
     return branch
 
 
-def _compensation(done: _Done) -> Callable[[StepContext], int]:
+def _compensation(done: _Done) -> Callable[[StepContext], Any]:
     """The compensation as a step body; its result is the attempt that succeeded (kept in history)."""
     compensate = done.spec.compensate
     assert compensate is not None
 
-    def undo(step: StepContext) -> int:
-        compensate(step, done.undo)
+    def undo(step: StepContext) -> Any:
+        outcome = compensate(step, done.undo)
+        if inspect.isawaitable(outcome):  # an async compensation: the runtime awaits what this returns
+            return _then(outcome, step.attempt)
         return step.attempt
     return undo
 
 
-def _compensating(saga: Saga, done: _Done) -> Callable[[DurableContext], dict[str, Any]]:
+async def _then(awaitable: Awaitable[Any], value: int) -> int:
+    await awaitable
+    return value
+
+
+def _compensating(saga: _SagaState, done: _Done) -> Callable[[DurableContext], dict[str, Any]]:
     def branch(ctx: DurableContext) -> dict[str, Any]:
         return saga._compensate(ctx, done)
     return branch
