@@ -17,7 +17,7 @@ rollback a child context (SubType ``SagaRollback``) inside it, a compensation a 
 ``Compensation`` named after the step it undoes.
 """
 
-from durably.sagas._config import Escalation, EscalationRequest, SagaConfig, compensation_retry
+from durably.sagas._config import Escalation, EscalationRequest, SagaConfig, patient_retry
 from durably.sagas._outcomes import SagaCompensationFailed, SagaError, SagaForwardRecoveryFailed, SagaRolledBack
 from durably.sagas._saga import (
     COMPENSATION_SUBTYPE,
@@ -47,6 +47,6 @@ __all__ = [
     "SagaStep",
     "Undo",
     "compensable",
-    "compensation_retry",
+    "patient_retry",
     "saga",
 ]

@@ -11,7 +11,7 @@ from durably.core import Duration, JitterStrategy, RetryDecision, RetryStrategyC
 RetryStrategy = Callable[[BaseException, int], RetryDecision]
 
 
-def compensation_retry() -> RetryStrategy:
+def patient_retry() -> RetryStrategy:
     """Compensations must eventually succeed: 20 attempts, 2 s doubling to a 10 min cap (about 2.5 hours)."""
     return create_retry_strategy(RetryStrategyConfig(
         max_attempts=20, initial_delay=Duration(2), backoff_rate=2.0, max_delay=Duration.from_minutes(10),
@@ -53,10 +53,14 @@ class SagaConfig:
 
     ``compensation_retry``: the retry strategy of every compensation (far longer than a forward
     step's default). ``propagate``: error types that leave the saga without rolling back (the
-    handler deals with them). ``escalation``: ask a person when a compensation keeps failing;
-    None ends the saga as compensation-failed at once.
+    handler deals with them). ``retry_forward``: error types for which a forward step is retried
+    under ``forward_retry`` instead of its own strategy, so they end in a rollback only once those
+    retries run out (a dependency that is down for a while). ``escalation``: ask a person when a
+    compensation keeps failing; None ends the saga as compensation-failed at once.
     """
 
-    compensation_retry: RetryStrategy = field(default_factory=compensation_retry)
+    compensation_retry: RetryStrategy = field(default_factory=patient_retry)
     propagate: tuple[type[BaseException], ...] = ()
+    retry_forward: tuple[type[BaseException], ...] = ()
+    forward_retry: RetryStrategy = field(default_factory=patient_retry)
     escalation: Escalation | None = None

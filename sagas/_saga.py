@@ -11,6 +11,7 @@ are rebuilt exactly; a crash mid-rollback resumes with the first compensation no
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
@@ -30,6 +31,8 @@ from durably.core import (
     ExecutionError,
     InvocationError,
     ParallelConfig,
+    RetryDecision,
+    RetryPresets,
     StepConfig,
     StepContext,
     StepError,
@@ -99,6 +102,20 @@ class _SagaState:
         """True once the pivot step succeeded: from then on failures are recovered forward."""
         self._done: list[list[_Done]] = []
         """Completed steps to undo, in the order they completed; a parallel group is one entry."""
+
+    def _retrying(self, spec: SagaStep) -> SagaStep:
+        """``spec`` with ``config.retry_forward`` errors retried under ``config.forward_retry``."""
+        forward_types = self.config.retry_forward
+        if not forward_types:
+            return spec
+        step_config = spec.config or StepConfig()
+        own = step_config.retry_strategy or RetryPresets.default()
+        forward = self.config.forward_retry
+
+        def strategy(error: BaseException, attempt: int) -> RetryDecision:
+            return forward(error, attempt) if _matches(error, forward_types) else own(error, attempt)
+
+        return dataclasses.replace(spec, config=dataclasses.replace(step_config, retry_strategy=strategy))
 
     def _undo(self, spec: SagaStep, result: Any, error: ErrorObject | None = None) -> Undo:
         return Undo(spec.label, result, spec.args, spec.kwargs, self.input, error)
@@ -234,7 +251,7 @@ class Saga(_SagaState):
         have taken effect although it failed (a payment that timed out). Replay returns the recorded
         result without running ``func``.
         """
-        spec = _spec(func, args, kwargs, compensate, name, config, compensate_on_failure)
+        spec = self._retrying(_spec(func, args, kwargs, compensate, name, config, compensate_on_failure))
         try:
             result = self.context.step(_forward(spec), name=spec.label, config=spec.config)
         except StepError as exc:
@@ -261,8 +278,8 @@ class Saga(_SagaState):
         If any fails, the group raises after all have ended, and on rollback the compensations of
         those that completed run in parallel too.
         """
-        specs = [_spec(s.func, s.args, s.kwargs, s.compensate, s.name, s.config, s.compensate_on_failure)
-                 for s in steps]
+        specs = [self._retrying(_spec(s.func, s.args, s.kwargs, s.compensate, s.name, s.config,
+                                      s.compensate_on_failure)) for s in steps]
         return self._group(specs, self.context.parallel([_branch(spec) for spec in specs], name=name, config=config))
 
     @contextmanager
@@ -291,7 +308,7 @@ class AsyncSaga(_SagaState):
                    name: str | None = None, config: StepConfig | None = None, compensate_on_failure: bool = False,
                    **kwargs: Any) -> Any:
         """As :meth:`Saga.step`; ``func`` may be ``async def``."""
-        spec = _spec(func, args, kwargs, compensate, name, config, compensate_on_failure)
+        spec = self._retrying(_spec(func, args, kwargs, compensate, name, config, compensate_on_failure))
         try:
             result = await self.context.step(_forward(spec), name=spec.label, config=spec.config)
         except StepError as exc:
@@ -310,8 +327,8 @@ class AsyncSaga(_SagaState):
     async def parallel(self, *steps: SagaStep, name: str | None = None,
                        config: ParallelConfig | None = None) -> list[Any]:
         """As :meth:`Saga.parallel`."""
-        specs = [_spec(s.func, s.args, s.kwargs, s.compensate, s.name, s.config, s.compensate_on_failure)
-                 for s in steps]
+        specs = [self._retrying(_spec(s.func, s.args, s.kwargs, s.compensate, s.name, s.config,
+                                      s.compensate_on_failure)) for s in steps]
         batch = await self.context.parallel([_branch(spec) for spec in specs], name=name, config=config)
         return self._group(specs, batch)
 

@@ -364,3 +364,25 @@ def test_a_nested_saga_is_rolled_back_by_the_outer_one(runner: Any) -> None:
     assert result.get_context("inner").SubType == "Saga"
     assert result.get_context("inner").ParentId == result.get_context("outer").Id
     assert RUNS[-3:] == ["release res-inner-2", "release res-inner-1", "release res-outer"]
+
+
+def test_errors_configured_to_retry_forward_are_retried_instead_of_rolled_back(runner: Any) -> None:
+    def flaky(step: StepContext) -> str:
+        ran(f"flaky:{step.attempt}")
+        if step.attempt < 4:
+            raise ConnectionError("warehouse API down")
+        return "printed"
+
+    forward = SagaConfig(retry_forward=(ConnectionError,), forward_retry=lambda error, attempt: (
+        RetryDecision.retry(Duration(30)) if attempt < 5 else RetryDecision.no_retry()))
+
+    @durable_execution
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        with saga(ctx, "labels", config=forward) as s:
+            s.step(reserve, {"id": "J"}, compensate=release, name="reserve")
+            return s.step(flaky, name="label", config=NO_RETRY)  # NO_RETRY alone would roll back at once
+
+    result = runner(handler).run()
+    assert result.status == "SUCCEEDED" and result.value == "printed"
+    assert RUNS == ["reserve", "flaky:1", "flaky:2", "flaky:3", "flaky:4"]
+    assert names_of(result, "Compensation") == []
