@@ -12,7 +12,7 @@ RetryStrategy = Callable[[BaseException, int], RetryDecision]
 
 
 def patient_retry() -> RetryStrategy:
-    """Compensations must eventually succeed: 20 attempts, 2 s doubling to a 10 min cap (about 2.5 hours)."""
+    """Compensations must eventually succeed: 20 attempts, 2 s doubling to a 10 min cap (about two hours in all)."""
     return create_retry_strategy(RetryStrategyConfig(
         max_attempts=20, initial_delay=Duration(2), backoff_rate=2.0, max_delay=Duration.from_minutes(10),
         jitter_strategy=JitterStrategy.HALF))

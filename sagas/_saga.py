@@ -188,7 +188,7 @@ class _SagaState:
         if len(group) == 1:
             return [self._compensate(context, group[0])]
         batch = context.parallel([_compensating(self, done) for done in group],
-                                      name=f"undo {', '.join(d.spec.label for d in group)}")
+                                 name=f"undo {', '.join(d.spec.label for d in group)}")
         return [item.result or {} for item in sorted(batch.all, key=lambda i: i.index)]
 
     def _compensate(self, context: DurableContext, done: _Done) -> dict[str, Any]:
