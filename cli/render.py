@@ -19,6 +19,24 @@ WIDE = 400
 STATUS_STYLES = {"SUCCEEDED": "green", "RUNNING": "cyan", "FAILED": "red", "TIMED_OUT": "red",
                  "STOPPED": "yellow"}
 QUIET_DETAILS = frozenset({"ExecutionTimeout", "RequestId", "ExecutedVersion", "StartTimestamp", "EndTimestamp"})
+INDENT = "  "
+"""Per level of nesting, in the Name column: an operation is indented under its parent (ParentId)."""
+
+# Saga shapes as they are recorded (docs: durably.sagas). The history is read as data, so a history
+# written by another version still renders; tests/cli/test_render_sagas.py checks the names match.
+SAGA_SUBTYPE = "Saga"
+ROLLBACK_SUBTYPE = "SagaRollback"
+COMPENSATION_SUBTYPE = "Compensation"
+COMPENSATION_MARK = "↩ undo "
+SAGA_STYLE = "bold"
+COMPENSATION_STYLE = "magenta"
+SAGA_ERROR_PREFIX = "durably.sagas."
+SAGA_OUTCOMES = {"rolled_back": "rolled back", "compensation_failed": "COMPENSATION FAILED",
+                 "forward_recovery_failed": "forward recovery failed"}
+OUTCOME_STYLES = {"rolled_back": "yellow", "compensation_failed": "bold red", "forward_recovery_failed": "red"}
+LISTED_STEPS = 8
+"""Steps named in a saga outcome before ``+N more``."""
+OUTCOME_WIDTH = 240
 
 
 def console() -> Console:
@@ -121,19 +139,126 @@ def summarize(event: dict[str, Any]) -> str:
     return shorten("; ".join(" ".join(p.split()) for p in parts))
 
 
+def depths(events: list[dict[str, Any]]) -> dict[str, int]:
+    """Each operation's nesting level: 0 at the top, one more than its parent's (from ParentId).
+
+    A parent starts before its children, so one pass in history order sees it first; a parent
+    that is not in the list (a partial history) counts as one level up from the top.
+    """
+    found: dict[str, int] = {}
+    for event in events:
+        op_id = event.get("Id")
+        if not op_id or op_id in found:
+            continue
+        parent = event.get("ParentId")
+        found[op_id] = 0 if not parent else found.get(parent, 0) + 1
+    return found
+
+
+def saga_outcome(event: dict[str, Any]) -> tuple[str, str] | None:
+    """How a saga ended, read from the error its context (or the execution) failed with: the line
+    to show and its style; None for any other event."""
+    details = event.get(f"{event['EventType']}Details") or {}
+    error = details.get("Error")
+    payload = error.get("Payload") if isinstance(error, dict) else None
+    if not isinstance(payload, dict) or not str(payload.get("ErrorType", "")).startswith(SAGA_ERROR_PREFIX):
+        return None
+    try:
+        data = json.loads(payload.get("ErrorData") or "")
+    except (TypeError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("outcome") not in SAGA_OUTCOMES:
+        return None
+    outcome = data["outcome"]
+    kind = str(payload["ErrorType"]).removeprefix(SAGA_ERROR_PREFIX)
+    cause = error_line(data.get("error") if isinstance(data.get("error"), dict) else None) or "an error"
+    parts = [f"{SAGA_OUTCOMES[outcome]} ({kind}) after {cause}"]
+    if outcome == "compensation_failed":
+        parts += _rollback_parts(data.get("compensated"), str(data.get("failed") or "?"),
+                                 data.get("compensation_error"), data.get("escalation"), data.get("not_compensated"))
+    elif outcome == "rolled_back":
+        parts += _rollback_parts(data.get("compensated"))
+    return shorten("; ".join(parts), OUTCOME_WIDTH), OUTCOME_STYLES[outcome]
+
+
+def rollback_result(event: dict[str, Any]) -> tuple[str, str] | None:
+    """What a saga's rollback context reports when it ends: what was undone, which undo failed."""
+    if event.get("SubType") != ROLLBACK_SUBTYPE or event["EventType"] != "ContextSucceeded":
+        return None
+    result = (event.get("ContextSucceededDetails") or {}).get("Result")
+    try:
+        data = json.loads(result["Payload"]) if isinstance(result, dict) else None
+    except (KeyError, TypeError, ValueError):
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("compensated"), list):
+        return None
+    failed = data.get("failed")
+    if not isinstance(failed, dict):
+        return shorten("; ".join(_rollback_parts(data["compensated"])), OUTCOME_WIDTH), ""
+    parts = _rollback_parts(data["compensated"], str(failed.get("step") or "?"), failed.get("failed"),
+                            failed.get("escalation"), data.get("not_compensated"))
+    return shorten("; ".join(parts), OUTCOME_WIDTH), OUTCOME_STYLES["compensation_failed"]
+
+
+def _rollback_parts(compensated: Any, failed: str | None = None, error: Any = None, escalation: Any = None,
+                    not_compensated: Any = None) -> list[str]:
+    """``could not undo X: error; escalation: ...; undone: a, b; not undone: c`` (the parts that apply)."""
+    parts = []
+    if failed is not None:
+        parts.append(f"could not undo {failed}" + (f": {error_line(error)}" if isinstance(error, dict) else ""))
+        if isinstance(escalation, dict):
+            parts.append(f"escalation: {escalation.get('decision', '?')}"
+                         + (f" ({escalation['reason']})" if escalation.get("reason") else ""))
+    undone = [_compensated(c) for c in compensated or [] if isinstance(c, dict)]
+    parts.append(f"undone: {_listed(undone) or 'nothing'}")
+    if failed is not None and not_compensated:
+        parts.append(f"not undone: {_listed([str(s) for s in not_compensated])}")
+    return parts
+
+
+def _compensated(entry: dict[str, Any]) -> str:
+    step = str(entry.get("step", "?"))
+    if entry.get("resolution") == "resolved":
+        return f"{step} (resolved by a person{': ' + str(entry['note']) if entry.get('note') else ''})"
+    return step
+
+
+def _listed(names: list[str]) -> str:
+    shown = ", ".join(names[:LISTED_STEPS])
+    return shown + (f" +{len(names) - LISTED_STEPS} more" if len(names) > LISTED_STEPS else "")
+
+
 def history_table(events: list[dict[str, Any]]) -> Table:
+    """The history as a table. Operations are indented under the context they belong to (a saga, a
+    child context, a map or parallel branch); a compensation reads ``↩ undo <step>``; the end of a
+    saga that did not complete says how it ended (rolled back, or which compensation failed)."""
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     table.add_column("EventId", justify="right", no_wrap=True)
     table.add_column("Time (UTC)", no_wrap=True)
     table.add_column("EventType", no_wrap=True)
     table.add_column("SubType", no_wrap=True)
-    table.add_column("Name")
+    table.add_column("Name", no_wrap=True)
     table.add_column("Details", overflow="fold")
+    levels = depths(events)
     for event in events:
-        style = "red" if event["EventType"].endswith(("Failed", "TimedOut", "Stopped")) else ""
+        failed = event["EventType"].endswith(("Failed", "TimedOut", "Stopped"))
+        sub_type = event.get("SubType") or ""
+        name = Text(INDENT * levels.get(event.get("Id") or "", 0))
+        sub_style = ""
+        if sub_type == COMPENSATION_SUBTYPE:
+            sub_style = COMPENSATION_STYLE
+            name.append(COMPENSATION_MARK, style=COMPENSATION_STYLE)
+            name.append(event.get("Name") or "")
+        elif sub_type in (SAGA_SUBTYPE, ROLLBACK_SUBTYPE):
+            sub_style = SAGA_STYLE if sub_type == SAGA_SUBTYPE else COMPENSATION_STYLE
+            name.append(event.get("Name") or "", style=sub_style)
+        else:
+            name.append(event.get("Name") or "")
+        outcome = saga_outcome(event) if failed else rollback_result(event)
+        details = Text(*outcome) if outcome else Text(summarize(event))
         table.add_row(Text(str(event.get("EventId", ""))), Text(clock(event.get("EventTimestamp"))),
-                      Text(event["EventType"], style=style), Text(event.get("SubType") or ""),
-                      Text(event.get("Name") or ""), Text(summarize(event)))
+                      Text(event["EventType"], style="red" if failed else ""), Text(sub_type, style=sub_style),
+                      name, details)
     return table
 
 
