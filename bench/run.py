@@ -1,12 +1,14 @@
-"""durably's benchmarks against the raw SQLite floor (workloads W1-W4 of BASELINES.md).
+"""durably's benchmarks against the raw SQLite floor (workloads W1-W4 of BASELINES.md), and sagas
+against plain steps (S1-S2, issue 15).
 
-    python bench/run.py [--quick] [--sync FULL|NORMAL] [--json out.json] [--runs 3] [--only W1,W4]
+    python bench/run.py [--quick] [--sync FULL|NORMAL] [--json out.json] [--runs 3] [--only W1,S1]
 
 Each workload runs in its own child process (so its peak RSS is its own), and each repetition
 measures the floor and then durably on fresh databases in the same process, so the ratio is
 taken side by side on the same machine state. Figures are medians of ``--runs`` repetitions;
 ratios are the median of each repetition's durably/floor ratio: for times lower is better, for
-throughput (W2) higher is better.
+throughput (W2) higher is better. The saga rows (S1, S2) take durably's own plain ``ctx.step``,
+run in the same repetition, as their floor: what a saga adds over the steps it is made of.
 """
 
 from __future__ import annotations
@@ -34,15 +36,21 @@ if str(HERE) not in sys.path:
 import floor  # noqa: E402  (bench/ is a directory of scripts, not a package)
 
 FULL_SIZES = {"w1": 1000, "w2_executions": 200, "w2_steps": 10, "w2_workers": (4, 8), "w3_map": 1000,
-              "w3_parallel": 100, "w4": (100, 1000, 10_000)}
+              "w3_parallel": 100, "w4": (100, 1000, 10_000), "s1": 1000, "s2": 1000}
 QUICK_SIZES = {"w1": 200, "w2_executions": 40, "w2_steps": 10, "w2_workers": (4, 8), "w3_map": 100,
-               "w3_parallel": 20, "w4": (100, 1000)}
+               "w3_parallel": 20, "w4": (100, 1000), "s1": 200, "s2": 100}
 
 TARGET_W1_RATIO = 1.3
 TARGET_W2_RATIO = 1.0
 TARGET_W3_US = 30.0
 TARGET_W4_US = 8.0
 TARGET_W4_LINEARITY = 2.0
+TARGET_S1_RATIO = 1.2
+"""A saga step is one durable step plus a little bookkeeping (issue 15; BASELINES.md sets no saga figure)."""
+TARGET_S2_RATIO: float | None = None
+"""No target is set for a compensation's cost; the row reports the ratio only."""
+SAGA_WARMUP = 20
+"""Steps of an unmeasured saga run first in each saga cell, so neither side pays the first-use costs."""
 
 
 def peak_rss_mib() -> float:
@@ -60,6 +68,8 @@ def plan(sizes: dict[str, Any], only: set[str] | None) -> list[dict[str, Any]]:
     cells.append({"workload": "W3", "kind": "w3", "what": "map", "n": sizes["w3_map"]})
     cells.append({"workload": "W3", "kind": "w3", "what": "parallel", "n": sizes["w3_parallel"]})
     cells.extend({"workload": "W4", "kind": "w4", "n": n} for n in sizes["w4"])
+    cells.append({"workload": "S1", "kind": "s1", "n": sizes["s1"]})
+    cells.append({"workload": "S2", "kind": "s2", "n": sizes["s2"]})
     return [c for c in cells if only is None or c["workload"] in only]
 
 
@@ -76,6 +86,12 @@ def run_cell(cell: dict[str, Any], sync: str, runs: int) -> dict[str, Any]:
 
     durably: list[Any] = []
     floors: list[float] = []
+    if kind in ("s1", "s2"):  # warm up: the first engine, saga and codec uses in a process cost more
+        tmp = Path(tempfile.mkdtemp(prefix="durably-bench-"))
+        try:
+            getattr(workloads, kind)(tmp, sync, SAGA_WARMUP)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
     for _ in range(runs):
         tmp = Path(tempfile.mkdtemp(prefix="durably-bench-"))
         try:
@@ -91,6 +107,9 @@ def run_cell(cell: dict[str, Any], sync: str, runs: int) -> dict[str, Any]:
             elif kind == "w4":
                 floors.append(floor.read_all(tmp / "floor.db", sync, cell["n"]))
                 durably.append(workloads.w4(tmp, sync, cell["n"]))
+            elif kind in ("s1", "s2"):  # the floor is the SQLite one; the rows compare with plain steps
+                floors.append(floor.commit_per_row(tmp / "floor.db", sync, cell["n"]))
+                durably.append(getattr(workloads, kind)(tmp, sync, cell["n"]))
             else:
                 raise ValueError(f"unknown cell kind {kind!r}")
         finally:
@@ -148,6 +167,8 @@ def summarise(cell: dict[str, Any], out: dict[str, Any], sync: str) -> list[dict
         dv, fv = median([t / n * 1e6 for t in d]), median([t / n * 1e6 for t in f])
         return [_row(wl, label, dv, fv, "µs/item", "µs/row", paired_ratio(d, f), f"<= {TARGET_W3_US:g} µs/item",
                      dv <= TARGET_W3_US, rss)]
+    if cell["kind"] in ("s1", "s2"):
+        return [_saga_row(cell, d, f, rss)]
     n = cell["n"]
     fv = median(f) * 1e3
     rows = []
@@ -165,6 +186,27 @@ def summarise(cell: dict[str, Any], out: dict[str, Any], sync: str) -> list[dict
     return rows
 
 
+def _saga_row(cell: dict[str, Any], d: list[dict[str, float]], f: list[float], rss: float | None) -> dict[str, Any]:
+    """S1: a saga step against a plain step; S2: one compensation of a rollback against a plain step.
+    The SQLite floor of the same repetition is kept in the JSON (``vs_sqlite_floor``)."""
+    n = cell["n"]
+    key, unit = ("saga", "µs/saga step") if cell["kind"] == "s1" else ("rollback", "µs/compensation")
+    target_ratio = TARGET_S1_RATIO if cell["kind"] == "s1" else TARGET_S2_RATIO
+    measured = [r[key] for r in d]
+    plain = [r["plain"] for r in d]
+    ratio = paired_ratio(measured, plain)
+    target = "no target" if target_ratio is None else f"<= {target_ratio:g}x plain step"
+    met = None if target_ratio is None else ratio <= target_ratio
+    row = _row(cell["workload"], _label(cell), median([t / n * 1e6 for t in measured]),
+               median([t / n * 1e6 for t in plain]), unit, "µs/plain step", ratio, target, met, rss)
+    row["n"] = n
+    row["sqlite_floor_value"] = median([t / n * 1e6 for t in f])
+    row["vs_sqlite_floor"] = paired_ratio(measured, f)
+    if cell["kind"] == "s2":
+        row["execution_ms"] = median([r["execution"] for r in d]) * 1e3
+    return row
+
+
 def _label(cell: dict[str, Any]) -> str:
     if cell["kind"] == "w1":
         return f"W1 {cell['n']:,} sequential steps"
@@ -172,6 +214,10 @@ def _label(cell: dict[str, Any]) -> str:
         return f"W2 {cell['executions']}x{cell['steps']} steps, {cell['workers']} workers"
     if cell["kind"] == "w3":
         return f"W3 map {cell['n']:,} items" if cell["what"] == "map" else f"W3 parallel {cell['n']} branches"
+    if cell["kind"] == "s1":
+        return f"S1 saga step vs plain step, {cell['n']:,} steps"
+    if cell["kind"] == "s2":
+        return f"S2 rollback of {cell['n']:,} steps"
     return f"W4 N={cell['n']:,}"
 
 
@@ -195,7 +241,7 @@ def linearity(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 
 def print_table(rows: list[dict[str, Any]], header: str) -> None:
-    cols = [("label", "workload"), ("durably", "durably"), ("floor", "SQLite floor"), ("ratio", "ratio"),
+    cols = [("label", "workload"), ("durably", "durably"), ("floor", "floor"), ("ratio", "ratio"),
             ("target", "target"), ("met", "met?"), ("rss_mib", "peak RSS MiB")]
 
     def cell(row: dict[str, Any], key: str) -> str:
@@ -264,6 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     print_table(rows, header)
     if floor_rss is not None:
         print(f"peak RSS of a floor-only process (sqlite3, no durably): {floor_rss:.1f} MiB")
+    print("floor: raw SQLite (W rows), durably's plain ctx.step in the same repetition (S rows).")
     print(f"ratio = durably / floor (times: lower is better; W2 exec/s: higher is better). "
           f"Total {time.perf_counter() - started:.1f} s.")
     for r in rows:

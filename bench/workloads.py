@@ -1,4 +1,4 @@
-"""The durably side of the workloads (W1-W4 of /work/shared/BASELINES.md).
+"""The durably side of the workloads (W1-W4 of /work/shared/BASELINES.md; S1-S2 for sagas).
 
 Every function gets a fresh directory for its database, uses the engine's real clock, and
 returns elapsed seconds (W4 returns a dict of timings). Handlers never wait on time.
@@ -12,8 +12,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from durably.core import DurableContext, Engine, durable_execution
+from durably.core import DurableContext, Engine, RetryDecision, StepConfig, durable_execution
 from durably.core.execution import InvocationInput
+from durably.sagas import SagaRolledBack, saga
 
 
 def trivial(_step_ctx: Any) -> int:
@@ -193,3 +194,83 @@ def _open_callback(engine: Engine, arn: str) -> str:
         if op.Type == "CALLBACK" and op.Status == "STARTED" and op.CallbackDetails:
             return str(op.CallbackDetails.CallbackId)
     raise RuntimeError("no open callback")
+
+
+# ---------------------------------------------------------------- S1 / S2: sagas (issue 15)
+def undo_trivial(_step_ctx: Any, _undo: Any) -> None:
+    """A compensation that does nothing: what is measured is the saga's machinery."""
+
+
+def failing(_step_ctx: Any) -> int:
+    raise RuntimeError("the last step of the saga fails")
+
+
+NO_RETRY = StepConfig(retry_strategy=lambda _error, _attempt: RetryDecision.no_retry())
+ROLLBACK_CLOCK: dict[str, float] = {}
+"""perf_counter marks of the S2 rollback, set by the handler: ``failed`` (the last forward step's
+body, just before it raises) and ``rolled_back`` (the handler catching the saga's outcome)."""
+
+
+@durable_execution
+def saga_steps_handler(event: dict[str, Any], ctx: DurableContext) -> int:
+    """``n`` sequential steps inside one saga, each with a compensation (none runs)."""
+    with saga(ctx, "bench") as s:
+        for _ in range(event["n"]):
+            s.step(trivial, compensate=undo_trivial, name="trivial")
+    return int(event["n"])
+
+
+def _fail_last(step_ctx: Any) -> int:
+    ROLLBACK_CLOCK["failed"] = time.perf_counter()
+    return failing(step_ctx)
+
+
+@durable_execution
+def saga_rollback_handler(event: dict[str, Any], ctx: DurableContext) -> int:
+    """A saga of ``n`` compensable steps whose last step fails: ``n`` compensations, in reverse."""
+    try:
+        with saga(ctx, "bench") as s:
+            for _ in range(event["n"]):
+                s.step(trivial, compensate=undo_trivial, name="trivial")
+            s.step(_fail_last, name="fails", config=NO_RETRY)
+    except SagaRolledBack as exc:
+        ROLLBACK_CLOCK["rolled_back"] = time.perf_counter()
+        return len(exc.compensated)
+    raise RuntimeError("the saga did not roll back")
+
+
+def s1(workdir: Path, sync: str, n: int) -> dict[str, float]:
+    """``n`` sequential steps in a saga (each with a compensation) and ``n`` plain ``ctx.step``, back
+    to back on fresh databases; seconds for each (``saga``, ``plain``)."""
+    plain = w1(workdir, sync, n)
+    in_saga = _timed(saga_steps_handler, workdir / "s1.db", sync, n, n)
+    return {"plain": plain, "saga": in_saga}
+
+
+def s2(workdir: Path, sync: str, n: int) -> dict[str, float]:
+    """A saga of ``n`` compensable steps whose last step fails, and ``n`` plain steps; seconds for:
+
+    - ``rollback``: from the failing step's body to the handler catching ``SagaRolledBack`` (the
+      failed step's checkpoint, ``n`` compensations, the saga context's end);
+    - ``execution``: the whole rolled-back execution (``n`` forward steps, the failure, the rollback);
+    - ``plain``: ``n`` plain ``ctx.step`` (the reference a compensation is compared with).
+    """
+    plain = w1(workdir, sync, n)
+    ROLLBACK_CLOCK.clear()
+    execution = _timed(saga_rollback_handler, workdir / "s2.db", sync, n, n)
+    return {"plain": plain, "execution": execution,
+            "rollback": ROLLBACK_CLOCK["rolled_back"] - ROLLBACK_CLOCK["failed"]}
+
+
+def _timed(handler: Any, db: Path, sync: str, n: int, expected: int) -> float:
+    """Seconds to run ``handler`` on ``{"n": n}`` to its end in this thread; it must return ``expected``."""
+    engine = Engine(db, synchronous=sync)
+    try:
+        start = time.perf_counter()
+        arn = engine.start_execution(handler, {"n": n})
+        execution = engine.run_until_complete(arn, timeout=600)
+        elapsed = time.perf_counter() - start
+        _check(execution, expected)
+        return elapsed
+    finally:
+        _close(engine)

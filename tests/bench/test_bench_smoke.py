@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,12 @@ def test_quick_bench_runs_and_reports_every_workload(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, str(RUN), "--quick", "--json", str(out)],
                           capture_output=True, text=True, timeout=280, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    for workload in ("W1 ", "W2 ", "W3 ", "W4 "):
+    for workload in ("W1 ", "W2 ", "W3 ", "W4 ", "S1 saga step vs plain step", "S2 rollback of "):
         assert workload in proc.stdout, proc.stdout
     assert out.exists()
+    rows = {row["workload"]: row for row in json.loads(out.read_text())["rows"]}
+    saga_step, rollback = rows["S1"], rows["S2"]  # measured, not judged: no timing assertion here
+    assert "µs/saga step" in saga_step["durably"] and "µs/plain step" in saga_step["floor"]
+    assert saga_step["target"] == "<= 1.2x plain step" and saga_step["ratio_value"] > 0
+    assert "µs/compensation" in rollback["durably"] and rollback["target"] == "no target"
+    assert rollback["met"] is None and rollback["ratio_value"] > 0
