@@ -298,8 +298,8 @@ def main(argv: list[str] | None = None) -> int:
             failed = True
         rows.extend(summarise(cell, out, args.sync))
     lin = linearity(rows)
-    if lin is not None:
-        rows.append(lin)
+    if lin is not None:  # right under the W4 rows it is computed from
+        rows.insert(max(i for i, r in enumerate(rows) if r["workload"] == "W4") + 1, lin)
     floor_rss = None
     if not args.inprocess:
         floor_rss = run_in_child({"kind": "floor_rss", "n": sizes["w1"]}, args.sync, 1).get("rss_mib")
