@@ -14,9 +14,11 @@ import traceback
 from typing import Any
 
 _STDLIB = sysconfig.get_paths()["stdlib"]
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _RUNNERS = tuple(os.path.join(path, "") for path in (
-    os.path.dirname(os.path.abspath(__file__)), os.path.join(_STDLIB, "asyncio"), os.path.join(_STDLIB, "concurrent")))
-"""Where the frames that call user code live: durably's runtime, asyncio and its thread pools."""
+    *(os.path.join(_PACKAGE, layer) for layer in ("core", "sagas", "agents", "integrations")),
+    os.path.join(_STDLIB, "asyncio"), os.path.join(_STDLIB, "concurrent")))
+"""Where the frames that call user code live: durably's runtime and layers, asyncio and its thread pools."""
 
 
 def error_type_name(exc: BaseException | type[BaseException]) -> str:

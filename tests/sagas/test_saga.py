@@ -386,3 +386,9 @@ def test_errors_configured_to_retry_forward_are_retried_instead_of_rolled_back(r
     assert result.status == "SUCCEEDED" and result.value == "printed"
     assert RUNS == ["reserve", "flaky:1", "flaky:2", "flaky:3", "flaky:4"]
     assert names_of(result, "Compensation") == []
+
+
+def test_a_failed_saga_steps_stack_trace_starts_in_user_code(runner: Any) -> None:
+    result = runner(order_saga()).run({"id": "K", "amount": 1, "fail": "label"})
+    trace = result.get_step("label").StepDetails.Error.StackTrace  # type: ignore[union-attr]
+    assert trace and trace[0].startswith(f'  File "{__file__}"') and "in fail_here" in trace[0]
