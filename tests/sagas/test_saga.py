@@ -390,5 +390,7 @@ def test_errors_configured_to_retry_forward_are_retried_instead_of_rolled_back(r
 
 def test_a_failed_saga_steps_stack_trace_starts_in_user_code(runner: Any) -> None:
     result = runner(order_saga()).run({"id": "K", "amount": 1, "fail": "label"})
-    trace = result.get_step("label").StepDetails.Error.StackTrace  # type: ignore[union-attr]
+    details = result.get_step("label").StepDetails
+    assert details is not None and details.Error is not None
+    trace = details.Error.StackTrace
     assert trace and trace[0].startswith(f'  File "{__file__}"') and "in fail_here" in trace[0]
