@@ -424,8 +424,11 @@ def _spec(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any
 
 
 def _forward(spec: SagaStep) -> Callable[[StepContext], Any]:
+    """The forward step's body; it names ``spec.func`` as the function it wraps, so its result is read
+    back with the same type (a ``date``, a model) on replay as on the first run."""
     def forward(step: StepContext) -> Any:
         return spec.func(step, *spec.args, **spec.kwargs)
+    forward.__wrapped__ = spec.func  # type: ignore[attr-defined]
     return forward
 
 

@@ -81,9 +81,11 @@ _default_serdes: weakref.WeakKeyDictionary[Any, JsonSerDes] = weakref.WeakKeyDic
 
 def result_serdes(serdes: SerDes[Any] | None, func: Callable[..., Any]) -> SerDes[Any]:
     """``serdes``, or the default JSON serdes for ``func``'s return type (looked up once per function:
-    ``get_type_hints`` costs several µs a call, more with string annotations)."""
+    ``get_type_hints`` costs several µs a call, more with string annotations). A wrapper that names
+    the function it wraps (``__wrapped__``, as a saga's steps do) shares that function's serdes."""
     if serdes is not None:
         return serdes
+    func = getattr(func, "__wrapped__", func)
     try:
         cached = _default_serdes.get(func)
     except TypeError:  # not hashable or not weakly referenceable: no caching

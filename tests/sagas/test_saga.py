@@ -6,6 +6,7 @@ retry ends one); a list records which bodies ran, to show what ran once and what
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import threading
 import time
@@ -394,3 +395,22 @@ def test_a_failed_saga_steps_stack_trace_starts_in_user_code(runner: Any) -> Non
     assert details is not None and details.Error is not None
     trace = details.Error.StackTrace
     assert trace and trace[0].startswith(f'  File "{__file__}"') and "in fail_here" in trace[0]
+
+
+def test_a_saga_step_reads_its_result_back_with_its_type_on_replay(runner: Any) -> None:
+    seen: list[Any] = []
+
+    def ship_date(step: StepContext, days: int) -> dt.date:
+        return dt.date(2026, 12, 1) + dt.timedelta(days=days)
+
+    @durable_execution
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        with saga(ctx, "dates", config=QUICK) as s:
+            when = s.step(ship_date, 3, compensate=release, name="date")
+            seen.append(when)
+            ctx.wait(Duration(1), name="replay")
+        return when.isoformat()
+
+    result = runner(handler).run()
+    assert result.status == "SUCCEEDED" and result.value == "2026-12-04"
+    assert seen == [dt.date(2026, 12, 4)] * 2  # a date on the first run and on replay alike
