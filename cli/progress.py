@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from durably.cli.logs import CLI_LOGGER
-from durably.cli.render import error_line
+from durably.cli.render import COMPENSATION_SUBTYPE, ROLLBACK_SUBTYPE, SAGA_SUBTYPE, error_line
 from durably.core.engine.service import Service
 
 POLL_SECONDS = 0.15
@@ -25,8 +25,9 @@ LONG_STEP_MS = 1000
 
 NOUNS = {"Step": "step", "WaitForCondition": "condition", "Wait": "wait", "Callback": "callback",
          "WaitForCallback": "callback", "ChainedInvoke": "invoke", "RunInChildContext": "context", "Map": "map",
-         "Parallel": "parallel", "MapIteration": "map item", "ParallelBranch": "branch"}
-QUIET_CONTEXTS = frozenset({"MapIteration", "ParallelBranch", "WaitForCallback"})
+         "Parallel": "parallel", "MapIteration": "map item", "ParallelBranch": "branch",
+         COMPENSATION_SUBTYPE: "compensation", SAGA_SUBTYPE: "saga", ROLLBACK_SUBTYPE: "rollback"}
+QUIET_CONTEXTS = frozenset({"MapIteration", "ParallelBranch", "WaitForCallback", ROLLBACK_SUBTYPE})
 """Contexts whose end the lines of their operations already tell."""
 
 FAILURE_EXAMPLE = '{"ErrorType": "Rejected", "ErrorMessage": "..."}'
