@@ -281,7 +281,7 @@ def test_a_worker_killed_after_each_effect_before_its_step_is_recorded_repeats_n
     c = Campaign(tmp_path)
     try:
         arn = c.engine.start_execution(HANDLER, {"order_id": "K-1", "amount": 12, "fail": "shipment",
-                                                 "ledger": str(c.ledger), "latency": 0.4})
+                                                 "ledger": str(c.ledger), "latency": 0.5})
         c.orders[arn] = Placed("K-1", "shipment")
         worker = c.spawn()
         for table, step, sub_type in (("reservations", "reserve_inventory", "Step"),
@@ -293,7 +293,7 @@ def test_a_worker_killed_after_each_effect_before_its_step_is_recorded_repeats_n
                 c.check_alive([worker])
                 assert time.monotonic() < deadline, f"no {table} row"
                 time.sleep(0.005)
-            c.kill(worker)  # the body sleeps 0.2 s after the effect: it has not returned
+            c.kill(worker)  # the body sleeps 0.25 s after the effect: it has not returned
             recorded = {(op.Name, op.SubType) for op in c.engine.service.all_operations(arn)
                         if op.Type == "STEP" and op.Status == "SUCCEEDED"}
             assert (step, sub_type) not in recorded, f"{step} ({sub_type}) was recorded before the kill"
