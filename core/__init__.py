@@ -62,6 +62,7 @@ from durably.core.execution import (
     durable_wait_for_callback,
     durable_with_child_context,
 )
+from durably.core.identity import idempotency_key
 from durably.core.logger import JsonFormatter
 from durably.core.model import ErrorObject, ExecutionStatus, InvocationStatus, Operation, OperationUpdate
 from durably.core.operation.callback import Callback, WaitForCallbackContext
@@ -182,6 +183,7 @@ __all__ = [
     "durable_wait_for_callback",
     "durable_with_child_context",
     "error_type_name",
+    "idempotency_key",
     "register_durable_function",
     "register_function",
 ]

@@ -74,6 +74,12 @@ class _Base:
     def execution_context(self) -> ExecutionContext:
         return ExecutionContext(self._core.arn)
 
+    @property
+    def context_id(self) -> str | None:
+        """The operation id of this child context (None for the handler's own context): stable
+        across replays, unique in the execution."""
+        return self._core.prefix
+
     def is_replaying(self) -> bool:
         """True while the handler runs over operations a previous invocation recorded."""
         return self._core.is_replaying()

@@ -37,6 +37,7 @@ from durably.core import (
     StepContext,
     StepError,
     error_type_name,
+    idempotency_key,
 )
 from durably.sagas._config import Escalation, EscalationRequest, SagaConfig
 from durably.sagas._outcomes import SagaCompensationFailed, SagaError, SagaForwardRecoveryFailed, SagaRolledBack
@@ -89,6 +90,8 @@ class _Done:
 
     spec: SagaStep
     undo: Undo
+    key: str
+    """The compensation's idempotency key: the same on every attempt and every escalation round."""
 
 
 class _SagaState:
@@ -117,16 +120,24 @@ class _SagaState:
 
         return dataclasses.replace(spec, config=dataclasses.replace(step_config, retry_strategy=strategy))
 
-    def _undo(self, spec: SagaStep, result: Any, error: ErrorObject | None = None) -> Undo:
-        return Undo(spec.label, result, spec.args, spec.kwargs, self.input, error)
+    def _arn(self) -> str:
+        raise NotImplementedError
+
+    def _context_id(self) -> str:
+        raise NotImplementedError
+
+    def _done_entry(self, spec: SagaStep, result: Any, error: ErrorObject | None = None, position: int = 0) -> _Done:
+        undo = Undo(spec.label, result, spec.args, spec.kwargs, self.input, error)
+        where = f"{self._context_id()}/undo/{len(self._done)}.{position}"
+        return _Done(spec, undo, idempotency_key(self._arn(), where))
 
     def _completed(self, spec: SagaStep, result: Any) -> None:
         if spec.compensate is not None and not self.pivoted:
-            self._done.append([_Done(spec, self._undo(spec, result))])
+            self._done.append([self._done_entry(spec, result)])
 
     def _failed(self, spec: SagaStep, exc: StepError) -> None:
         if spec.compensate is not None and spec.compensate_on_failure and not self.pivoted:
-            self._done.append([_Done(spec, self._undo(spec, None, _original(exc)))])
+            self._done.append([self._done_entry(spec, None, _original(exc))])
 
     def _group(self, specs: list[SagaStep], batch: BatchResult[Any]) -> list[Any]:
         group: list[_Done] = []
@@ -134,9 +145,9 @@ class _SagaState:
             if spec.compensate is None or self.pivoted:
                 continue
             if item.status == "SUCCEEDED":
-                group.append(_Done(spec, self._undo(spec, item.result)))
+                group.append(self._done_entry(spec, item.result, position=item.index))
             elif item.status == "FAILED" and spec.compensate_on_failure:
-                group.append(_Done(spec, self._undo(spec, None, item.error)))
+                group.append(self._done_entry(spec, None, item.error, position=item.index))
         if group:
             self._done.append(group)
         batch.throw_if_error()
@@ -241,6 +252,12 @@ class Saga(_SagaState):
         self.context = context
         """The saga's child context: operations made on it belong to the saga."""
 
+    def _arn(self) -> str:
+        return self.context.execution_context.durable_execution_arn
+
+    def _context_id(self) -> str:
+        return self.context.context_id or ""
+
     def step(self, func: Callable[..., T], *args: Any, compensate: Compensation | None = None,
              name: str | None = None, config: StepConfig | None = None, compensate_on_failure: bool = False,
              **kwargs: Any) -> T:
@@ -303,6 +320,12 @@ class AsyncSaga(_SagaState):
     def __init__(self, context: AsyncDurableContext, name: str, saga_input: Any, config: SagaConfig) -> None:
         super().__init__(name, saga_input, config)
         self.context = context
+
+    def _arn(self) -> str:
+        return self.context.execution_context.durable_execution_arn
+
+    def _context_id(self) -> str:
+        return self.context.context_id or ""
 
     async def step(self, func: Callable[..., Any], *args: Any, compensate: Compensation | None = None,
                    name: str | None = None, config: StepConfig | None = None, compensate_on_failure: bool = False,
@@ -444,7 +467,7 @@ def _compensation(done: _Done) -> Callable[[StepContext], Any]:
     assert compensate is not None
 
     def undo(step: StepContext) -> Any:
-        outcome = compensate(step, done.undo)
+        outcome = compensate(step.with_idempotency_key(done.key), done.undo)
         if inspect.isawaitable(outcome):  # an async compensation: the runtime awaits what this returns
             return _then(outcome, step.attempt)
         return step.attempt

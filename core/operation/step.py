@@ -40,12 +40,13 @@ class StepContext:
     """What a step function receives: a logger bound to the step, the attempt number (from 1), and
     the step's identity (``operation_id``, ``execution_arn``, ``idempotency_key``)."""
 
-    __slots__ = ("_fields", "_logger", "_parent", "attempt", "execution_arn")
+    __slots__ = ("_fields", "_key", "_logger", "_parent", "attempt", "execution_arn")
 
     def __init__(self, parent: DurableLogger, attempt: int, execution_arn: str = "", **fields: Any) -> None:
         self._parent = parent
         self._fields = fields
         self._logger: DurableLogger | None = None
+        self._key: str | None = None
         self.attempt = attempt
         self.execution_arn = execution_arn
 
@@ -58,7 +59,14 @@ class StepContext:
         """Unique to this step of this execution and the same on every attempt, replay and worker:
         hand it to an API that deduplicates requests (a payment provider), so a step body that runs
         again after a crash does not repeat its effect."""
-        return idempotency_key(self.execution_arn, self.operation_id)
+        return self._key or idempotency_key(self.execution_arn, self.operation_id)
+
+    def with_idempotency_key(self, key: str) -> StepContext:
+        """This step context with another ``idempotency_key``: for a layer that runs one logical call
+        as several steps (a saga's compensation tried again after a person said *retry*)."""
+        other = StepContext(self._parent, self.attempt, self.execution_arn, **self._fields)
+        other._key = key
+        return other
 
     @property
     def logger(self) -> DurableLogger:

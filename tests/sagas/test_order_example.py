@@ -462,9 +462,6 @@ def test_an_escalated_refund_answered_abort_ends_compensation_failed_and_undoes_
 
 
 # ---------------------------------------------------------------------------- found on the way
-@pytest.mark.xfail(strict=True, reason="sagas: a compensation run again after an escalation answered 'retry' is a "
-                                       "new step with a new idempotency_key, so a refund that took effect in the "
-                                       "first round (its answer lost) is repeated by the second")
 def test_a_compensation_keeps_its_idempotency_key_when_a_person_answers_retry(tmp_path: Path) -> None:
     keys: list[str] = []
 

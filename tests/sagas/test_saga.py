@@ -414,3 +414,30 @@ def test_a_saga_step_reads_its_result_back_with_its_type_on_replay(runner: Any) 
     result = runner(handler).run()
     assert result.status == "SUCCEEDED" and result.value == "2026-12-04"
     assert seen == [dt.date(2026, 12, 4)] * 2  # a date on the first run and on replay alike
+
+
+def test_compensation_keys_are_stable_per_compensation_and_unique_across_sagas(runner: Any) -> None:
+    keys: list[tuple[str, int, str]] = []
+
+    def undo(step: StepContext, done: Undo) -> None:
+        keys.append((done.result, step.attempt, step.idempotency_key))
+        if step.attempt == 1:
+            raise ConnectionError("refund API down")
+
+    @durable_execution
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        outcomes = []
+        for order in ("o-1", "o-2"):  # two sagas of the same name in one execution
+            try:
+                with saga(ctx, "order", config=QUICK) as s:
+                    s.step(lambda step, order=order: order, compensate=undo, name="charge")
+                    s.step(fail_here, {"fail": "label"}, name="label", config=NO_RETRY)
+            except SagaRolledBack as exc:
+                outcomes.append(exc.saga)
+        return outcomes
+
+    result = runner(handler).run()
+    assert result.status == "SUCCEEDED"
+    by_order = {order: {key for o, _, key in keys if o == order} for order in ("o-1", "o-2")}
+    assert [len(v) for v in by_order.values()] == [1, 1]  # one key for both attempts
+    assert by_order["o-1"] != by_order["o-2"]
