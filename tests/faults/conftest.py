@@ -124,8 +124,8 @@ class Workers:
     def wait_for(self, condition: Callable[[], bool], what: str, timeout: float = 20) -> None:
         deadline = time.monotonic() + timeout
         while not condition():
-            for proc in self.procs:
-                if proc.poll() is not None and proc.returncode not in (0, -signal.SIGKILL, 130):
+            for proc in self.procs:  # SIGTERM before the worker set up its handler ends it at once: fine
+                if proc.poll() is not None and proc.returncode not in (0, -signal.SIGKILL, -signal.SIGTERM, 130):
                     raise AssertionError(f"worker {proc.pid} exited {proc.returncode}: {self.errors_of(proc)}")
             assert time.monotonic() < deadline, f"timed out waiting for {what}; ran: {self.lines()}"
             time.sleep(0.01)
