@@ -97,8 +97,10 @@ class _Done:
 class _SagaState:
     """What a saga remembers, and its rollback: shared by the sync and async front-ends."""
 
-    def __init__(self, name: str, saga_input: Any, config: SagaConfig) -> None:
+    def __init__(self, name: str, saga_input: Any, config: SagaConfig, arn: str, context_id: str | None) -> None:
         self.name = name
+        self._where = (arn, context_id or "")
+        """The execution and the saga's context: what its compensations' idempotency keys derive from."""
         self.input = saga_input
         self.config = config
         self.pivoted = False
@@ -120,16 +122,10 @@ class _SagaState:
 
         return dataclasses.replace(spec, config=dataclasses.replace(step_config, retry_strategy=strategy))
 
-    def _arn(self) -> str:
-        raise NotImplementedError
-
-    def _context_id(self) -> str:
-        raise NotImplementedError
-
     def _done_entry(self, spec: SagaStep, result: Any, error: ErrorObject | None = None, position: int = 0) -> _Done:
         undo = Undo(spec.label, result, spec.args, spec.kwargs, self.input, error)
-        where = f"{self._context_id()}/undo/{len(self._done)}.{position}"
-        return _Done(spec, undo, idempotency_key(self._arn(), where))
+        arn, context_id = self._where
+        return _Done(spec, undo, idempotency_key(arn, f"{context_id}/undo/{len(self._done)}.{position}"))
 
     def _completed(self, spec: SagaStep, result: Any) -> None:
         if spec.compensate is not None and not self.pivoted:
@@ -248,15 +244,10 @@ class Saga(_SagaState):
     """A saga open on a durable context of a ``def`` handler: see :func:`saga`."""
 
     def __init__(self, context: DurableContext, name: str, saga_input: Any, config: SagaConfig) -> None:
-        super().__init__(name, saga_input, config)
+        super().__init__(name, saga_input, config, context.execution_context.durable_execution_arn,
+                         context.context_id)
         self.context = context
         """The saga's child context: operations made on it belong to the saga."""
-
-    def _arn(self) -> str:
-        return self.context.execution_context.durable_execution_arn
-
-    def _context_id(self) -> str:
-        return self.context.context_id or ""
 
     def step(self, func: Callable[..., T], *args: Any, compensate: Compensation | None = None,
              name: str | None = None, config: StepConfig | None = None, compensate_on_failure: bool = False,
@@ -314,18 +305,14 @@ class Saga(_SagaState):
         outcome = self.context.run_in_child_context(self._rollback, name="rollback", config=ROLLBACK)
         raise self._rolled_back(exc, original, outcome)
 
+
 class AsyncSaga(_SagaState):
     """A saga open on the context of an ``async def`` handler: the methods of :class:`Saga`, awaited."""
 
     def __init__(self, context: AsyncDurableContext, name: str, saga_input: Any, config: SagaConfig) -> None:
-        super().__init__(name, saga_input, config)
+        super().__init__(name, saga_input, config, context.execution_context.durable_execution_arn,
+                         context.context_id)
         self.context = context
-
-    def _arn(self) -> str:
-        return self.context.execution_context.durable_execution_arn
-
-    def _context_id(self) -> str:
-        return self.context.context_id or ""
 
     async def step(self, func: Callable[..., Any], *args: Any, compensate: Compensation | None = None,
                    name: str | None = None, config: StepConfig | None = None, compensate_on_failure: bool = False,

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from durably.core.engine.clock import SkippingClock
 from durably.core.engine.engine import Engine
+from durably.core.execution import DurableFunction
+from durably.testing import DurableTestRunner
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -49,3 +51,18 @@ def _execution_status(db: Path, arn: str) -> str:
 def status_of() -> Callable[[Path, str], str]:
     """``status_of(db, arn)``: an execution's status, read by an engine of its own (as another process sees it)."""
     return _execution_status
+
+
+@pytest.fixture
+def make_runner(tmp_path: Path) -> Iterator[Callable[[DurableFunction], DurableTestRunner]]:
+    """``make_runner(handler)``: a time-skipping DurableTestRunner, closed after the test."""
+    runners: list[DurableTestRunner] = []
+
+    def make(handler: DurableFunction) -> DurableTestRunner:
+        runner = DurableTestRunner(handler, db=tmp_path / f"runner-{len(runners)}.db")
+        runners.append(runner)
+        return runner
+
+    yield make
+    for runner in runners:
+        runner.close()

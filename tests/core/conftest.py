@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import TypeVar
 
 import pytest
@@ -24,21 +23,6 @@ def recording(runs: list[str], label: str, value: T) -> Callable[[StepContext], 
         return value
 
     return body
-
-
-@pytest.fixture
-def make_runner(tmp_path: Path) -> Iterator[MakeRunner]:
-    """``make_runner(handler)``: a time-skipping DurableTestRunner, closed after the test."""
-    runners: list[DurableTestRunner] = []
-
-    def make(handler: DurableFunction) -> DurableTestRunner:
-        runner = DurableTestRunner(handler, db=tmp_path / f"runner-{len(runners)}.db")
-        runners.append(runner)
-        return runner
-
-    yield make
-    for runner in runners:
-        runner.close()
 
 
 class CapturedLog(logging.Handler):

@@ -10,8 +10,6 @@ import datetime as dt
 import json
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -50,17 +48,9 @@ def clear_runs() -> None:
 
 
 @pytest.fixture
-def runner(tmp_path: Path) -> Iterator[Any]:
-    runners: list[DurableTestRunner] = []
-
-    def make(handler: Any) -> DurableTestRunner:
-        made = DurableTestRunner(handler, db=tmp_path / f"saga-{len(runners)}.db")
-        runners.append(made)
-        return made
-
-    yield make
-    for made in runners:
-        made.close()
+def runner(make_runner: Any) -> Any:
+    """``runner(handler)``: a time-skipping test runner (the shared ``make_runner``)."""
+    return make_runner
 
 
 # ---------------------------------------------------------------------------- the order saga
