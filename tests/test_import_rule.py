@@ -54,3 +54,14 @@ def test_the_face_is_not_imported_by_any_layer() -> None:
     for layer in ("core", "sagas", "agents", "integrations"):
         for path in sorted((ROOT / layer).rglob("*.py")):
             assert not [m for _, m in _durably_imports(path) if m in FACE], path
+
+
+def test_the_base_import_loads_no_optional_dependency() -> None:
+    """``import durably`` works with the base install: langchain-core, boto3 and OTel load only where used."""
+    import subprocess
+    import sys
+
+    code = ("import sys, durably, durably.sagas; "
+            "print(sorted(m for m in ('langchain_core', 'boto3', 'opentelemetry') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.strip() == "[]"

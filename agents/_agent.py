@@ -1,0 +1,290 @@
+"""The durable agent loop: every model call and tool call a step, every approval a callback.
+
+``agent.run(context, input)`` runs in a child context (SubType ``Agent``). Each turn calls the
+model in one step (its ``AIMessage`` checkpointed in langchain-core's serialised form), then runs
+the turn's tool calls as a durable ``parallel``, one branch per call named after the tool and the
+call id; a call that needs approval waits on its own callback first. Replay: the loop runs again
+from the top, but model and tool steps return their recorded results, so the model is never
+asked the same question twice and a finished tool never runs again; the transcript, the counts
+and the token totals are rebuilt from those results, which is what makes the limits durable.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from durably.agents._approval import ApprovalPolicy, ApprovalRequest, read_answer
+from durably.agents._messages import MESSAGES
+from durably.core import (
+    CallbackConfig,
+    CallbackTimeoutError,
+    DurableContext,
+    DurableExecutionsError,
+    Duration,
+    ParallelBranch,
+    RetryPresets,
+    StepConfig,
+    StepContext,
+    StepError,
+)
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.tools import BaseTool
+
+AGENT_SUBTYPE = "Agent"
+Notify = Callable[[ApprovalRequest], None]
+_log = logging.getLogger("durably.agents")
+
+
+@dataclass(frozen=True)
+class AgentLimits:
+    """Budgets of one run; None means no limit. Token counts come from the model's usage metadata."""
+
+    max_turns: int | None = 20
+    max_model_calls: int | None = None
+    max_tool_calls: int | None = None
+    max_input_tokens: int | None = None
+    max_output_tokens: int | None = None
+    max_total_tokens: int | None = None
+
+
+class AgentLimitReached(DurableExecutionsError):
+    """A run reached one of its limits: ``limit`` names it, ``used`` and ``allowed`` say by how much."""
+
+    def __init__(self, limit: str, used: int, allowed: int) -> None:
+        super().__init__(f"the agent reached its limit {limit}: {used} used, {allowed} allowed")
+        self.limit = limit
+        self.used = used
+        self.allowed = allowed
+
+
+AgentLimitReached.__module__ = "durably.agents"
+
+
+@dataclass
+class AgentResult:
+    """What a run produced: the final message, the transcript, usage, each tool call and approval."""
+
+    final: AIMessage
+    messages: list[BaseMessage]
+    usage: dict[str, int]
+    tool_calls: list[dict[str, Any]]
+    """Each call: ``call_id``, ``tool``, ``args`` (as run), ``outcome`` (ran / error / rejected), ``content``."""
+    approvals: list[dict[str, Any]]
+    """Each approval: ``call_id``, ``tool``, ``decision``, the answer's ``message`` / ``args``, ``answered_at``."""
+    turns: int
+
+    @property
+    def text(self) -> str:
+        """The final message's text (a property of ``AIMessage`` in langchain-core 1, a method before)."""
+        text: Any = self.final.text
+        return str(text() if callable(text) and not isinstance(text, str) else text)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready summary (for a handler's return value)."""
+        return {"final": self.text, "usage": self.usage, "turns": self.turns, "tool_calls": self.tool_calls,
+                "approvals": self.approvals}
+
+
+@dataclass(frozen=True)
+class Agent:
+    """A model, its tools and the rules of a run; ``run`` it inside any durable handler.
+
+    ``approval`` decides which tool calls need a person (see ``require_approval``); ``notify``
+    tells the person (default: a warning in the log with the command that answers). An approval
+    unanswered within ``approval_config.timeout`` counts as ``on_timeout`` ("reject" by default).
+    ``tool_errors="return"`` hands a tool's error to the model as an error ``ToolMessage``;
+    ``"raise"`` fails the run.
+    """
+
+    model: BaseChatModel
+    tools: Sequence[BaseTool] = ()
+    system_prompt: str | None = None
+    approval: ApprovalPolicy | None = None
+    notify: Notify | None = None
+    approval_config: CallbackConfig = field(default_factory=lambda: CallbackConfig(timeout=Duration.from_days(1)))
+    on_timeout: str = "reject"
+    limits: AgentLimits = field(default_factory=AgentLimits)
+    model_config: StepConfig = field(default_factory=lambda: StepConfig(retry_strategy=RetryPresets.default()))
+    tool_config: StepConfig | None = None
+    tool_errors: str = "return"
+    name: str = "agent"
+
+    def __post_init__(self) -> None:
+        if self.on_timeout not in ("reject", "approve"):
+            raise ValueError(f"on_timeout must be 'reject' or 'approve', not {self.on_timeout!r}")
+        if self.tool_errors not in ("return", "raise"):
+            raise ValueError(f"tool_errors must be 'return' or 'raise', not {self.tool_errors!r}")
+        names = [t.name for t in self.tools]
+        if len(set(names)) != len(names):
+            raise ValueError(f"two tools share a name: {sorted(n for n in names if names.count(n) > 1)}")
+
+    def run(self, context: DurableContext, input: str | Sequence[BaseMessage]) -> AgentResult:
+        """Run the agent on ``input`` (a user message, or messages) until the model stops calling tools."""
+        with context.in_child_context(self.name, sub_type=AGENT_SUBTYPE) as run:
+            return _Run(self, run).loop(_initial(self.system_prompt, input))
+
+
+class _Run:
+    """One run's state, rebuilt the same way on every replay."""
+
+    def __init__(self, agent: Agent, context: DurableContext) -> None:
+        self.agent = agent
+        self.context = context
+        self.tools = {t.name: t for t in agent.tools}
+        self.model = _bound(agent.model, agent.tools)
+        self.usage = {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0}
+        self.model_calls = 0
+        self.tool_calls: list[dict[str, Any]] = []
+        self.approvals: list[dict[str, Any]] = []
+
+    def loop(self, messages: list[BaseMessage]) -> AgentResult:
+        turn = 0
+        while True:
+            turn += 1
+            self._check("max_turns", turn, self.agent.limits.max_turns)
+            self._check("max_model_calls", self.model_calls + 1, self.agent.limits.max_model_calls)
+            answer = self._ask(list(messages))
+            messages.append(answer)
+            if not answer.tool_calls:
+                return AgentResult(answer, messages, dict(self.usage), self.tool_calls, self.approvals, turn)
+            self._check("max_tool_calls", len(self.tool_calls) + len(answer.tool_calls),
+                        self.agent.limits.max_tool_calls)
+            messages.extend(self._run_tools(answer, turn))
+
+    def _ask(self, messages: list[BaseMessage]) -> AIMessage:
+        def call_model(step: StepContext) -> AIMessage:
+            reply = self.model.invoke(messages)
+            if not isinstance(reply, AIMessage):
+                raise TypeError(f"the model answered a {type(reply).__qualname__}, not an AIMessage")
+            return reply
+
+        config = StepConfig(retry_strategy=self.agent.model_config.retry_strategy, serdes=MESSAGES,
+                            step_semantics=self.agent.model_config.step_semantics)
+        answer: AIMessage = self.context.step(call_model, name="model", config=config)
+        self.model_calls += 1
+        usage: Mapping[str, Any] = answer.usage_metadata or {}
+        for key in self.usage:
+            self.usage[key] += int(usage.get(key) or 0)
+        limits = self.agent.limits
+        self._check("max_input_tokens", self.usage["input_tokens"], limits.max_input_tokens)
+        self._check("max_output_tokens", self.usage["output_tokens"], limits.max_output_tokens)
+        self._check("max_total_tokens", self.usage["total_tokens"], limits.max_total_tokens)
+        return answer
+
+    @staticmethod
+    def _check(limit: str, used: int, allowed: int | None) -> None:
+        if allowed is not None and used > allowed:
+            raise AgentLimitReached(limit, used, allowed)
+
+    def _run_tools(self, answer: AIMessage, turn: int) -> list[ToolMessage]:
+        calls = answer.tool_calls
+        branches = [ParallelBranch(self._tool_branch(dict(call)), name=f"{call['name']} {call.get('id')}")
+                    for call in calls]
+        batch = self.context.parallel(branches, name=f"tools of turn {turn}")
+        batch.throw_if_error()
+        records = [item.result for item in sorted(batch.all, key=lambda i: i.index)]
+        out = []
+        for record in records:
+            assert record is not None
+            self.tool_calls.append({k: v for k, v in record.items() if k != "approval"})
+            if record.get("approval"):
+                self.approvals.append(record["approval"])
+            out.append(ToolMessage(content=record["content"], tool_call_id=record["call_id"], name=record["tool"],
+                                   status="error" if record["outcome"] != "ran" else "success"))
+        return out
+
+    def _tool_branch(self, call: dict[str, Any]) -> Callable[[DurableContext], dict[str, Any]]:
+        def branch(ctx: DurableContext) -> dict[str, Any]:
+            return self._call_tool(ctx, call)
+        return branch
+
+    def _call_tool(self, ctx: DurableContext, call: dict[str, Any]) -> dict[str, Any]:
+        name, args, call_id = call["name"], dict(call.get("args") or {}), str(call.get("id") or "")
+        record: dict[str, Any] = {"call_id": call_id, "tool": name, "args": args}
+        tool = self.tools.get(name)
+        reason = self.agent.approval(name, args) if self.agent.approval is not None else None
+        if reason is not None:
+            decision = self._approve(ctx, name, args, call_id, reason, tool)
+            record["approval"] = {"call_id": call_id, "tool": name, **decision}
+            if decision["decision"] == "reject":
+                message = decision.get("message") or "no reason given"
+                return {**record, "outcome": "rejected",
+                        "content": f"A person rejected this call of {name}: {message}"}
+            if decision["decision"] == "edit":
+                args = record["args"] = dict(decision["args"])
+        if tool is None:
+            return {**record, "outcome": "error", "content": f"there is no tool named {name!r}; "
+                    f"the tools are: {', '.join(sorted(self.tools)) or 'none'}"}
+        try:
+            content = ctx.step(_tool_body(tool, args), name=name, config=self.agent.tool_config)
+        except StepError as exc:
+            if self.agent.tool_errors == "raise":
+                raise
+            return {**record, "outcome": "error", "content": f"{exc.error_type}: {exc.message}"}
+        return {**record, "outcome": "ran", "content": content}
+
+    def _approve(self, ctx: DurableContext, name: str, args: dict[str, Any], call_id: str, reason: str,
+                 tool: BaseTool | None) -> dict[str, Any]:
+        """Ask until a usable answer comes (or the time is up); each ask is a callback of its own."""
+        note = None
+        while True:
+            def submit(callback_id: str, _: Any, note: str | None = note) -> None:
+                request = ApprovalRequest(name, args, call_id, reason, callback_id, note)
+                (self.agent.notify or _log_request)(request)
+
+            def answered_at(step: StepContext) -> str:
+                return dt.datetime.now(dt.UTC).isoformat()
+
+            try:
+                answer = ctx.wait_for_callback(submit, name=f"approve {name}", config=self.agent.approval_config)
+            except CallbackTimeoutError:
+                return {"decision": self.agent.on_timeout, "message": "no answer before the approval timed out",
+                        "answered_at": ctx.step(answered_at, name="approval time")}
+            decision, note = read_answer(answer, tool)
+            if decision is not None:
+                return {**decision, "answered_at": ctx.step(answered_at, name="approval time")}
+
+
+def _tool_body(tool: BaseTool, args: Mapping[str, Any]) -> Callable[[StepContext], str]:
+    def run_tool(step: StepContext) -> str:
+        output = tool.invoke(dict(args))
+        return output if isinstance(output, str) else _as_text(output)
+    return run_tool
+
+
+def _as_text(value: Any) -> str:
+    try:
+        return json.dumps(value, default=str)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def _bound(model: BaseChatModel, tools: Sequence[BaseTool]) -> Any:
+    """The model with the tools' schemas bound, where the model supports tool binding."""
+    if not tools:
+        return model
+    try:
+        return model.bind_tools(list(tools))
+    except NotImplementedError:  # a scripted or fake model: it names its tool calls itself
+        return model
+
+
+def _initial(system_prompt: str | None, input: str | Sequence[BaseMessage]) -> list[BaseMessage]:
+    messages: list[BaseMessage] = [SystemMessage(system_prompt)] if system_prompt else []
+    if isinstance(input, str):
+        messages.append(HumanMessage(input))
+    else:
+        messages.extend(input)
+    return messages
+
+
+def _log_request(request: ApprovalRequest) -> None:
+    again = f" (asked again: {request.note})" if request.note else ""
+    _log.warning("approval needed: %s(%s), call %s: %s%s; answer with %s", request.tool, request.args,
+                 request.call_id, request.reason, again, request.how_to_answer)

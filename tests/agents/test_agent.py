@@ -1,0 +1,211 @@
+"""The durable agent loop: model and tool steps, approvals as callbacks, limits, replay.
+
+The model is durably.agents.testing.ScriptedChatModel (langchain-core's BaseChatModel with real
+tool calls); each test counts model and tool calls to show that replay asks and runs nothing twice.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from durably import DurableContext, durable_execution
+from durably.agents import Agent, AgentLimitReached, AgentLimits, ApprovalRequest, require_approval
+from durably.agents.testing import ScriptedChatModel
+from durably.testing import DurableTestRunner
+from langchain_core.messages import AIMessage
+from langchain_core.tools import tool
+
+RAN: list[str] = []
+
+
+@pytest.fixture(autouse=True)
+def clear() -> None:
+    RAN.clear()
+
+
+@tool
+def lookup_order(order_id: str) -> str:
+    """Look up an order."""
+    RAN.append(f"lookup {order_id}")
+    return json.dumps({"order_id": order_id, "total": 250})
+
+
+@tool
+def refund(order_id: str, amount: int) -> str:
+    """Refund part of an order."""
+    RAN.append(f"refund {order_id} {amount}")
+    if amount < 0:
+        raise ValueError("a refund cannot be negative")
+    return f"refunded {amount} on {order_id}"
+
+
+def call(name: str, call_id: str, **args: Any) -> dict[str, Any]:
+    return {"name": name, "args": args, "id": call_id, "type": "tool_call"}
+
+
+def usage(total: int) -> dict[str, int]:
+    return {"input_tokens": total - 10, "output_tokens": 10, "total_tokens": total}
+
+
+def handler_for(agent: Agent) -> Any:
+    @durable_execution
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        return agent.run(ctx, event["question"]).to_json()
+    return handler
+
+
+def test_every_model_call_and_tool_call_is_a_named_step(make_runner: Any) -> None:
+    model = ScriptedChatModel(script=[
+        AIMessage("", tool_calls=[call("lookup_order", "c1", order_id="A-1")], usage_metadata=usage(100)),
+        AIMessage("Order A-1 totals 250.", usage_metadata=usage(150)),
+    ])
+    result = make_runner(handler_for(Agent(model, [lookup_order], system_prompt="You are support."))).run(
+        {"question": "What is A-1's total?"})
+    assert result.status == "SUCCEEDED", result.error
+    assert result.value["final"] == "Order A-1 totals 250."
+    assert result.value["usage"] == {"input_tokens": 230, "output_tokens": 20, "total_tokens": 250}
+    assert result.value["tool_calls"] == [{"call_id": "c1", "tool": "lookup_order", "args": {"order_id": "A-1"},
+                                           "outcome": "ran", "content": '{"order_id": "A-1", "total": 250}'}]
+    agent_op = result.get_context("agent")
+    assert agent_op.SubType == "Agent"
+    models = [op for op in result.operations if op.Type == "STEP" and op.Name == "model"]
+    assert len(models) == 2 and all(op.ParentId == agent_op.Id for op in models)
+    assert result.get_step("lookup_order").Status == "SUCCEEDED"
+    assert result.get_context("lookup_order c1").SubType == "ParallelBranch"
+    assert models[0].StepDetails is not None
+    stored = json.loads(models[0].StepDetails.Result or "{}")
+    assert stored["id"][-1] == "AIMessage" and stored["kwargs"]["tool_calls"][0]["id"] == "c1"  # langchain's form
+    assert model.calls == [0, 1] and RAN == ["lookup A-1"]
+
+
+def refund_agent(script: list[AIMessage], requests: list[ApprovalRequest], **options: Any) -> tuple[Any, Any]:
+    model = ScriptedChatModel(script=script)
+    agent = Agent(model, [lookup_order, refund], notify=requests.append,
+                  approval=require_approval("refund", when=lambda name, args: args["amount"] > 100), **options)
+    return handler_for(agent), model
+
+
+REFUND_200 = [AIMessage("", tool_calls=[call("refund", "r1", order_id="A-1", amount=200)]), AIMessage("Done.")]
+
+
+@pytest.mark.parametrize(("answers", "ran", "outcome", "content"), [
+    (['{"decision": "approve"}'], ["refund A-1 200"], "ran", "refunded 200 on A-1"),
+    (['{"decision": "reject", "message": "too much"}'], [], "rejected",
+     "A person rejected this call of refund: too much"),
+    (['{"decision": "edit", "args": {"order_id": "A-1", "amount": 120}}'], ["refund A-1 120"], "ran",
+     "refunded 120 on A-1"),
+    (["sure", '{"decision": "edit", "args": {"amount": "lots"}}', '{"decision": "approve"}'], ["refund A-1 200"],
+     "ran", "refunded 200 on A-1"),
+])
+def test_a_tool_that_needs_approval_waits_for_a_person(make_runner: Any, answers: list[str], ran: list[str],
+                                                       outcome: str, content: str) -> None:
+    requests: list[ApprovalRequest] = []
+    handler, model = refund_agent(REFUND_200, requests)
+    runner: DurableTestRunner = make_runner(handler)
+    arn = runner.run_async({"question": "Refund 200 on A-1"})
+    for answer in answers:
+        assert runner.resume(arn).status == "RUNNING"  # waiting on the approval; nothing ran
+        assert RAN == []
+        runner.send_callback_success(runner.callback_id(arn, "approve refund"), answer)
+    result = runner.resume(arn)
+    assert result.status == "SUCCEEDED", result.error
+    assert RAN == ran
+    record = result.value["tool_calls"][0]
+    assert (record["outcome"], record["content"]) == (outcome, content)
+    assert result.value["approvals"][0]["decision"] == json.loads(answers[-1])["decision"]
+    assert model.calls == [0, 1], "a resumed agent asked the model again"
+    assert [r.note is None for r in requests] == [True] + [False] * (len(answers) - 1)
+    if len(answers) > 1:
+        assert requests[1].note is not None and "not JSON" in requests[1].note
+        assert requests[2].note is not None and "amount" in requests[2].note and "order_id" in requests[2].note
+    assert requests[0].tool == "refund" and requests[0].args == {"order_id": "A-1", "amount": 200}
+    assert requests[0].callback_id in requests[0].how_to_answer
+
+
+def test_an_unanswered_approval_times_out_as_a_rejection(make_runner: Any) -> None:
+    handler, _ = refund_agent(REFUND_200, [])
+    runner: DurableTestRunner = make_runner(handler)
+    arn = runner.run_async({"question": "Refund 200 on A-1"})
+    assert runner.resume(arn).status == "RUNNING"
+    runner.advance_time(86_401)
+    result = runner.resume(arn)
+    assert result.status == "SUCCEEDED" and RAN == []
+    assert result.value["tool_calls"][0]["outcome"] == "rejected"
+    assert "timed out" in result.value["approvals"][0]["message"]
+
+
+def test_parallel_approvals_are_answered_and_resumed_independently(make_runner: Any) -> None:
+    script = [AIMessage("", tool_calls=[call("refund", "r1", order_id="A-1", amount=200),
+                                        call("refund", "r2", order_id="B-2", amount=300),
+                                        call("lookup_order", "l1", order_id="C-3")]),
+              AIMessage("Both handled.")]
+    requests: list[ApprovalRequest] = []
+    handler, model = refund_agent(script, requests)
+    runner: DurableTestRunner = make_runner(handler)
+    arn = runner.run_async({"question": "two refunds"})
+    assert runner.resume(arn).status == "RUNNING"
+    assert RAN == ["lookup C-3"]  # the call that needs no approval ran at once
+    by_call = {r.call_id: r.callback_id for r in requests}
+    runner.send_callback_success(by_call["r2"], '{"decision": "approve"}')  # the second one first
+    assert runner.resume(arn).status == "RUNNING"
+    assert RAN == ["lookup C-3", "refund B-2 300"], "the second approval did not run its tool at once"
+    runner.send_callback_success(by_call["r1"], '{"decision": "reject", "message": "no"}')
+    result = runner.resume(arn)
+    assert result.status == "SUCCEEDED"
+    assert [c["outcome"] for c in result.value["tool_calls"]] == ["rejected", "ran", "ran"]
+    assert model.calls == [0, 1] and RAN == ["lookup C-3", "refund B-2 300"]
+
+
+def test_a_tool_error_goes_back_to_the_model(make_runner: Any) -> None:
+    script = [AIMessage("", tool_calls=[call("refund", "r1", order_id="A-1", amount=-5),
+                                        call("nope", "n1")]), AIMessage("Sorry.")]
+    model = ScriptedChatModel(script=script)
+    agent = Agent(model, [refund], tool_config=None)
+    result = make_runner(handler_for(agent)).run({"question": "refund -5"})
+    assert result.status == "SUCCEEDED"
+    errors = [(c["outcome"], c["content"]) for c in result.value["tool_calls"]]
+    assert errors[0][0] == "error" and "a refund cannot be negative" in errors[0][1]
+    assert errors[1] == ("error", "there is no tool named 'nope'; the tools are: refund")
+
+
+@pytest.mark.parametrize(("limits", "name"), [
+    (AgentLimits(max_turns=1), "max_turns"),
+    (AgentLimits(max_model_calls=1), "max_model_calls"),
+    (AgentLimits(max_tool_calls=1), "max_tool_calls"),
+    (AgentLimits(max_total_tokens=120), "max_total_tokens"),
+])
+def test_each_limit_ends_the_run_with_a_typed_outcome(make_runner: Any, limits: AgentLimits, name: str) -> None:
+    script = [AIMessage("", tool_calls=[call("lookup_order", "a", order_id="1"), call("lookup_order", "b",
+                                                                                     order_id="2")],
+                        usage_metadata=usage(100)),
+              AIMessage("", tool_calls=[call("lookup_order", "c", order_id="3")], usage_metadata=usage(100)),
+              AIMessage("done", usage_metadata=usage(100))]
+    agent = Agent(ScriptedChatModel(script=script), [lookup_order], limits=limits)
+
+    @durable_execution
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        try:
+            agent.run(ctx, "go")
+        except AgentLimitReached as exc:
+            return {"limit": exc.limit, "used": exc.used, "allowed": exc.allowed}
+        return "no limit reached"
+
+    result = make_runner(handler).run()
+    assert result.status == "SUCCEEDED" and result.value["limit"] == name
+
+
+def test_tool_messages_reach_the_model_with_their_call_ids(make_runner: Any) -> None:
+    seen: list[list[Any]] = []
+
+    class Recording(ScriptedChatModel):
+        def _generate(self, messages: Any, stop: Any = None, run_manager: Any = None, **kwargs: Any) -> Any:
+            seen.append([(type(m).__name__, getattr(m, "tool_call_id", None)) for m in messages])
+            return super()._generate(messages, stop, run_manager, **kwargs)
+
+    model = Recording(script=[AIMessage("", tool_calls=[call("lookup_order", "c9", order_id="Z")]),
+                              AIMessage("ok")])
+    result = make_runner(handler_for(Agent(model, [lookup_order]))).run({"question": "Z?"})
+    assert result.status == "SUCCEEDED"
+    assert seen[1] == [("HumanMessage", None), ("AIMessage", None), ("ToolMessage", "c9")]
