@@ -16,9 +16,10 @@ Any langchain-core ``BaseChatModel`` works unchanged; tools are ``BaseTool`` / `
 the ``agents`` extra (``pip install durably[agents]``).
 """
 
-from durably.agents._agent import AGENT_SUBTYPE, Agent, AgentLimitReached, AgentLimits, AgentResult
+from durably.agents._agent import AGENT_SUBTYPE, Agent, AgentLimitReached, AgentLimits
 from durably.agents._approval import ApprovalPolicy, ApprovalRequest, require_approval
 from durably.agents._messages import MessageSerDes
+from durably.agents._result import AgentResult
 
 __all__ = [
     "AGENT_SUBTYPE",

@@ -19,24 +19,32 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from durably.agents._approval import ApprovalPolicy, ApprovalRequest, read_answer
-from durably.agents._messages import MESSAGES
+from durably.agents._messages import MESSAGES, RESULTS
+from durably.agents._result import AgentResult
 from durably.core import (
+    AsyncDurableContext,
     CallbackConfig,
     CallbackTimeoutError,
+    ChildConfig,
+    ChildContextError,
     DurableContext,
-    DurableExecutionsError,
+    DurableOperationError,
     Duration,
     ParallelBranch,
     RetryPresets,
     StepConfig,
     StepContext,
     StepError,
+    error_type_name,
 )
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
-from langchain_core.tools import BaseTool
+from langchain_core.tools import BaseTool, StructuredTool
 
 AGENT_SUBTYPE = "Agent"
+AGENT_TOOL = "durably_agent"
+"""The metadata key of a tool that stands for an agent (see :meth:`Agent.as_tool`)."""
+RUN: ChildConfig[AgentResult] = ChildConfig(sub_type=AGENT_SUBTYPE, serdes=RESULTS)
 Notify = Callable[[ApprovalRequest], None]
 _log = logging.getLogger("durably.agents")
 
@@ -53,42 +61,24 @@ class AgentLimits:
     max_total_tokens: int | None = None
 
 
-class AgentLimitReached(DurableExecutionsError):
+class AgentLimitReached(DurableOperationError):
     """A run reached one of its limits: ``limit`` names it, ``used`` and ``allowed`` say by how much."""
 
-    def __init__(self, limit: str, used: int, allowed: int) -> None:
-        super().__init__(f"the agent reached its limit {limit}: {used} used, {allowed} allowed")
-        self.limit = limit
-        self.used = used
-        self.allowed = allowed
+    def __init__(self, message: str | None = None, error_type: str | None = None, data: str | None = None,
+                 stack_trace: list[str] | None = None) -> None:
+        super().__init__(message, error_type, data, stack_trace)
+        details = json.loads(data) if data else {}
+        self.limit: str = details.get("limit", "")
+        self.used: int = details.get("used", 0)
+        self.allowed: int = details.get("allowed", 0)
+
+    @classmethod
+    def of(cls, limit: str, used: int, allowed: int) -> AgentLimitReached:
+        return cls(f"the agent reached its limit {limit}: {used} used, {allowed} allowed", None,
+                   json.dumps({"limit": limit, "used": used, "allowed": allowed}))
 
 
 AgentLimitReached.__module__ = "durably.agents"
-
-
-@dataclass
-class AgentResult:
-    """What a run produced: the final message, the transcript, usage, each tool call and approval."""
-
-    final: AIMessage
-    messages: list[BaseMessage]
-    usage: dict[str, int]
-    tool_calls: list[dict[str, Any]]
-    """Each call: ``call_id``, ``tool``, ``args`` (as run), ``outcome`` (ran / error / rejected), ``content``."""
-    approvals: list[dict[str, Any]]
-    """Each approval: ``call_id``, ``tool``, ``decision``, the answer's ``message`` / ``args``, ``answered_at``."""
-    turns: int
-
-    @property
-    def text(self) -> str:
-        """The final message's text (a property of ``AIMessage`` in langchain-core 1, a method before)."""
-        text: Any = self.final.text
-        return str(text() if callable(text) and not isinstance(text, str) else text)
-
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-ready summary (for a handler's return value)."""
-        return {"final": self.text, "usage": self.usage, "turns": self.turns, "tool_calls": self.tool_calls,
-                "approvals": self.approvals}
 
 
 @dataclass(frozen=True)
@@ -125,9 +115,40 @@ class Agent:
             raise ValueError(f"two tools share a name: {sorted(n for n in names if names.count(n) > 1)}")
 
     def run(self, context: DurableContext, input: str | Sequence[BaseMessage]) -> AgentResult:
-        """Run the agent on ``input`` (a user message, or messages) until the model stops calling tools."""
-        with context.in_child_context(self.name, sub_type=AGENT_SUBTYPE) as run:
-            return _Run(self, run).loop(_initial(self.system_prompt, input))
+        """Run the agent on ``input`` (a user message, or messages) until the model stops calling tools.
+
+        The run is a child context whose result is the whole :class:`AgentResult`: once the run
+        ended, a replay returns it without going through the turns again.
+        """
+        try:
+            return context.run_in_child_context(self._loop(input), name=self.name, config=RUN)
+        except ChildContextError as exc:
+            raise _own_error(exc)  # noqa: B904 - its cause is set: the run's recorded failure
+
+    async def arun(self, context: AsyncDurableContext, input: str | Sequence[BaseMessage]) -> AgentResult:
+        """As :meth:`run`, in an ``async def`` handler (the loop runs in a worker thread, the model
+        and tools through their sync interface)."""
+        try:
+            result: AgentResult = await context.run_in_child_context(self._loop(input), name=self.name, config=RUN)
+        except ChildContextError as exc:
+            raise _own_error(exc)  # noqa: B904 - its cause is set: the run's recorded failure
+        return result
+
+    def as_tool(self, name: str | None = None, description: str | None = None) -> BaseTool:
+        """This agent as a tool of another agent: its run is a child context of the calling turn."""
+        def refuse(question: str) -> str:
+            raise TypeError("an agent tool runs inside a durable agent, not on its own")
+
+        return StructuredTool.from_function(
+            refuse, name=name or self.name, description=description or f"Ask the {self.name} agent a question.",
+            metadata={AGENT_TOOL: self})
+
+    def _loop(self, input: str | Sequence[BaseMessage]) -> Callable[[DurableContext], AgentResult]:
+        messages = _initial(self.system_prompt, input)
+
+        def loop(run: DurableContext) -> AgentResult:
+            return _Run(self, run).loop(list(messages))
+        return loop
 
 
 class _Run:
@@ -180,7 +201,7 @@ class _Run:
     @staticmethod
     def _check(limit: str, used: int, allowed: int | None) -> None:
         if allowed is not None and used > allowed:
-            raise AgentLimitReached(limit, used, allowed)
+            raise AgentLimitReached.of(limit, used, allowed)
 
     def _run_tools(self, answer: AIMessage, turn: int) -> list[ToolMessage]:
         calls = answer.tool_calls
@@ -221,6 +242,9 @@ class _Run:
         if tool is None:
             return {**record, "outcome": "error", "content": f"there is no tool named {name!r}; "
                     f"the tools are: {', '.join(sorted(self.tools)) or 'none'}"}
+        inner = (tool.metadata or {}).get(AGENT_TOOL)
+        if isinstance(inner, Agent):
+            return {**record, "outcome": "ran", "content": inner.run(ctx, str(args.get("question", ""))).text}
         try:
             content = ctx.step(_tool_body(tool, args), name=name, config=self.agent.tool_config)
         except StepError as exc:
@@ -249,6 +273,16 @@ class _Run:
             decision, note = read_answer(answer, tool)
             if decision is not None:
                 return {**decision, "answered_at": ctx.step(answered_at, name="approval time")}
+
+
+def _own_error(exc: ChildContextError) -> Exception:
+    """A run's own outcome (a limit reached) as itself, whether it just happened or is replayed;
+    any other failure of the run as the ChildContextError it is."""
+    if exc.error_type != error_type_name(AgentLimitReached):
+        return exc
+    own = AgentLimitReached(exc.message, exc.error_type, exc.data, exc.stack_trace)
+    own.__cause__ = exc
+    return own
 
 
 def _tool_body(tool: BaseTool, args: Mapping[str, Any]) -> Callable[[StepContext], str]:

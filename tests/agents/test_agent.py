@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 import pytest
-from durably import DurableContext, durable_execution
+from durably import AsyncDurableContext, DurableContext, Duration, durable_execution
 from durably.agents import Agent, AgentLimitReached, AgentLimits, ApprovalRequest, require_approval
 from durably.agents.testing import ScriptedChatModel
 from durably.testing import DurableTestRunner
@@ -209,3 +209,54 @@ def test_tool_messages_reach_the_model_with_their_call_ids(make_runner: Any) -> 
     result = make_runner(handler_for(Agent(model, [lookup_order]))).run({"question": "Z?"})
     assert result.status == "SUCCEEDED"
     assert seen[1] == [("HumanMessage", None), ("AIMessage", None), ("ToolMessage", "c9")]
+
+
+def test_an_async_agent_waits_for_approval_and_resumes(make_runner: Any) -> None:
+    model = ScriptedChatModel(script=REFUND_200)
+    agent = Agent(model, [refund], approval=require_approval("refund"), notify=lambda request: None)
+
+    @durable_execution
+    async def handler(event: Any, ctx: AsyncDurableContext) -> Any:
+        return (await agent.arun(ctx, "refund please")).to_json()
+
+    runner: DurableTestRunner = make_runner(handler)
+    arn = runner.run_async()
+    assert runner.resume(arn).status == "RUNNING" and RAN == []
+    runner.send_callback_success(runner.callback_id(arn, "approve refund"), '{"decision": "approve"}')
+    result = runner.resume(arn)
+    assert result.status == "SUCCEEDED", result.error
+    assert result.value["final"] == "Done." and RAN == ["refund A-1 200"] and model.calls == [0, 1]
+
+
+def test_a_finished_run_replays_as_its_recorded_result(make_runner: Any) -> None:
+    model = ScriptedChatModel(script=[AIMessage("", tool_calls=[call("lookup_order", "c1", order_id="A")]),
+                                      AIMessage("A totals 250.")])
+    agent = Agent(model, [lookup_order])
+    seen: list[tuple[str, int, int]] = []
+
+    @durable_execution
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        result = agent.run(ctx, "A?")
+        seen.append((result.text, len(result.messages), result.turns))
+        ctx.wait(Duration(1), name="then")
+        return result.usage
+
+    outcome = make_runner(handler).run()
+    assert outcome.status == "SUCCEEDED"
+    assert seen == [("A totals 250.", 4, 2)] * 2  # the replayed result is the recorded one, whole
+    assert model.calls == [0, 1] and RAN == ["lookup A"]
+
+
+def test_an_agent_can_be_a_tool_of_another_agent(make_runner: Any) -> None:
+    researcher = Agent(ScriptedChatModel(script=[
+        AIMessage("", tool_calls=[call("lookup_order", "i1", order_id="Q")]), AIMessage("Q totals 250.")]),
+        [lookup_order], name="researcher")
+    lead = Agent(ScriptedChatModel(script=[
+        AIMessage("", tool_calls=[call("researcher", "o1", question="What is Q's total?")]),
+        AIMessage("The researcher says Q totals 250.")]), [researcher.as_tool()], name="lead")
+    result = make_runner(handler_for(lead)).run({"question": "Q?"})
+    assert result.status == "SUCCEEDED", result.error
+    assert result.value["tool_calls"][0]["content"] == "Q totals 250."
+    inner = result.get_context("researcher")
+    assert inner.SubType == "Agent" and inner.ParentId == result.get_context("researcher o1").Id
+    assert RAN == ["lookup Q"]
