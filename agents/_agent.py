@@ -50,6 +50,22 @@ _log = logging.getLogger("durably.agents")
 
 
 @dataclass(frozen=True)
+class AgentEvent:
+    """Something a run did, for an application that shows progress (``Agent(on_event=...)``).
+
+    ``kind``: ``turn_started``, ``model_answered``, ``tool_ran``, ``approval_requested`` or
+    ``approval_answered``. Events fire from the step that does the work, so a replay fires none
+    again; a step that runs again (a retry, or a crash before its result was recorded) fires its
+    event again.
+    """
+
+    kind: str
+    agent: str
+    turn: int | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class AgentLimits:
     """Budgets of one run; None means no limit. Token counts come from the model's usage metadata."""
 
@@ -104,6 +120,7 @@ class Agent:
     tool_config: StepConfig | None = None
     tool_errors: str = "return"
     name: str = "agent"
+    on_event: Callable[[AgentEvent], None] | None = None
 
     def __post_init__(self) -> None:
         if self.on_timeout not in ("reject", "approve"):
@@ -170,7 +187,7 @@ class _Run:
             turn += 1
             self._check("max_turns", turn, self.agent.limits.max_turns)
             self._check("max_model_calls", self.model_calls + 1, self.agent.limits.max_model_calls)
-            answer = self._ask(list(messages))
+            answer = self._ask(list(messages), turn)
             messages.append(answer)
             if not answer.tool_calls:
                 return AgentResult(answer, messages, dict(self.usage), self.tool_calls, self.approvals, turn)
@@ -178,11 +195,25 @@ class _Run:
                         self.agent.limits.max_tool_calls)
             messages.extend(self._run_tools(answer, turn))
 
-    def _ask(self, messages: list[BaseMessage]) -> AIMessage:
+    def _emit(self, kind: str, turn: int | None = None, **data: Any) -> None:
+        """Tell ``on_event`` (called from step bodies only, so replays stay silent); its errors are logged."""
+        hook = self.agent.on_event
+        if hook is None:
+            return
+        try:
+            hook(AgentEvent(kind, self.agent.name, turn, data))
+        except Exception:
+            _log.warning("the on_event hook of agent %r raised on %s; ignored", self.agent.name, kind, exc_info=True)
+
+    def _ask(self, messages: list[BaseMessage], turn: int) -> AIMessage:
         def call_model(step: StepContext) -> AIMessage:
+            if step.attempt == 1:
+                self._emit("turn_started", turn)
             reply = self.model.invoke(messages)
             if not isinstance(reply, AIMessage):
                 raise TypeError(f"the model answered a {type(reply).__qualname__}, not an AIMessage")
+            self._emit("model_answered", turn, tool_calls=[c["name"] for c in reply.tool_calls],
+                       usage=dict(reply.usage_metadata or {}))
             return reply
 
         config = StepConfig(retry_strategy=self.agent.model_config.retry_strategy, serdes=MESSAGES,
@@ -246,12 +277,20 @@ class _Run:
         if isinstance(inner, Agent):
             return {**record, "outcome": "ran", "content": inner.run(ctx, str(args.get("question", ""))).text}
         try:
-            content = ctx.step(_tool_body(tool, args), name=name, config=self.agent.tool_config)
+            content = ctx.step(self._tool_body(tool, args, call_id), name=name, config=self.agent.tool_config)
         except StepError as exc:
             if self.agent.tool_errors == "raise":
                 raise
             return {**record, "outcome": "error", "content": f"{exc.error_type}: {exc.message}"}
         return {**record, "outcome": "ran", "content": content}
+
+    def _tool_body(self, tool: BaseTool, args: Mapping[str, Any], call_id: str) -> Callable[[StepContext], str]:
+        def run_tool(step: StepContext) -> str:
+            output = tool.invoke(dict(args))
+            content = output if isinstance(output, str) else _as_text(output)
+            self._emit("tool_ran", tool=tool.name, call_id=call_id, args=dict(args), content=content)
+            return content
+        return run_tool
 
     def _approve(self, ctx: DurableContext, name: str, args: dict[str, Any], call_id: str, reason: str,
                  tool: BaseTool | None) -> dict[str, Any]:
@@ -260,9 +299,11 @@ class _Run:
         while True:
             def submit(callback_id: str, _: Any, note: str | None = note) -> None:
                 request = ApprovalRequest(name, args, call_id, reason, callback_id, note)
+                self._emit("approval_requested", tool=name, call_id=call_id, callback_id=callback_id, reason=reason)
                 (self.agent.notify or _log_request)(request)
 
             def answered_at(step: StepContext) -> str:
+                self._emit("approval_answered", tool=name, call_id=call_id)
                 return dt.datetime.now(dt.UTC).isoformat()
 
             try:
@@ -283,13 +324,6 @@ def _own_error(exc: ChildContextError) -> Exception:
     own = AgentLimitReached(exc.message, exc.error_type, exc.data, exc.stack_trace)
     own.__cause__ = exc
     return own
-
-
-def _tool_body(tool: BaseTool, args: Mapping[str, Any]) -> Callable[[StepContext], str]:
-    def run_tool(step: StepContext) -> str:
-        output = tool.invoke(dict(args))
-        return output if isinstance(output, str) else _as_text(output)
-    return run_tool
 
 
 def _as_text(value: Any) -> str:

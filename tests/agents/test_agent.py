@@ -260,3 +260,25 @@ def test_an_agent_can_be_a_tool_of_another_agent(make_runner: Any) -> None:
     inner = result.get_context("researcher")
     assert inner.SubType == "Agent" and inner.ParentId == result.get_context("researcher o1").Id
     assert RAN == ["lookup Q"]
+
+
+def test_progress_events_fire_once_each_although_the_run_replays(make_runner: Any) -> None:
+    events: list[tuple[str, int | None]] = []
+    model = ScriptedChatModel(script=REFUND_200)
+    agent = Agent(model, [refund], approval=require_approval("refund"), notify=lambda request: None,
+                  on_event=lambda event: events.append((event.kind, event.turn)))
+    runner: DurableTestRunner = make_runner(handler_for(agent))
+    arn = runner.run_async({"question": "refund"})
+    assert runner.resume(arn).status == "RUNNING"
+    runner.send_callback_success(runner.callback_id(arn, "approve refund"), '{"decision": "approve"}')
+    assert runner.resume(arn).status == "SUCCEEDED"
+    assert events == [("turn_started", 1), ("model_answered", 1), ("approval_requested", None),
+                      ("approval_answered", None), ("tool_ran", None), ("turn_started", 2), ("model_answered", 2)]
+
+
+def test_a_failing_event_hook_does_not_break_the_run(make_runner: Any) -> None:
+    def broken(event: Any) -> None:
+        raise RuntimeError("dashboard down")
+
+    agent = Agent(ScriptedChatModel(script=[AIMessage("hi")]), on_event=broken)
+    assert make_runner(handler_for(agent)).run({"question": "hello"}).value["final"] == "hi"
