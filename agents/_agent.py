@@ -37,6 +37,7 @@ from durably.core import (
     StepError,
     error_type_name,
 )
+from durably.sagas import Compensation, Saga, SagaCompensationFailed, SagaConfig, SagaRolledBack, saga
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.tools import BaseTool, StructuredTool
@@ -121,6 +122,11 @@ class Agent:
     tool_errors: str = "return"
     name: str = "agent"
     on_event: Callable[[AgentEvent], None] | None = None
+    compensations: Mapping[str, Compensation] = field(default_factory=dict)
+    """Tool name -> how to undo one of its calls (``undo(step, Undo)``: ``Undo.result`` is the tool's
+    output, ``Undo.args[0]`` its arguments). With any, a run that fails undoes the calls that ran, latest
+    first, as a saga does (``saga_config`` sets its retries and escalation) and raises its outcome."""
+    saga_config: SagaConfig | None = None
 
     def __post_init__(self) -> None:
         if self.on_timeout not in ("reject", "approve"):
@@ -164,16 +170,21 @@ class Agent:
         messages = _initial(self.system_prompt, input)
 
         def loop(run: DurableContext) -> AgentResult:
-            return _Run(self, run).loop(list(messages))
+            if not self.compensations:
+                return _Run(self, run).loop(list(messages))
+            with saga(run, f"{self.name} tools", config=self.saga_config) as undoable:
+                return _Run(self, undoable.context, undoable).loop(list(messages))
         return loop
 
 
 class _Run:
     """One run's state, rebuilt the same way on every replay."""
 
-    def __init__(self, agent: Agent, context: DurableContext) -> None:
+    def __init__(self, agent: Agent, context: DurableContext, undoable: Saga | None = None) -> None:
         self.agent = agent
         self.context = context
+        self.undoable = undoable
+        """The saga that remembers compensable tool calls, if the agent has compensations."""
         self.tools = {t.name: t for t in agent.tools}
         self.model = _bound(agent.model, agent.tools)
         self.usage = {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0}
@@ -245,6 +256,9 @@ class _Run:
         for record in records:
             assert record is not None
             self.tool_calls.append({k: v for k, v in record.items() if k != "approval"})
+            undo = self.agent.compensations.get(record["tool"])
+            if self.undoable is not None and undo is not None and record["outcome"] == "ran":
+                self.undoable.remember(record["tool"], undo, record["content"], record["args"])
             if record.get("approval"):
                 self.approvals.append(record["approval"])
             out.append(ToolMessage(content=record["content"], tool_call_id=record["call_id"], name=record["tool"],
@@ -316,12 +330,16 @@ class _Run:
                 return {**decision, "answered_at": ctx.step(answered_at, name="approval time")}
 
 
+_OWN_ERRORS = {error_type_name(cls): cls for cls in (AgentLimitReached, SagaRolledBack, SagaCompensationFailed)}
+
+
 def _own_error(exc: ChildContextError) -> Exception:
-    """A run's own outcome (a limit reached) as itself, whether it just happened or is replayed;
-    any other failure of the run as the ChildContextError it is."""
-    if exc.error_type != error_type_name(AgentLimitReached):
+    """A run's own outcome (a limit reached, its tools rolled back) as itself, whether it just
+    happened or is replayed; any other failure of the run as the ChildContextError it is."""
+    cls = _OWN_ERRORS.get(exc.error_type or "")
+    if cls is None:
         return exc
-    own = AgentLimitReached(exc.message, exc.error_type, exc.data, exc.stack_trace)
+    own = cls(exc.message, exc.error_type, exc.data, exc.stack_trace)
     own.__cause__ = exc
     return own
 

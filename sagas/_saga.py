@@ -127,6 +127,12 @@ class _SagaState:
         arn, context_id = self._where
         return _Done(spec, undo, idempotency_key(arn, f"{context_id}/undo/{len(self._done)}.{position}"))
 
+    def remember(self, name: str, compensate: Compensation, result: Any = None, *args: Any, **kwargs: Any) -> None:
+        """Count work done outside :meth:`step` (by durable operations of the caller's own) as a
+        completed step: on rollback, ``compensate`` undoes it with ``result`` and ``args`` in its
+        :class:`Undo`. Call it at the same point on every replay (right after the work), as steps are."""
+        self._completed(SagaStep(_nothing, args, kwargs, compensate, name), result)
+
     def _completed(self, spec: SagaStep, result: Any) -> None:
         if spec.compensate is not None and not self.pivoted:
             self._done.append([self._done_entry(spec, result)])
@@ -431,6 +437,10 @@ def _spec(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any
         compensate_on_failure = compensate_on_failure or declared[1]
         config = config or declared[2]
     return SagaStep(func, args, kwargs, compensate, name, config, compensate_on_failure)
+
+
+def _nothing(step: StepContext, *args: Any, **kwargs: Any) -> None:
+    """The forward function of work a saga only remembers (see :meth:`_SagaState.remember`)."""
 
 
 def _forward(spec: SagaStep) -> Callable[[StepContext], Any]:

@@ -10,9 +10,10 @@ import json
 from typing import Any
 
 import pytest
-from durably import AsyncDurableContext, DurableContext, Duration, durable_execution
+from durably import AsyncDurableContext, DurableContext, Duration, StepContext, durable_execution
 from durably.agents import Agent, AgentLimitReached, AgentLimits, ApprovalRequest, require_approval
 from durably.agents.testing import ScriptedChatModel
+from durably.sagas import SagaRolledBack, Undo
 from durably.testing import DurableTestRunner
 from langchain_core.messages import AIMessage
 from langchain_core.tools import tool
@@ -282,3 +283,29 @@ def test_a_failing_event_hook_does_not_break_the_run(make_runner: Any) -> None:
 
     agent = Agent(ScriptedChatModel(script=[AIMessage("hi")]), on_event=broken)
     assert make_runner(handler_for(agent)).run({"question": "hello"}).value["final"] == "hi"
+
+
+def test_compensable_tools_are_undone_in_reverse_when_the_run_fails(make_runner: Any) -> None:
+    def undo_refund(step: StepContext, undo: Undo) -> None:
+        RAN.append(f"undo {undo.args[0]['order_id']} ({undo.result})")
+
+    script = [AIMessage("", tool_calls=[call("refund", "r1", order_id="A-1", amount=20)]),
+              AIMessage("", tool_calls=[call("refund", "r2", order_id="B-2", amount=30),
+                                        call("lookup_order", "l1", order_id="B-2")]),
+              AIMessage("", tool_calls=[call("lookup_order", "l2", order_id="C-3")])]
+    agent = Agent(ScriptedChatModel(script=script), [refund, lookup_order], limits=AgentLimits(max_turns=2),
+                  compensations={"refund": undo_refund})
+
+    @durable_execution
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        try:
+            agent.run(ctx, "refund things")
+        except SagaRolledBack as exc:
+            return {"original": exc.original.ErrorType, "undone": [c["step"] for c in exc.compensated]}
+        return "finished"
+
+    result = make_runner(handler).run()
+    assert result.status == "SUCCEEDED", result.error
+    assert result.value == {"original": "durably.agents.AgentLimitReached", "undone": ["refund", "refund"]}
+    assert RAN[0] == "refund A-1 20" and sorted(RAN[1:3]) == ["lookup B-2", "refund B-2 30"]  # one turn, in parallel
+    assert RAN[3:] == ["undo B-2 (refunded 30 on B-2)", "undo A-1 (refunded 20 on A-1)"]

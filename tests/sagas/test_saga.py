@@ -431,3 +431,18 @@ def test_compensation_keys_are_stable_per_compensation_and_unique_across_sagas(r
     by_order = {order: {key for o, _, key in keys if o == order} for order in ("o-1", "o-2")}
     assert [len(v) for v in by_order.values()] == [1, 1]  # one key for both attempts
     assert by_order["o-1"] != by_order["o-2"]
+
+
+def test_work_done_outside_a_saga_step_can_be_remembered_for_rollback(runner: Any) -> None:
+    @durable_execution
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        with saga(ctx, "mixed", config=QUICK) as s:
+            booked = s.context.map(["a", "b"], lambda c, item, i, items: c.step(lambda _: f"res-{item}",
+                                                                                  name="book")).get_results()
+            for reservation in booked:
+                s.remember("book", release, reservation)
+            s.step(fail_here, {"fail": "label"}, name="label", config=NO_RETRY)
+
+    result = runner(handler).run()
+    assert result.error is not None and result.error.ErrorType == "durably.sagas.SagaRolledBack"
+    assert RUNS[-2:] == ["release res-b", "release res-a"]
