@@ -54,10 +54,10 @@ _log = logging.getLogger("durably.agents")
 class AgentEvent:
     """Something a run did, for an application that shows progress (``Agent(on_event=...)``).
 
-    ``kind``: ``turn_started``, ``model_answered``, ``tool_ran``, ``approval_requested`` or
-    ``approval_answered``. Events fire from the step that does the work, so a replay fires none
-    again; a step that runs again (a retry, or a crash before its result was recorded) fires its
-    event again.
+    ``kind``: ``turn_started``, ``model_answered``, ``tool_ran``, ``approval_requested``,
+    ``approval_answered`` or ``extension_requested``. Events fire from the step that does the work,
+    so a replay fires none again; a step that runs again (a retry, or a crash before its result was
+    recorded) fires its event again.
     """
 
     kind: str
@@ -76,6 +76,11 @@ class AgentLimits:
     max_input_tokens: int | None = None
     max_output_tokens: int | None = None
     max_total_tokens: int | None = None
+    ask_to_extend: bool = False
+    """At a limit, ask a person (a callback named ``extend <limit>``) instead of ending the run: the
+    answer ``{"decision": "extend", "by": N}`` raises that limit by N, ``{"decision": "stop"}`` ends the
+    run with :class:`AgentLimitReached`; an answer that cannot be used is asked again."""
+    extension_config: CallbackConfig = field(default_factory=lambda: CallbackConfig(timeout=Duration.from_days(1)))
 
 
 class AgentLimitReached(DurableOperationError):
@@ -191,6 +196,8 @@ class _Run:
         self.model_calls = 0
         self.tool_calls: list[dict[str, Any]] = []
         self.approvals: list[dict[str, Any]] = []
+        self.extended: dict[str, int] = {}
+        """What people granted beyond each limit, rebuilt from their recorded answers on replay."""
 
     def loop(self, messages: list[BaseMessage]) -> AgentResult:
         turn = 0
@@ -240,10 +247,37 @@ class _Run:
         self._check("max_total_tokens", self.usage["total_tokens"], limits.max_total_tokens)
         return answer
 
-    @staticmethod
-    def _check(limit: str, used: int, allowed: int | None) -> None:
-        if allowed is not None and used > allowed:
-            raise AgentLimitReached.of(limit, used, allowed)
+    def _check(self, limit: str, used: int, allowed: int | None) -> None:
+        """Raise AgentLimitReached past ``allowed`` (plus what a person granted), or ask for more."""
+        if allowed is None:
+            return
+        while used > allowed + self.extended.get(limit, 0):
+            granted = self._ask_to_extend(limit, used, allowed + self.extended.get(limit, 0))
+            if granted is None:
+                raise AgentLimitReached.of(limit, used, allowed + self.extended.get(limit, 0))
+            self.extended[limit] = self.extended.get(limit, 0) + granted
+
+    def _ask_to_extend(self, limit: str, used: int, allowed: int) -> int | None:
+        """How much more a person grants (None: stop); replayed from its callback like any answer."""
+        limits = self.agent.limits
+        if not limits.ask_to_extend:
+            return None
+        note = None
+        while True:
+            def submit(callback_id: str, _: Any, note: str | None = note) -> None:
+                again = f" (asked again: {note})" if note else ""
+                self._emit("extension_requested", limit=limit, used=used, allowed=allowed, callback_id=callback_id)
+                _log.warning("agent %r reached %s (%d used, %d allowed)%s; extend with: durably callback success %s "
+                             "--payload '{\"decision\": \"extend\", \"by\": 5}' (or {\"decision\": \"stop\"})",
+                             self.agent.name, limit, used, allowed, again, callback_id)
+
+            try:
+                answer = self.context.wait_for_callback(submit, name=f"extend {limit}", config=limits.extension_config)
+            except CallbackTimeoutError:
+                return None
+            granted, note = _read_extension(answer)
+            if note is None:
+                return granted
 
     def _run_tools(self, answer: AIMessage, turn: int) -> list[ToolMessage]:
         calls = answer.tool_calls
@@ -328,6 +362,21 @@ class _Run:
             decision, note = read_answer(answer, tool)
             if decision is not None:
                 return {**decision, "answered_at": ctx.step(answered_at, name="approval time")}
+
+
+def _read_extension(answer: Any) -> tuple[int | None, str | None]:
+    """(how much more, None) or (None, None) to stop, from a person's answer; (None, why) if unusable."""
+    try:
+        parsed = json.loads(answer) if isinstance(answer, str) else answer
+    except ValueError:
+        return None, f"the answer {str(answer)[:200]!r} is not JSON"
+    decision = parsed.get("decision") if isinstance(parsed, dict) else None
+    if decision == "stop":
+        return None, None
+    by = parsed.get("by") if isinstance(parsed, dict) else None
+    if decision != "extend" or not isinstance(by, int) or isinstance(by, bool) or by < 1:
+        return None, 'the answer needs {"decision": "extend", "by": N} with N >= 1, or {"decision": "stop"}'
+    return by, None
 
 
 _OWN_ERRORS = {error_type_name(cls): cls for cls in (AgentLimitReached, SagaRolledBack, SagaCompensationFailed)}

@@ -309,3 +309,29 @@ def test_compensable_tools_are_undone_in_reverse_when_the_run_fails(make_runner:
     assert result.value == {"original": "durably.agents.AgentLimitReached", "undone": ["refund", "refund"]}
     assert RAN[0] == "refund A-1 20" and sorted(RAN[1:3]) == ["lookup B-2", "refund B-2 30"]  # one turn, in parallel
     assert RAN[3:] == ["undo B-2 (refunded 30 on B-2)", "undo A-1 (refunded 20 on A-1)"]
+
+
+@pytest.mark.parametrize(("answers", "status"), [
+    (["more please", '{"decision": "extend", "by": 1}'], "finished"),
+    (['{"decision": "stop"}'], "max_turns"),
+])
+def test_a_limit_can_ask_a_person_to_extend_it(make_runner: Any, answers: list[str], status: str) -> None:
+    script = [AIMessage("", tool_calls=[call("lookup_order", "a", order_id="1")]), AIMessage("done")]
+    model = ScriptedChatModel(script=script)
+    agent = Agent(model, [lookup_order], limits=AgentLimits(max_turns=1, ask_to_extend=True))
+
+    @durable_execution
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        try:
+            return agent.run(ctx, "go").text
+        except AgentLimitReached as exc:
+            return exc.limit
+
+    runner: DurableTestRunner = make_runner(handler)
+    arn = runner.run_async()
+    for answer in answers:
+        assert runner.resume(arn).status == "RUNNING"
+        runner.send_callback_success(runner.callback_id(arn, "extend max_turns"), answer)
+    result = runner.resume(arn)
+    assert result.status == "SUCCEEDED" and result.value == ("done" if status == "finished" else "max_turns")
+    assert model.calls == ([0, 1] if status == "finished" else [0])
