@@ -1,19 +1,23 @@
-"""durably's benchmarks against the raw SQLite floor (workloads W1-W4 of BASELINES.md), and sagas
-against plain steps (S1-S2, issue 15).
+"""durably's benchmarks against the raw SQLite floor (workloads W1-W4 of BASELINES.md), sagas
+against plain steps (S1-S2, issue 15), and the durable agent loop against a plain one (A1).
 
-    python bench/run.py [--quick] [--sync FULL|NORMAL] [--json out.json] [--runs 3] [--only W1,S1]
+    python bench/run.py [--quick] [--sync FULL|NORMAL] [--json out.json] [--runs 3] [--only W1,S1,A1]
 
 Each workload runs in its own child process (so its peak RSS is its own), and each repetition
 measures the floor and then durably on fresh databases in the same process, so the ratio is
 taken side by side on the same machine state. Figures are medians of ``--runs`` repetitions;
 ratios are the median of each repetition's durably/floor ratio: for times lower is better, for
 throughput (W2) higher is better. The saga rows (S1, S2) take durably's own plain ``ctx.step``,
-run in the same repetition, as their floor: what a saga adds over the steps it is made of.
+run in the same repetition, as their floor: what a saga adds over the steps it is made of. The
+agent row (A1) takes as its floor the same scripted model and tool called in a plain Python loop,
+in the same repetition: what ``Agent.run`` in a durable handler adds per turn. It needs
+langchain-core; without it the row says it was skipped.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -36,9 +40,9 @@ if str(HERE) not in sys.path:
 import floor  # noqa: E402  (bench/ is a directory of scripts, not a package)
 
 FULL_SIZES = {"w1": 1000, "w2_executions": 200, "w2_steps": 10, "w2_workers": (4, 8), "w3_map": 1000,
-              "w3_parallel": 100, "w4": (100, 1000, 10_000), "s1": 1000, "s2": 1000}
+              "w3_parallel": 100, "w4": (100, 1000, 10_000), "s1": 1000, "s2": 1000, "a1": 300}
 QUICK_SIZES = {"w1": 200, "w2_executions": 40, "w2_steps": 10, "w2_workers": (4, 8), "w3_map": 100,
-               "w3_parallel": 20, "w4": (100, 1000), "s1": 200, "s2": 100}
+               "w3_parallel": 20, "w4": (100, 1000), "s1": 200, "s2": 100, "a1": 100}
 
 TARGET_W1_RATIO = 1.3
 TARGET_W2_RATIO = 1.0
@@ -51,6 +55,11 @@ TARGET_S2_RATIO: float | None = None
 """No target is set for a compensation's cost; the row reports the ratio only."""
 SAGA_WARMUP = 20
 """Steps of an unmeasured saga run first in each saga cell, so neither side pays the first-use costs."""
+TARGET_A1_RATIO: float | None = None
+"""BASELINES.md sets no figure for an agent turn; the row reports the ratio only."""
+A1_WARMUP = 20
+"""Turns of an unmeasured agent run first in the A1 cell (imports, tool schemas, engine, codecs)."""
+A1_NEEDS = "langchain_core"
 
 
 def peak_rss_mib() -> float:
@@ -70,6 +79,7 @@ def plan(sizes: dict[str, Any], only: set[str] | None) -> list[dict[str, Any]]:
     cells.extend({"workload": "W4", "kind": "w4", "n": n} for n in sizes["w4"])
     cells.append({"workload": "S1", "kind": "s1", "n": sizes["s1"]})
     cells.append({"workload": "S2", "kind": "s2", "n": sizes["s2"]})
+    cells.append({"workload": "A1", "kind": "a1", "n": sizes["a1"]})
     return [c for c in cells if only is None or c["workload"] in only]
 
 
@@ -82,14 +92,17 @@ def run_cell(cell: dict[str, Any], sync: str, runs: int) -> dict[str, Any]:
             floor.read_all(Path(scratch) / "b.db", sync, cell["n"])
         return {"rss_mib": peak_rss_mib()}
 
+    if kind == "a1" and importlib.util.find_spec(A1_NEEDS) is None:
+        return {"skipped": "langchain-core is not installed (pip install durably[agents])"}
+
     import workloads  # imports durably: not in the floor-only child
 
     durably: list[Any] = []
     floors: list[float] = []
-    if kind in ("s1", "s2"):  # warm up: the first engine, saga and codec uses in a process cost more
+    if kind in ("s1", "s2", "a1"):  # warm up: the first engine, saga, agent and codec uses cost more
         tmp = Path(tempfile.mkdtemp(prefix="durably-bench-"))
         try:
-            getattr(workloads, kind)(tmp, sync, SAGA_WARMUP)
+            _measure(kind, tmp, sync, A1_WARMUP if kind == "a1" else SAGA_WARMUP)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     for _ in range(runs):
@@ -107,14 +120,25 @@ def run_cell(cell: dict[str, Any], sync: str, runs: int) -> dict[str, Any]:
             elif kind == "w4":
                 floors.append(floor.read_all(tmp / "floor.db", sync, cell["n"]))
                 durably.append(workloads.w4(tmp, sync, cell["n"]))
-            elif kind in ("s1", "s2"):  # the floor is the SQLite one; the rows compare with plain steps
+            elif kind in ("s1", "s2", "a1"):  # the SQLite floor; the rows compare with their own floors
                 floors.append(floor.commit_per_row(tmp / "floor.db", sync, cell["n"]))
-                durably.append(getattr(workloads, kind)(tmp, sync, cell["n"]))
+                durably.append(_measure(kind, tmp, sync, cell["n"]))
             else:
                 raise ValueError(f"unknown cell kind {kind!r}")
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     return {"durably": durably, "floor": floors, "rss_mib": peak_rss_mib()}
+
+
+def _measure(kind: str, workdir: Path, sync: str, n: int) -> dict[str, float]:
+    """One repetition of a row that measures its own floor (S1, S2: plain steps; A1: a plain loop)."""
+    if kind == "a1":
+        import agent_turns  # imports langchain-core
+
+        return agent_turns.a1(workdir, sync, n)
+    import workloads
+
+    return getattr(workloads, kind)(workdir, sync, n)  # type: ignore[no-any-return]
 
 
 def run_in_child(cell: dict[str, Any], sync: str, runs: int) -> dict[str, Any]:
@@ -149,6 +173,9 @@ def summarise(cell: dict[str, Any], out: dict[str, Any], sync: str) -> list[dict
     if "error" in out:
         return [{"workload": wl, "label": label, "durably": f"error: {out['error'].splitlines()[-1]}", "floor": "",
                  "ratio": "", "target": "", "met": None, "rss_mib": rss, "error": out["error"]}]
+    if "skipped" in out:
+        return [{"workload": wl, "label": label, "durably": f"skipped: {out['skipped']}", "floor": "", "ratio": "",
+                 "target": "", "met": None, "rss_mib": rss, "skipped": out["skipped"]}]
     d, f = out["durably"], out["floor"]
     if cell["kind"] == "w1":
         n = cell["n"]
@@ -169,6 +196,8 @@ def summarise(cell: dict[str, Any], out: dict[str, Any], sync: str) -> list[dict
                      dv <= TARGET_W3_US, rss)]
     if cell["kind"] in ("s1", "s2"):
         return [_saga_row(cell, d, f, rss)]
+    if cell["kind"] == "a1":
+        return [_agent_row(cell, d, f, rss)]
     n = cell["n"]
     fv = median(f) * 1e3
     rows = []
@@ -207,6 +236,23 @@ def _saga_row(cell: dict[str, Any], d: list[dict[str, float]], f: list[float], r
     return row
 
 
+def _agent_row(cell: dict[str, Any], d: list[dict[str, float]], f: list[float], rss: float | None) -> dict[str, Any]:
+    """A1: a turn of ``Agent.run`` in a durable handler against the same turn in a plain loop. The
+    figures are per tool-calling turn (the final answer's turn is in both totals)."""
+    n = cell["n"]
+    agent, plain = [r["agent"] for r in d], [r["plain"] for r in d]
+    ratio = paired_ratio(agent, plain)
+    target = "no target" if TARGET_A1_RATIO is None else f"<= {TARGET_A1_RATIO:g}x plain loop"
+    met = None if TARGET_A1_RATIO is None else ratio <= TARGET_A1_RATIO
+    row = _row(cell["workload"], _label(cell), median([t / n * 1e6 for t in agent]),
+               median([t / n * 1e6 for t in plain]), "µs/turn", "µs/plain turn", ratio, target, met, rss, digits=0)
+    row["n"] = n
+    row["overhead_us_per_turn"] = median([(a - p) / n * 1e6 for a, p in zip(agent, plain, strict=True)])
+    row["sqlite_floor_value"] = median([t / n * 1e6 for t in f])
+    row["vs_sqlite_floor"] = paired_ratio(agent, f)
+    return row
+
+
 def _label(cell: dict[str, Any]) -> str:
     if cell["kind"] == "w1":
         return f"W1 {cell['n']:,} sequential steps"
@@ -218,6 +264,8 @@ def _label(cell: dict[str, Any]) -> str:
         return f"S1 saga step vs plain step, {cell['n']:,} steps"
     if cell["kind"] == "s2":
         return f"S2 rollback of {cell['n']:,} steps"
+    if cell["kind"] == "a1":
+        return f"A1 agent turn (model step + tool in a parallel), {cell['n']:,} turns"
     return f"W4 N={cell['n']:,}"
 
 
@@ -310,9 +358,13 @@ def main(argv: list[str] | None = None) -> int:
     print_table(rows, header)
     if floor_rss is not None:
         print(f"peak RSS of a floor-only process (sqlite3, no durably): {floor_rss:.1f} MiB")
-    print("floor: raw SQLite (W rows), durably's plain ctx.step in the same repetition (S rows).")
+    print("floor: raw SQLite (W rows), durably's plain ctx.step in the same repetition (S rows), the same"
+          " scripted model and @tool called in a plain Python loop in the same repetition (A1).")
     print(f"ratio = durably / floor (times: lower is better; W2 exec/s: higher is better). "
           f"Total {time.perf_counter() - started:.1f} s.")
+    for r in rows:
+        if r.get("skipped"):
+            print(f"{r['label']} skipped: {r['skipped']}")
     for r in rows:
         if r.get("error"):
             print(f"\n{r['label']} failed:\n{r['error']}")
