@@ -24,6 +24,7 @@ from durably.agents._result import AgentResult
 from durably.core import (
     AsyncDurableContext,
     CallbackConfig,
+    CallbackError,
     CallbackTimeoutError,
     ChildConfig,
     ChildContextError,
@@ -334,7 +335,10 @@ class _Run:
 
     def _tool_body(self, tool: BaseTool, args: Mapping[str, Any], call_id: str) -> Callable[[StepContext], str]:
         def run_tool(step: StepContext) -> str:
-            output = tool.invoke(dict(args))
+            # invoked with the whole tool call, so a tool that takes its call id (InjectedToolCallId) gets it
+            output = tool.invoke({"name": tool.name, "args": dict(args), "id": call_id, "type": "tool_call"})
+            if isinstance(output, ToolMessage):
+                output = output.content
             content = output if isinstance(output, str) else _as_text(output)
             self._emit("tool_ran", tool=tool.name, call_id=call_id, args=dict(args), content=content)
             return content
@@ -358,6 +362,9 @@ class _Run:
                 answer = ctx.wait_for_callback(submit, name=f"approve {name}", config=self.agent.approval_config)
             except CallbackTimeoutError:
                 return {"decision": self.agent.on_timeout, "message": "no answer before the approval timed out",
+                        "answered_at": ctx.step(answered_at, name="approval time")}
+            except CallbackError as exc:  # `durably callback failure`: a refusal of this call only
+                return {"decision": "reject", "message": exc.message or "the approval was answered with a failure",
                         "answered_at": ctx.step(answered_at, name="approval time")}
             decision, note = read_answer(answer, tool)
             if decision is not None:

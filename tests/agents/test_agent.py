@@ -7,16 +7,16 @@ tool calls); each test counts model and tool calls to show that replay asks and 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
-from durably import AsyncDurableContext, DurableContext, Duration, StepContext, durable_execution
+from durably import AsyncDurableContext, DurableContext, Duration, ErrorObject, StepContext, durable_execution
 from durably.agents import Agent, AgentLimitReached, AgentLimits, ApprovalRequest, require_approval
 from durably.agents.testing import ScriptedChatModel
 from durably.sagas import SagaRolledBack, Undo
 from durably.testing import DurableTestRunner
 from langchain_core.messages import AIMessage
-from langchain_core.tools import tool
+from langchain_core.tools import InjectedToolCallId, tool
 
 RAN: list[str] = []
 
@@ -335,3 +335,27 @@ def test_a_limit_can_ask_a_person_to_extend_it(make_runner: Any, answers: list[s
     result = runner.resume(arn)
     assert result.status == "SUCCEEDED" and result.value == ("done" if status == "finished" else "max_turns")
     assert model.calls == ([0, 1] if status == "finished" else [0])
+
+
+def test_a_tool_receives_its_call_id(make_runner: Any) -> None:
+    @tool
+    def stamp(note: str, tool_call_id: Annotated[str, InjectedToolCallId]) -> str:
+        """Stamp a note with the call that made it."""
+        return f"{note} by {tool_call_id}"
+
+    agent = Agent(ScriptedChatModel(script=[AIMessage("", tool_calls=[call("stamp", "s-42", note="hi")]),
+                                            AIMessage("ok")]), [stamp])
+    result = make_runner(handler_for(agent)).run({"question": "stamp"})
+    assert result.value["tool_calls"][0]["content"] == "hi by s-42"
+
+
+def test_an_approval_answered_with_a_failure_rejects_that_call_only(make_runner: Any) -> None:
+    handler, _ = refund_agent(REFUND_200, [])
+    runner: DurableTestRunner = make_runner(handler)
+    arn = runner.run_async({"question": "refund"})
+    assert runner.resume(arn).status == "RUNNING"
+    runner.send_callback_failure(runner.callback_id(arn, "approve refund"),
+                                 ErrorObject(ErrorType="Rejected", ErrorMessage="not this one"))
+    result = runner.resume(arn)
+    assert result.status == "SUCCEEDED" and RAN == []
+    assert result.value["tool_calls"][0]["content"] == "A person rejected this call of refund: not this one"
