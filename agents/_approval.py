@@ -74,7 +74,8 @@ def read_answer(answer: Any, tool: BaseTool | None) -> tuple[dict[str, Any] | No
 
 
 def _invalid(tool: BaseTool | None, args: dict[str, Any]) -> str | None:
-    schema = getattr(tool, "args_schema", None)
+    # the schema the model sees: arguments langchain injects (the call id) are not the person's to give
+    schema = getattr(tool, "tool_call_schema", None) or getattr(tool, "args_schema", None)
     if not (isinstance(schema, type) and issubclass(schema, BaseModel)):
         return None
     try:

@@ -565,9 +565,6 @@ def test_a_failure_sent_to_an_approval_rejects_that_call(desk: Any) -> None:
     assert "not this one" in result.value["tool_calls"][1]["content"]
 
 
-@pytest.mark.xfail(strict=True, reason="durably.agents bug: an edit is validated against the tool's args_schema, "
-                   "which holds the injected call id (InjectedToolCallId), so every edit of such a tool is "
-                   "refused ('call_id: Field required') and asked again; tool_call_schema leaves it out")
 def test_an_edit_of_a_tool_that_takes_its_call_id_runs_with_the_edited_args(tmp_path: Path) -> None:
     @tool
     def refund(order_id: str, amount: float, call_id: Annotated[str, InjectedToolCallId]) -> str:
