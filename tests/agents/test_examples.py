@@ -190,6 +190,18 @@ def test_two_refunds_of_one_turn_are_approved_independently(desk: Any) -> None:
 
 
 # ---------------------------------------------------------------------------- real processes
+def _stop(procs: list[Any]) -> None:
+    """Stop worker processes as an operator would (SIGTERM), killing any that do not stop in 20 s."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
 class Workers:
     """A database and ``durably worker`` processes on it, in ``root``."""
 
@@ -223,14 +235,7 @@ class Workers:
                 if op.Type == "STEP" and op.Name in ("model", "lookup_order", "refund")]
 
     def close(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+        _stop(self.procs)
         self.engine.close()
         self.engine.store.close()
 
@@ -314,14 +319,7 @@ class Shell:
         return list(json.loads(self(f"durably history '{arn}' --output json").stdout)["Events"])
 
     def close(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+        _stop(self.procs)
 
 
 @dataclass
