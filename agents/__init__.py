@@ -16,18 +16,28 @@ Any langchain-core ``BaseChatModel`` works unchanged; tools are ``BaseTool`` / `
 the ``agents`` extra (``pip install durably[agents]``).
 """
 
-from durably.agents._agent import AGENT_SUBTYPE, Agent, AgentEvent, AgentLimitReached, AgentLimits
+from durably.agents._agent import (
+    AGENT_SUBTYPE,
+    TOOL_CALL_SUBTYPE,
+    Agent,
+    AgentEvent,
+    AgentLimitReached,
+    AgentLimits,
+    AgentStopped,
+)
 from durably.agents._approval import ApprovalPolicy, ApprovalRequest, require_approval
 from durably.agents._messages import MessageSerDes
 from durably.agents._result import AgentResult
 
 __all__ = [
     "AGENT_SUBTYPE",
+    "TOOL_CALL_SUBTYPE",
     "Agent",
     "AgentEvent",
     "AgentLimitReached",
     "AgentLimits",
     "AgentResult",
+    "AgentStopped",
     "ApprovalPolicy",
     "ApprovalRequest",
     "MessageSerDes",

@@ -2,8 +2,9 @@
 
 ``agent.run(context, input)`` runs in a child context (SubType ``Agent``). Each turn calls the
 model in one step (its ``AIMessage`` checkpointed in langchain-core's serialised form), then runs
-the turn's tool calls as a durable ``parallel``, one branch per call named after the tool and the
-call id; a call that needs approval waits on its own callback first. Replay: the loop runs again
+the turn's tool calls, each in a child context named after the tool and the call id: one call as a
+context of its own (SubType ``ToolCall``), several as the branches of a durable ``parallel``. A call
+that needs approval waits on its own callback first. Replay: the loop runs again
 from the top, but model and tool steps return their recorded results, so the model is never
 asked the same question twice and a finished tool never runs again; the transcript, the counts
 and the token totals are rebuilt from those results, which is what makes the limits durable.
@@ -44,9 +45,12 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langchain_core.tools import BaseTool, StructuredTool
 
 AGENT_SUBTYPE = "Agent"
+TOOL_CALL_SUBTYPE = "ToolCall"
+"""The child context of a turn's only tool call (several calls are the branches of a parallel)."""
 AGENT_TOOL = "durably_agent"
 """The metadata key of a tool that stands for an agent (see :meth:`Agent.as_tool`)."""
 RUN: ChildConfig[AgentResult] = ChildConfig(sub_type=AGENT_SUBTYPE, serdes=RESULTS)
+ONE_CALL: ChildConfig[dict[str, Any]] = ChildConfig(sub_type=TOOL_CALL_SUBTYPE)
 Notify = Callable[[ApprovalRequest], None]
 _log = logging.getLogger("durably.agents")
 
@@ -104,6 +108,28 @@ class AgentLimitReached(DurableOperationError):
 AgentLimitReached.__module__ = "durably.agents"
 
 
+class AgentStopped(DurableOperationError):
+    """A person answered an approval with ``{"decision": "stop"}``: that call did not run and the run
+    ended there (the turn's other calls finished first). ``tool``, ``call_id`` and ``reason`` say which
+    call and why."""
+
+    def __init__(self, message: str | None = None, error_type: str | None = None, data: str | None = None,
+                 stack_trace: list[str] | None = None) -> None:
+        super().__init__(message, error_type, data, stack_trace)
+        details = json.loads(data) if data else {}
+        self.tool: str = details.get("tool", "")
+        self.call_id: str = details.get("call_id", "")
+        self.reason: str = details.get("reason", "")
+
+    @classmethod
+    def of(cls, tool: str, call_id: str, reason: str) -> AgentStopped:
+        return cls(f"a person stopped the run at the call {call_id} of {tool}: {reason}", None,
+                   json.dumps({"tool": tool, "call_id": call_id, "reason": reason}))
+
+
+AgentStopped.__module__ = "durably.agents"
+
+
 @dataclass(frozen=True)
 class Agent:
     """A model, its tools and the rules of a run; ``run`` it inside any durable handler.
@@ -112,7 +138,9 @@ class Agent:
     tells the person (default: a warning in the log with the command that answers). An approval
     unanswered within ``approval_config.timeout`` counts as ``on_timeout`` ("reject" by default).
     ``tool_errors="return"`` hands a tool's error to the model as an error ``ToolMessage``;
-    ``"raise"`` fails the run.
+    ``"raise"`` fails the run. Stopping the whole execution (``durably stop``) ends it where it is,
+    as Lambda does, with no code run and so nothing compensated: to end a run and undo its tools,
+    answer an approval with ``{"decision": "stop"}``.
     """
 
     model: BaseChatModel
@@ -281,24 +309,38 @@ class _Run:
                 return granted
 
     def _run_tools(self, answer: AIMessage, turn: int) -> list[ToolMessage]:
-        calls = answer.tool_calls
-        branches = [ParallelBranch(self._tool_branch(dict(call)), name=f"{call['name']} {call.get('id')}")
-                    for call in calls]
-        batch = self.context.parallel(branches, name=f"tools of turn {turn}")
-        batch.throw_if_error()
-        records = [item.result for item in sorted(batch.all, key=lambda i: i.index)]
         out = []
-        for record in records:
-            assert record is not None
+        stopped = None
+        for record in self._records(answer.tool_calls, turn):
             self.tool_calls.append({k: v for k, v in record.items() if k != "approval"})
             undo = self.agent.compensations.get(record["tool"])
             if self.undoable is not None and undo is not None and record["outcome"] == "ran":
                 self.undoable.remember(record["tool"], undo, record["content"], record["args"])
             if record.get("approval"):
                 self.approvals.append(record["approval"])
+            if record["outcome"] == "stopped":
+                stopped = stopped or record
             out.append(ToolMessage(content=record["content"], tool_call_id=record["call_id"], name=record["tool"],
                                    status="error" if record["outcome"] != "ran" else "success"))
+        if stopped is not None:
+            raise AgentStopped.of(stopped["tool"], stopped["call_id"],
+                                  stopped["approval"].get("message") or "no reason given")
         return out
+
+    def _records(self, calls: Sequence[Mapping[str, Any]], turn: int) -> list[dict[str, Any]]:
+        """Each call's record, in the model's order: one call in a context of its own, several in parallel."""
+        def named(call: Mapping[str, Any]) -> str:
+            return f"{call['name']} {call.get('id')}"
+
+        if len(calls) == 1:
+            return [self.context.run_in_child_context(self._tool_branch(dict(calls[0])), name=named(calls[0]),
+                                                      config=ONE_CALL)]
+        branches = [ParallelBranch(self._tool_branch(dict(call)), name=named(call)) for call in calls]
+        batch = self.context.parallel(branches, name=f"tools of turn {turn}")
+        batch.throw_if_error()
+        records = [item.result for item in sorted(batch.all, key=lambda i: i.index)]
+        assert all(record is not None for record in records)
+        return records  # type: ignore[return-value]
 
     def _tool_branch(self, call: dict[str, Any]) -> Callable[[DurableContext], dict[str, Any]]:
         def branch(ctx: DurableContext) -> dict[str, Any]:
@@ -313,9 +355,9 @@ class _Run:
         if reason is not None:
             decision = self._approve(ctx, name, args, call_id, reason, tool)
             record["approval"] = {"call_id": call_id, "tool": name, **decision}
-            if decision["decision"] == "reject":
+            if decision["decision"] in ("reject", "stop"):
                 message = decision.get("message") or "no reason given"
-                return {**record, "outcome": "rejected",
+                return {**record, "outcome": "rejected" if decision["decision"] == "reject" else "stopped",
                         "content": f"A person rejected this call of {name}: {message}"}
             if decision["decision"] == "edit":
                 args = record["args"] = dict(decision["args"])
@@ -333,16 +375,24 @@ class _Run:
             return {**record, "outcome": "error", "content": f"{exc.error_type}: {exc.message}"}
         return {**record, "outcome": "ran", "content": content}
 
-    def _tool_body(self, tool: BaseTool, args: Mapping[str, Any], call_id: str) -> Callable[[StepContext], str]:
-        def run_tool(step: StepContext) -> str:
-            # invoked with the whole tool call, so a tool that takes its call id (InjectedToolCallId) gets it
-            output = tool.invoke({"name": tool.name, "args": dict(args), "id": call_id, "type": "tool_call"})
+    def _tool_body(self, tool: BaseTool, args: Mapping[str, Any], call_id: str) -> Callable[[StepContext], Any]:
+        # invoked with the whole tool call, so a tool that takes its call id (InjectedToolCallId) gets it
+        tool_call = {"name": tool.name, "args": dict(args), "id": call_id, "type": "tool_call"}
+
+        def ran(output: Any) -> str:
             if isinstance(output, ToolMessage):
                 output = output.content
             content = output if isinstance(output, str) else _as_text(output)
             self._emit("tool_ran", tool=tool.name, call_id=call_id, args=dict(args), content=content)
             return content
-        return run_tool
+
+        def run_tool(step: StepContext) -> str:
+            return ran(tool.invoke(tool_call))
+
+        async def run_async_tool(step: StepContext) -> str:
+            return ran(await tool.ainvoke(tool_call))
+
+        return run_async_tool if _async_only(tool) else run_tool
 
     def _approve(self, ctx: DurableContext, name: str, args: dict[str, Any], call_id: str, reason: str,
                  tool: BaseTool | None) -> dict[str, Any]:
@@ -386,7 +436,8 @@ def _read_extension(answer: Any) -> tuple[int | None, str | None]:
     return by, None
 
 
-_OWN_ERRORS = {error_type_name(cls): cls for cls in (AgentLimitReached, SagaRolledBack, SagaCompensationFailed)}
+_OWN_ERRORS = {error_type_name(cls): cls
+               for cls in (AgentLimitReached, AgentStopped, SagaRolledBack, SagaCompensationFailed)}
 
 
 def _own_error(exc: ChildContextError) -> Exception:
@@ -398,6 +449,11 @@ def _own_error(exc: ChildContextError) -> Exception:
     own = cls(exc.message, exc.error_type, exc.data, exc.stack_trace)
     own.__cause__ = exc
     return own
+
+
+def _async_only(tool: BaseTool) -> bool:
+    """A tool made from an ``async def`` (its step body awaits it, on the step's own event loop)."""
+    return isinstance(tool, StructuredTool) and tool.func is None and tool.coroutine is not None
 
 
 def _as_text(value: Any) -> str:

@@ -1,9 +1,10 @@
 """Approvals: which tool calls need a person, what the person is asked, and how an answer is read.
 
 An answer is JSON: ``{"decision": "approve"}``, ``{"decision": "reject", "message": "..."}`` (the
-model sees the message), or ``{"decision": "edit", "args": {...}}`` (validated against the
-tool's schema). An answer that cannot be used is recorded and the approval is asked again;
-nothing runs meanwhile.
+model sees the message), ``{"decision": "edit", "args": {...}}`` (validated against the
+tool's schema), or ``{"decision": "stop", "message": "..."}`` (reject the call and end the run with
+``AgentStopped``; an agent with compensations undoes the tools that ran). An answer that cannot
+be used is recorded and the approval is asked again; nothing runs meanwhile.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 ApprovalPolicy = Callable[[str, Mapping[str, Any]], str | None]
 """``policy(tool_name, args)``: the reason a person must approve this call, or None to run it."""
 
-DECISIONS = ("approve", "reject", "edit")
+DECISIONS = ("approve", "reject", "edit", "stop")
 
 
 def require_approval(*tools: str, when: Callable[[str, Mapping[str, Any]], bool] | None = None,
@@ -52,7 +53,8 @@ class ApprovalRequest:
     @property
     def how_to_answer(self) -> str:
         return (f"durably callback success {self.callback_id} --payload '{{\"decision\": \"approve\"}}' "
-                "(or {\"decision\": \"reject\", \"message\": \"...\"}, or {\"decision\": \"edit\", \"args\": {...}})")
+                "(or {\"decision\": \"reject\", \"message\": \"...\"}, {\"decision\": \"edit\", \"args\": {...}}, "
+                "or {\"decision\": \"stop\", \"message\": \"...\"} to end the run)")
 
 
 def read_answer(answer: Any, tool: BaseTool | None) -> tuple[dict[str, Any] | None, str | None]:

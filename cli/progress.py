@@ -26,8 +26,9 @@ LONG_STEP_MS = 1000
 NOUNS = {"Step": "step", "WaitForCondition": "condition", "Wait": "wait", "Callback": "callback",
          "WaitForCallback": "callback", "ChainedInvoke": "invoke", "RunInChildContext": "context", "Map": "map",
          "Parallel": "parallel", "MapIteration": "map item", "ParallelBranch": "branch",
-         COMPENSATION_SUBTYPE: "compensation", SAGA_SUBTYPE: "saga", ROLLBACK_SUBTYPE: "rollback"}
-QUIET_CONTEXTS = frozenset({"MapIteration", "ParallelBranch", "WaitForCallback", ROLLBACK_SUBTYPE})
+         COMPENSATION_SUBTYPE: "compensation", SAGA_SUBTYPE: "saga", ROLLBACK_SUBTYPE: "rollback",
+         "Agent": "agent", "ToolCall": "tool call"}
+QUIET_CONTEXTS = frozenset({"MapIteration", "ParallelBranch", "ToolCall", "WaitForCallback", ROLLBACK_SUBTYPE})
 """Contexts whose end the lines of their operations already tell."""
 
 FAILURE_EXAMPLE = '{"ErrorType": "Rejected", "ErrorMessage": "..."}'

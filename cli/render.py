@@ -37,6 +37,8 @@ OUTCOME_STYLES = {"rolled_back": "yellow", "compensation_failed": "bold red", "f
 LISTED_STEPS = 8
 """Steps named in a saga outcome before ``+N more``."""
 OUTCOME_WIDTH = 240
+LC_AI_MESSAGE = "AIMessage"
+"""The last part of the id langchain-core's serialisation gives an AIMessage (an agent's model step)."""
 
 
 def console() -> Console:
@@ -123,7 +125,7 @@ def summarize(event: dict[str, Any]) -> str:
             if isinstance(payload, dict):
                 parts.append(f"{key}: {error_line(payload)}")
             elif payload is not None:
-                parts.append(f"{key}: {payload}")
+                parts.append(f"{key}: {model_answer(payload) or payload}")
             elif value.get("Truncated"):
                 parts.append(f"{key}: (withheld)")
         elif key == "RetryDetails" and isinstance(value, dict):
@@ -137,6 +139,32 @@ def summarize(event: dict[str, Any]) -> str:
         else:
             parts.append(f"{key}={json.dumps(value, separators=(',', ':'))}")
     return shorten("; ".join(" ".join(p.split()) for p in parts))
+
+
+def model_answer(payload: Any) -> str | None:
+    """A model's answer stored in langchain-core's serialised form (an agent's ``model`` step), as
+    ``AIMessage "text"; calls: tool(args), ...; tokens: in/out``; None for any other payload."""
+    if not isinstance(payload, str) or not payload.startswith('{"lc"'):
+        return None
+    try:
+        data = json.loads(payload)
+    except ValueError:
+        return None
+    kwargs = data.get("kwargs") if isinstance(data, dict) else None
+    if not isinstance(kwargs, dict) or not isinstance(data.get("id"), list) or data["id"][-1:] != [LC_AI_MESSAGE]:
+        return None
+    content = kwargs.get("content")
+    if isinstance(content, list):  # content blocks: their text parts
+        content = " ".join(str(b.get("text", "")) for b in content if isinstance(b, dict) and b.get("type") == "text")
+    parts = [f"{LC_AI_MESSAGE} {json.dumps(content)}" if content else LC_AI_MESSAGE]
+    calls = [f"{c.get('name')}({json.dumps(c.get('args'), separators=(',', ':'))})"
+             for c in kwargs.get("tool_calls") or [] if isinstance(c, dict)]
+    if calls:
+        parts.append("calls: " + ", ".join(calls))
+    usage = kwargs.get("usage_metadata")
+    if isinstance(usage, dict) and "input_tokens" in usage:
+        parts.append(f"tokens: {usage.get('input_tokens')} in, {usage.get('output_tokens')} out")
+    return "; ".join(parts)
 
 
 def depths(events: list[dict[str, Any]]) -> dict[str, int]:

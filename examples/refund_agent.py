@@ -31,9 +31,9 @@ examples/refund_agent.py`` shows it. Every model call and tool run is a row of `
 see what ran twice), every refund a row of ``refunds`` (what happened). Kill the process at any
 point and run ``durably worker``: the agent resumes without asking the model again for an answer it
 has, and a tool that finished does not run again. A tool that was running when the process died
-does run again (tool steps are at-least-once), so ``refund`` deduplicates itself: a repeat (same
-execution, order, item and amount) answers the first refund and refunds nothing (two equal refunds
-of one item in one conversation are one refund here). ``"latency"`` (seconds) in the input makes
+does run again (tool steps are at-least-once), so ``refund`` deduplicates itself by the model's tool
+call id (it takes it as an ``InjectedToolCallId`` argument, which the model never sees): a repeat
+of one call answers the first refund and refunds nothing. ``"latency"`` (seconds) in the input makes
 each tool run take that long, half before its effect and half after, to aim a kill.
 """
 
@@ -47,7 +47,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from durably import (
     DurableContext,
@@ -64,7 +64,7 @@ from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
-from langchain_core.tools import BaseTool, tool
+from langchain_core.tools import BaseTool, InjectedToolCallId, tool
 
 APPROVAL_THRESHOLD = 100
 """Refunds above this amount wait for a person."""
@@ -86,8 +86,8 @@ CREATE TABLE IF NOT EXISTS calls (
     seq INTEGER PRIMARY KEY, at REAL NOT NULL, pid INTEGER NOT NULL, execution TEXT NOT NULL, name TEXT NOT NULL,
     detail TEXT NOT NULL, outcome TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS refunds (
-    id TEXT PRIMARY KEY, execution TEXT NOT NULL, order_id TEXT NOT NULL, item TEXT NOT NULL, amount REAL NOT NULL,
-    reason TEXT NOT NULL, at REAL NOT NULL);
+    id TEXT PRIMARY KEY, execution TEXT NOT NULL, call_id TEXT NOT NULL, order_id TEXT NOT NULL, item TEXT NOT NULL,
+    amount REAL NOT NULL, reason TEXT NOT NULL, at REAL NOT NULL, UNIQUE (execution, call_id));
 """
 """``calls``: a row when a model call or a tool run begins (a tool run's outcome is ``running`` until it
 ends: a row left ``running`` is a run its process did not finish; a model call's is ``answered`` at
@@ -173,12 +173,12 @@ class Desk:
                                        (order_id,)).fetchall())
         return {"order_id": order_id, **order, "refunded": refunded}
 
-    def refund(self, order_id: str, item: str, amount: float, reason: str) -> dict[str, Any]:
-        """Refund ``amount`` for ``item``; a repeat (same execution, order, item and amount) answers the first
-        refund and refunds nothing."""
+    def refund(self, order_id: str, item: str, amount: float, reason: str, call_id: str) -> dict[str, Any]:
+        """Refund ``amount`` for ``item``; a repeat (the same execution and model tool call: a step run again
+        after a crash) answers the first refund and refunds nothing."""
         with self.run("refund", {"order_id": order_id, "item": item, "amount": amount}) as (db, outcome):
-            first = db.execute("SELECT id FROM refunds WHERE execution = ? AND order_id = ? AND item = ? AND amount = ?"
-                               " ORDER BY at LIMIT 1", (self.execution, order_id, item, amount)).fetchone()
+            first = db.execute("SELECT id FROM refunds WHERE execution = ? AND call_id = ?",
+                               (self.execution, call_id)).fetchone()
             if first is not None:
                 outcome[0] = "repeat"
                 refund_id = first[0]
@@ -193,9 +193,9 @@ class Desk:
                 if amount > price - done:
                     raise ValueError(f"the {item} of {order_id} cost {price} and {done:g} was refunded already")
                 refund_id = f"rf-{db.execute('SELECT count(*) FROM refunds').fetchone()[0] + 1}"
-                db.execute("INSERT INTO refunds (id, execution, order_id, item, amount, reason, at)"
-                           " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                           (refund_id, self.execution, order_id, item, amount, reason, time.time()))
+                db.execute("INSERT INTO refunds (id, execution, call_id, order_id, item, amount, reason, at)"
+                           " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                           (refund_id, self.execution, call_id, order_id, item, amount, reason, time.time()))
         return {"refund_id": refund_id, "order_id": order_id, "item": item, "amount": amount}
 
 
@@ -208,9 +208,10 @@ def tools_for(desk: Desk) -> list[BaseTool]:
         return json.dumps(desk.lookup(order_id))
 
     @tool
-    def refund(order_id: str, item: str, amount: float, reason: str = "") -> str:
+    def refund(order_id: str, item: str, amount: float, tool_call_id: Annotated[str, InjectedToolCallId],
+               reason: str = "") -> str:
         """Refund ``amount`` for one item of an order (at most what was paid for it, less earlier refunds)."""
-        done = desk.refund(order_id, item, amount, reason)
+        done = desk.refund(order_id, item, amount, reason, tool_call_id)
         return f"refunded {done['amount']:g} for the {item} of {order_id} ({done['refund_id']})"
 
     return [lookup_order, refund]

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import pytest
 from durably import AsyncDurableContext, DurableContext, Duration, ErrorObject, StepContext, durable_execution
-from durably.agents import Agent, AgentLimitReached, AgentLimits, ApprovalRequest, require_approval
+from durably.agents import Agent, AgentLimitReached, AgentLimits, AgentStopped, ApprovalRequest, require_approval
 from durably.agents.testing import ScriptedChatModel
 from durably.sagas import SagaRolledBack, Undo
 from durably.testing import DurableTestRunner
@@ -74,7 +74,7 @@ def test_every_model_call_and_tool_call_is_a_named_step(make_runner: Any) -> Non
     models = [op for op in result.operations if op.Type == "STEP" and op.Name == "model"]
     assert len(models) == 2 and all(op.ParentId == agent_op.Id for op in models)
     assert result.get_step("lookup_order").Status == "SUCCEEDED"
-    assert result.get_context("lookup_order c1").SubType == "ParallelBranch"
+    assert result.get_context("lookup_order c1").SubType == "ToolCall"  # a turn's only call: no parallel
     assert models[0].StepDetails is not None
     stored = json.loads(models[0].StepDetails.Result or "{}")
     assert stored["id"][-1] == "AIMessage" and stored["kwargs"]["tool_calls"][0]["id"] == "c1"  # langchain's form
@@ -359,3 +359,90 @@ def test_an_approval_answered_with_a_failure_rejects_that_call_only(make_runner:
     result = runner.resume(arn)
     assert result.status == "SUCCEEDED" and RAN == []
     assert result.value["tool_calls"][0]["content"] == "A person rejected this call of refund: not this one"
+
+
+def test_a_stop_answer_ends_the_run_and_undoes_the_tools_that_ran(make_runner: Any) -> None:
+    def undo_refund(step: StepContext, undo: Undo) -> None:
+        RAN.append(f"undo {undo.args[0]['order_id']} {undo.args[0]['amount']}")
+
+    script = [AIMessage("", tool_calls=[call("refund", "r1", order_id="A-1", amount=20)]),
+              AIMessage("", tool_calls=[call("refund", "r2", order_id="B-2", amount=30),
+                                        call("refund", "r3", order_id="C-3", amount=500)]),
+              AIMessage("never asked")]
+    model = ScriptedChatModel(script=script)
+    agent = Agent(model, [refund], compensations={"refund": undo_refund},
+                  approval=require_approval("refund", when=lambda name, args: args["amount"] > 100))
+
+    @durable_execution
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        try:
+            agent.run(ctx, "refund things")
+        except SagaRolledBack as exc:
+            return {"original": exc.original.ErrorType, "message": exc.original.ErrorMessage,
+                    "undone": [c["step"] for c in exc.compensated]}
+        return "finished"
+
+    runner: DurableTestRunner = make_runner(handler)
+    arn = runner.run_async()
+    assert runner.resume(arn).status == "RUNNING"
+    runner.send_callback_success(runner.callback_id(arn, "approve refund"),
+                                 '{"decision": "stop", "message": "this customer is a fraud"}')
+    result = runner.resume(arn)
+    assert result.status == "SUCCEEDED", result.error
+    assert result.value["original"] == "durably.agents.AgentStopped"
+    assert "r3 of refund: this customer is a fraud" in result.value["message"]
+    assert result.value["undone"] == ["refund", "refund"]
+    assert RAN == ["refund A-1 20", "refund B-2 30", "undo B-2 30", "undo A-1 20"]  # C-3 never ran
+    assert model.calls == [0, 1]
+
+
+def test_a_stop_answer_without_compensations_raises_agent_stopped(make_runner: Any) -> None:
+    handler_calls: list[str] = []
+    agent = Agent(ScriptedChatModel(script=REFUND_200), [refund],
+                  approval=require_approval("refund", when=lambda name, args: args["amount"] > 100))
+
+    @durable_execution
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        try:
+            agent.run(ctx, "refund")
+        except AgentStopped as exc:
+            handler_calls.append(exc.call_id)
+            return {"tool": exc.tool, "call_id": exc.call_id, "reason": exc.reason}
+        return "finished"
+
+    runner: DurableTestRunner = make_runner(handler)
+    arn = runner.run_async()
+    assert runner.resume(arn).status == "RUNNING"
+    runner.send_callback_success(runner.callback_id(arn, "approve refund"), '{"decision": "stop"}')
+    result = runner.resume(arn)
+    assert result.status == "SUCCEEDED", result.error
+    assert result.value == {"tool": "refund", "call_id": "r1", "reason": "no reason given"}
+    assert RAN == [] and handler_calls == ["r1"]
+
+
+@tool
+async def fetch_invoice(order_id: str) -> str:
+    """Fetch an order's invoice (an async-only tool)."""
+    RAN.append(f"invoice {order_id}")
+    return f"invoice of {order_id}"
+
+
+def test_an_async_only_tool_runs_in_a_sync_and_an_async_agent(make_runner: Any) -> None:
+    def script() -> list[AIMessage]:
+        return [AIMessage("", tool_calls=[call("fetch_invoice", "i1", order_id="A-1")]), AIMessage("sent")]
+
+    sync_agent = Agent(ScriptedChatModel(script=script()), [fetch_invoice])
+    result = make_runner(handler_for(sync_agent)).run({"question": "invoice"})
+    assert result.status == "SUCCEEDED", result.error
+    assert result.value["tool_calls"][0]["content"] == "invoice of A-1"
+
+    async_agent = Agent(ScriptedChatModel(script=script()), [fetch_invoice])
+
+    @durable_execution
+    async def handler(event: Any, ctx: AsyncDurableContext) -> Any:
+        return (await async_agent.arun(ctx, "invoice")).to_json()
+
+    result = make_runner(handler).run()
+    assert result.status == "SUCCEEDED", result.error
+    assert result.value["tool_calls"][0]["content"] == "invoice of A-1"
+    assert RAN == ["invoice A-1", "invoice A-1"]
