@@ -30,6 +30,7 @@ from durably.core import (
     ChildConfig,
     ChildContextError,
     DurableContext,
+    DurableFunction,
     DurableOperationError,
     Duration,
     ParallelBranch,
@@ -37,11 +38,27 @@ from durably.core import (
     StepConfig,
     StepContext,
     StepError,
+    durable_execution,
     error_type_name,
 )
-from durably.sagas import Compensation, Saga, SagaCompensationFailed, SagaConfig, SagaRolledBack, saga
+from durably.sagas import (
+    AsyncSaga,
+    Compensation,
+    Saga,
+    SagaCompensationFailed,
+    SagaConfig,
+    SagaRolledBack,
+    saga,
+)
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.messages import (
+    AIMessage,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+    convert_to_messages,
+)
 from langchain_core.tools import BaseTool, StructuredTool
 
 AGENT_SUBTYPE = "Agent"
@@ -171,25 +188,57 @@ class Agent:
         if len(set(names)) != len(names):
             raise ValueError(f"two tools share a name: {sorted(n for n in names if names.count(n) > 1)}")
 
-    def run(self, context: DurableContext, input: str | Sequence[BaseMessage]) -> AgentResult:
+    def run(self, context: DurableContext | Saga, input: str | Sequence[BaseMessage]) -> AgentResult:
         """Run the agent on ``input`` (a user message, or messages) until the model stops calling tools.
 
         The run is a child context whose result is the whole :class:`AgentResult`: once the run
-        ended, a replay returns it without going through the turns again.
+        ended, a replay returns it without going through the turns again. Given a saga instead of a
+        context, the run is a step of that saga: its compensable tool calls that ran join the saga's
+        completed steps, so a later failure of the saga undoes them too (with its own).
         """
+        outer = context if isinstance(context, Saga) else None
+        ctx = context.context if isinstance(context, Saga) else context
         try:
-            return context.run_in_child_context(self._loop(input), name=self.name, config=RUN)
+            result = ctx.run_in_child_context(self._loop(input), name=self.name, config=RUN)
         except ChildContextError as exc:
             raise _own_error(exc)  # noqa: B904 - its cause is set: the run's recorded failure
-
-    async def arun(self, context: AsyncDurableContext, input: str | Sequence[BaseMessage]) -> AgentResult:
-        """As :meth:`run`, in an ``async def`` handler (the loop runs in a worker thread, the model
-        and tools through their sync interface)."""
-        try:
-            result: AgentResult = await context.run_in_child_context(self._loop(input), name=self.name, config=RUN)
-        except ChildContextError as exc:
-            raise _own_error(exc)  # noqa: B904 - its cause is set: the run's recorded failure
+        self._hand_over(result, outer)
         return result
+
+    async def arun(self, context: AsyncDurableContext | AsyncSaga, input: str | Sequence[BaseMessage]) -> AgentResult:
+        """As :meth:`run`, in an ``async def`` handler (the loop runs in a worker thread, the model
+        and tools through their sync interface; ``async def`` tools are awaited in their steps)."""
+        outer = context if isinstance(context, AsyncSaga) else None
+        ctx = context.context if isinstance(context, AsyncSaga) else context
+        try:
+            result: AgentResult = await ctx.run_in_child_context(self._loop(input), name=self.name, config=RUN)
+        except ChildContextError as exc:
+            raise _own_error(exc)  # noqa: B904 - its cause is set: the run's recorded failure
+        self._hand_over(result, outer)
+        return result
+
+    def as_handler(self) -> DurableFunction:
+        """A whole durable handler that runs this agent and returns ``AgentResult.to_json()``.
+
+        Its event is the question (a string), ``{"input": "..."}``, or ``{"messages": [...]}`` (what
+        langchain-core's ``convert_to_messages`` reads: ``{"role": "user", "content": "..."}``, ...).
+        ``handler = agent.as_handler()`` in a module makes it ``durably run module.py:handler``.
+        """
+        def handler(event: Any, context: DurableContext) -> dict[str, Any]:
+            return self.run(context, _event_input(event)).to_json()
+
+        handler.__name__ = handler.__qualname__ = self.name
+        return durable_execution(handler)
+
+    def _hand_over(self, result: AgentResult, outer: Saga | AsyncSaga | None) -> None:
+        """Remember the run's compensable calls that ran in ``outer`` (from the recorded result, so
+        the same on every replay)."""
+        if outer is None:
+            return
+        for call in result.tool_calls:
+            undo = self.compensations.get(call["tool"])
+            if undo is not None and call["outcome"] == "ran":
+                outer.remember(call["tool"], undo, call["content"], call["args"])
 
     def as_tool(self, name: str | None = None, description: str | None = None) -> BaseTool:
         """This agent as a tool of another agent: its run is a child context of the calling turn."""
@@ -471,6 +520,21 @@ def _bound(model: BaseChatModel, tools: Sequence[BaseTool]) -> Any:
         return model.bind_tools(list(tools))
     except NotImplementedError:  # a scripted or fake model: it names its tool calls itself
         return model
+
+
+def _event_input(event: Any) -> str | list[BaseMessage]:
+    """The question or messages of an :meth:`Agent.as_handler` event; a clear error for anything else."""
+    if isinstance(event, str) and event:
+        return event
+    if isinstance(event, dict) and isinstance(event.get("input"), str) and event["input"]:
+        return str(event["input"])
+    if isinstance(event, dict) and isinstance(event.get("messages"), list) and event["messages"]:
+        try:
+            return convert_to_messages(event["messages"])
+        except (ValueError, TypeError, NotImplementedError) as exc:
+            raise ValueError(f"the event's messages cannot be read as chat messages: {exc}") from exc
+    raise ValueError('an agent handler takes a question: "...", {"input": "..."} or {"messages": [...]}, '
+                     f"not {json.dumps(event, default=str)[:200]}")
 
 
 def _initial(system_prompt: str | None, input: str | Sequence[BaseMessage]) -> list[BaseMessage]:

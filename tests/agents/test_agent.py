@@ -10,10 +10,19 @@ import json
 from typing import Annotated, Any
 
 import pytest
-from durably import AsyncDurableContext, DurableContext, Duration, ErrorObject, StepContext, durable_execution
+from durably import (
+    AsyncDurableContext,
+    DurableContext,
+    Duration,
+    ErrorObject,
+    RetryPresets,
+    StepConfig,
+    StepContext,
+    durable_execution,
+)
 from durably.agents import Agent, AgentLimitReached, AgentLimits, AgentStopped, ApprovalRequest, require_approval
 from durably.agents.testing import ScriptedChatModel
-from durably.sagas import SagaRolledBack, Undo
+from durably.sagas import SagaRolledBack, Undo, saga
 from durably.testing import DurableTestRunner
 from langchain_core.messages import AIMessage
 from langchain_core.tools import InjectedToolCallId, tool
@@ -446,3 +455,67 @@ def test_an_async_only_tool_runs_in_a_sync_and_an_async_agent(make_runner: Any) 
     assert result.status == "SUCCEEDED", result.error
     assert result.value["tool_calls"][0]["content"] == "invoice of A-1"
     assert RAN == ["invoice A-1", "invoice A-1"]
+
+
+def test_an_agent_is_a_whole_handler(make_runner: Any) -> None:
+    def agent() -> Agent:
+        return Agent(ScriptedChatModel(script=[AIMessage("", tool_calls=[call("lookup_order", "c1", order_id="A-1")]),
+                                               AIMessage("It totals 250.")]), [lookup_order], name="desk")
+
+    for event in ("What is A-1's total?", {"input": "What is A-1's total?"},
+                  {"messages": [{"role": "user", "content": "What is A-1's total?"}]}):
+        result = make_runner(agent().as_handler()).run(event)
+        assert result.status == "SUCCEEDED", result.error
+        assert result.value["final"] == "It totals 250." and result.get_context("desk").SubType == "Agent"
+
+
+@pytest.mark.parametrize("event", [None, "", {"question": "?"}, {"messages": [{"role": "wizard", "content": "x"}]}])
+def test_an_agent_handler_refuses_an_event_it_cannot_read(make_runner: Any, event: Any) -> None:
+    model = ScriptedChatModel(script=[AIMessage("hi")])
+    result = make_runner(Agent(model).as_handler()).run(event)
+    assert result.status == "FAILED"
+    assert result.error is not None and result.error.ErrorType == "ValueError"
+    assert "question" in (result.error.ErrorMessage or "") or "messages" in (result.error.ErrorMessage or "")
+    assert model.calls == []
+
+
+def test_an_agent_run_is_a_step_of_a_saga_whose_rollback_undoes_its_tools(make_runner: Any) -> None:
+    def undo_refund(step: StepContext, undo: Undo) -> None:
+        RAN.append(f"undo refund {undo.args[0]['order_id']}")
+
+    def hold(step: StepContext) -> str:
+        RAN.append("hold")
+        return "held"
+
+    def release(step: StepContext, undo: Undo) -> None:
+        RAN.append(f"release ({undo.result})")
+
+    def ship(step: StepContext) -> None:
+        RAN.append("ship")
+        raise RuntimeError("the courier is closed")
+
+    model = ScriptedChatModel(script=[AIMessage("", tool_calls=[call("refund", "r1", order_id="A-1", amount=200)]),
+                                      AIMessage("Refunded.")])
+    agent = Agent(model, [refund], compensations={"refund": undo_refund},
+                  approval=require_approval("refund", when=lambda name, args: args["amount"] > 100))
+
+    @durable_execution
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        try:
+            with saga(ctx, "order") as order:
+                order.step(hold, compensate=release)
+                answer = agent.run(order, "refund A-1").text
+                order.step(ship, config=StepConfig(retry_strategy=RetryPresets.none()))
+        except SagaRolledBack as exc:
+            return {"answer": answer, "undone": [c["step"] for c in exc.compensated]}
+        return "shipped"
+
+    runner: DurableTestRunner = make_runner(handler)
+    arn = runner.run_async()
+    assert runner.resume(arn).status == "RUNNING"  # the refund waits for its approval: a replay follows
+    runner.send_callback_success(runner.callback_id(arn, "approve refund"), '{"decision": "approve"}')
+    result = runner.resume(arn)
+    assert result.status == "SUCCEEDED", result.error
+    assert result.value == {"answer": "Refunded.", "undone": ["refund", "hold"]}
+    assert RAN == ["hold", "refund A-1 200", "ship", "undo refund A-1", "release (held)"]
+    assert model.calls == [0, 1]
