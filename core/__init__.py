@@ -74,7 +74,10 @@ from durably.core.plugins import (
     InvocationEndInfo,
     InvocationStartInfo,
     OperationInfo,
+    RecordedOperation,
     UserFunctionInfo,
+    register_global_plugin,
+    unregister_global_plugin,
 )
 from durably.core.retries import (
     LinearRetryStrategyConfig,
@@ -148,6 +151,7 @@ __all__ = [
     "PassThroughSerDes",
     "PluginLoadError",
     "RecordedError",
+    "RecordedOperation",
     "RequestTooLargeException",
     "ResourceNotFoundException",
     "RetryDecision",
@@ -186,4 +190,6 @@ __all__ = [
     "idempotency_key",
     "register_durable_function",
     "register_function",
+    "register_global_plugin",
+    "unregister_global_plugin",
 ]

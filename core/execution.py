@@ -92,7 +92,8 @@ class DurableFunction:
             operations.extend(page.Operations)
             marker = page.NextMarker or None
         first = not any(op.Type != "EXECUTION" for op in operations)
-        start = InvocationStartInfo(inv.durable_execution_arn, first, tuple(inv.updated_operation_ids))
+        start = InvocationStartInfo(inv.durable_execution_arn, first, tuple(inv.updated_operation_ids),
+                                    tuple(operations))
         plugins = Plugins.create(self.plugins, start)
         state = InvocationState(inv.durable_execution_arn, inv.checkpoint_token, operations, backend,
                                 plugins, inv.updated_operation_ids)

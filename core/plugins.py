@@ -6,6 +6,11 @@ the plugin itself. Every hook of every plugin is called; an exception raised by 
 and swallowed, so a plugin can never change an execution: the first one of each plugin class and
 hook in this process at WARNING with its traceback, the later ones at DEBUG. Replay fires no
 operation hooks for work that is only replayed.
+
+``on_operation_recorded`` is durably's own hook (the others are AWS's): it fires once the engine
+has recorded an operation's new state, with that record (its timestamps, attempt, error), so a
+plugin can build what it reports from the durable record itself. Plugins registered with
+:func:`register_global_plugin` join those of every handler in the process.
 """
 
 from __future__ import annotations
@@ -15,7 +20,10 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from durably.core.model import Operation
 
 _log = logging.getLogger("durably.plugins")
 _warned: set[tuple[type, str]] = set()
@@ -28,6 +36,8 @@ class InvocationStartInfo:
     execution_arn: str
     is_first_invocation: bool
     updated_operation_ids: tuple[str, ...] = ()
+    operations: tuple[Operation, ...] = ()
+    """The execution's log as this invocation loaded it (durably's addition)."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +74,18 @@ class UserFunctionInfo:
     error: BaseException | None = None
 
 
+@dataclass(frozen=True)
+class RecordedOperation:
+    """An operation's state as the engine just recorded it (``on_operation_recorded``)."""
+
+    execution_arn: str
+    operation: Operation
+    action: str
+    """The update this invocation checkpointed: START, SUCCEED, FAIL, RETRY or CANCEL. (Operations the
+    engine finished while the execution was suspended are ``InvocationStartInfo.updated_operation_ids``,
+    their records in ``InvocationStartInfo.operations``.)"""
+
+
 class DurableInstrumentationPlugin:
     """Base class with no-op hooks; override the ones you need."""
 
@@ -73,6 +95,22 @@ class DurableInstrumentationPlugin:
     def on_operation_end(self, info: OperationInfo) -> None: ...
     def on_user_function_start(self, info: UserFunctionInfo) -> None: ...
     def on_user_function_end(self, info: UserFunctionInfo) -> None: ...
+    def on_operation_recorded(self, info: RecordedOperation) -> None: ...
+
+
+_global_plugins: list[Any] = []
+
+
+def register_global_plugin(plugin: Any) -> None:
+    """Add ``plugin`` (a plugin, or a factory with ``create_plugin``) to every handler's plugins in
+    this process, after their own; registering the same object again does nothing."""
+    if not any(entry is plugin for entry in _global_plugins):
+        _global_plugins.append(plugin)
+
+
+def unregister_global_plugin(plugin: Any) -> None:
+    """Undo :func:`register_global_plugin` (nothing if ``plugin`` is not registered)."""
+    _global_plugins[:] = [entry for entry in _global_plugins if entry is not plugin]
 
 
 class Plugins:
@@ -80,11 +118,13 @@ class Plugins:
 
     def __init__(self, plugins: Sequence[Any]) -> None:
         self.plugins = list(plugins)
+        self.records = any(hasattr(plugin, "on_operation_recorded") for plugin in self.plugins)
+        """Whether any plugin wants ``on_operation_recorded`` (its info is only built then)."""
 
     @classmethod
     def create(cls, registered: Sequence[Any], info: InvocationStartInfo) -> Plugins:
         made = []
-        for entry in registered:
+        for entry in (*registered, *_global_plugins):
             create = getattr(entry, "create_plugin", None)
             try:
                 made.append(create(info) if callable(create) else entry)

@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from durably.core.backend import Backend
 from durably.core.errors import CheckpointFailedError, SuspendExecution
 from durably.core.model import Operation, OperationUpdate
-from durably.core.plugins import NO_PLUGINS, OperationInfo, Plugins
+from durably.core.plugins import NO_PLUGINS, OperationInfo, Plugins, RecordedOperation
 
 QUEUED_FLUSH_SECONDS = 0.02
 
@@ -174,6 +174,12 @@ class InvocationState:
         self.token = response.CheckpointToken
         for op in response.NewExecutionState.Operations:
             self.ops[op.Id] = op
+        if self.plugins.records:
+            last_action = {update.Id: update.Action for update in batch}  # a START and its SUCCEED: one record
+            for op_id, action in last_action.items():
+                recorded = self.ops.get(op_id)
+                if recorded is not None:
+                    self.plugins.emit("on_operation_recorded", RecordedOperation(self.arn, recorded, action))
         if self.token is None and not any(u.Type == "EXECUTION" for u in batch):
             raise SuspendExecution("checkpointing was revoked by the engine")
 

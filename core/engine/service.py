@@ -742,15 +742,15 @@ class Service:
         now = self.clock.now_ms()
         row = conn.execute(
             "UPDATE executions SET lease_owner = ?, lease_expiry = ?, lease_host = ?, lease_pid = ?,"
-            " lease_pstart = ?, token = ?, invocation_id = ?, invocation_start = ?, ready = 0,"
-            " updated_ids = '[]' WHERE arn = ? AND ready = 1 AND status = 'RUNNING' AND lease_owner IS NULL"
+            " lease_pstart = ?, token = ?, invocation_id = ?, invocation_start = ?, ready = 0"
+            " WHERE arn = ? AND ready = 1 AND status = 'RUNNING' AND lease_owner IS NULL"
             " RETURNING function_name, ref, durable, input, updated_ids, token, invocation_id",
             (self.owner, now + lease_ms, self.host_id, self.pid, self.pstart, secrets.token_hex(16),
              secrets.token_hex(16), now, arn)).fetchone()
         if row is None:
             return None
         return Claim(arn=arn, token=row[5], invocation_id=row[6], function_name=row[0], ref=row[1],
-                     durable=bool(row[2]), input=row[3], started=now)
+                     durable=bool(row[2]), input=row[3], started=now, updated_ids=json.loads(row[4]))
 
     def renew_leases(self, arns: list[str], lease_ms: int = 60_000) -> None:
         if not arns:
@@ -803,23 +803,34 @@ class Service:
 
         False (and nothing written) when the invocation is no longer the execution's current one,
         or, with ``lease`` (owner, expiry), when the lease changed since it was read.
+
+        The ids of operations updated while the execution was suspended (``UpdatedOperationIds``)
+        are kept until an invocation that received them ends without an invocation error; after one
+        that crashed or failed they are handed to the next invocation again, with the operations
+        that ended during the lost invocation, so whatever reports them (a tracing plugin) still can.
         """
         def tx(conn: sqlite3.Connection) -> bool:
             row = conn.execute("SELECT status, invocation_id, ready, failed_invocations, event_seq, lease_owner,"
-                               " lease_expiry FROM executions WHERE arn = ?", (claim.arn,)).fetchone()
+                               " lease_expiry, updated_ids FROM executions WHERE arn = ?", (claim.arn,)).fetchone()
             if row is None or row[1] != claim.invocation_id:
                 return False
-            status, _, ready, failures, event_seq, owner, expiry = row
+            status, _, ready, failures, event_seq, owner, expiry, updated = row
             if lease is not None and (owner, expiry) != lease:
                 return False
             now = self.clock.now_ms()
             details: dict[str, Any] = {"StartTimestamp": claim.started, "EndTimestamp": now,
                                        "RequestId": claim.invocation_id}
+            updated_ids = json.loads(updated)
             if invocation_error is not None:
                 details["Error"] = history.error(invocation_error)
                 _record_problem(conn, claim.arn, now, owner or self.owner, invocation_error)
+                updated_ids += [op_id for (op_id,) in conn.execute(
+                    "SELECT id FROM operations WHERE arn = ? AND json_extract(doc, '$.EndTimestamp') >= ?"
+                    " AND json_extract(doc, '$.Type') != 'EXECUTION' ORDER BY seq", (claim.arn, claim.started))
+                    if op_id not in updated_ids]
             else:
                 conn.execute("DELETE FROM invocation_errors WHERE arn = ?", (claim.arn,))
+                updated_ids = updated_ids[len(claim.updated_ids):]  # what arrived during the invocation
             with history.EventBuffer(conn, claim.arn, event_seq) as events:
                 history.append(conn, claim.arn, "InvocationCompleted", now, details)
                 if status == "RUNNING":
@@ -827,8 +838,8 @@ class Service:
                                                       bool(ready), failures, now, counted)
                 events.flush(conn)
                 conn.execute("UPDATE executions SET lease_owner = NULL, lease_expiry = NULL, invocation_id = NULL,"
-                             " token = NULL, failed_invocations = ?, event_seq = ? WHERE arn = ?",
-                             (failures, events.seq, claim.arn))
+                             " token = NULL, failed_invocations = ?, event_seq = ?, updated_ids = ? WHERE arn = ?",
+                             (failures, events.seq, json.dumps(updated_ids), claim.arn))
             return True
         return self.store.transact(tx)
 
