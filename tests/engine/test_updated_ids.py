@@ -10,7 +10,7 @@ from typing import Any
 from durably.core import DurableContext, durable_execution
 from durably.core.engine.clock import SkippingClock
 from durably.core.engine.engine import Engine
-from durably.core.model import ErrorObject, InvocationOutput, InvocationStatus, OperationUpdate
+from durably.core.model import ErrorObject, InvocationOutput, InvocationStatus, OperationUpdate, WaitOptions
 
 
 @durable_execution
@@ -29,7 +29,7 @@ def test_updated_ids_reach_the_next_invocation_once(tmp_path: Path) -> None:
         claim = engine.service.claim(arn=arn)
         assert claim is not None and claim.updated_ids == []
         engine.service.checkpoint(arn, claim.token, [OperationUpdate(
-            Id="w", Type="WAIT", Action="START", WaitOptions={"WaitSeconds": 5})])
+            Id="w", Type="WAIT", Action="START", WaitOptions=WaitOptions(WaitSeconds=5))])
         assert engine.service.complete_invocation(claim, pending())
         clock.advance_to(clock.now_ms() + 6000)
         engine.service.fire_due_timers()
@@ -47,7 +47,7 @@ def test_after_a_lost_invocation_the_next_one_is_told_again(tmp_path: Path) -> N
         claim = engine.service.claim(arn=arn)
         assert claim is not None
         engine.service.checkpoint(arn, claim.token, [OperationUpdate(
-            Id="w", Type="WAIT", Action="START", WaitOptions={"WaitSeconds": 5})])
+            Id="w", Type="WAIT", Action="START", WaitOptions=WaitOptions(WaitSeconds=5))])
         assert engine.service.complete_invocation(claim, pending())
         clock.advance_to(clock.now_ms() + 6000)
         engine.service.fire_due_timers()

@@ -1,0 +1,41 @@
+"""Tracing switched on by the standard OpenTelemetry environment variables, for the CLI."""
+
+from __future__ import annotations
+
+import os
+
+TRACES_EXPORTER = "OTEL_TRACES_EXPORTER"
+ENDPOINTS = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
+EXPORTERS = ("otlp", "otlp_proto_http", "console")
+
+
+def wanted() -> bool:
+    """Whether the environment asks for traces: an exporter other than ``none``, or an OTLP endpoint."""
+    exporters = os.environ.get(TRACES_EXPORTER, "").strip()
+    if exporters:
+        return exporters.lower() != "none"
+    return any(os.environ.get(name) for name in ENDPOINTS)
+
+
+def provider_from_env() -> object:
+    """An SDK ``TracerProvider`` as ``opentelemetry-instrument`` would build it from the environment:
+    resource from ``OTEL_SERVICE_NAME`` / ``OTEL_RESOURCE_ATTRIBUTES``, exporters from
+    ``OTEL_TRACES_EXPORTER`` (otlp over HTTP, or console), endpoints and headers from the OTLP
+    variables (read by the exporter itself), spans sent in batches."""
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+
+    provider = TracerProvider(resource=Resource.create())
+    names = [n.strip().lower() for n in os.environ.get(TRACES_EXPORTER, "otlp").split(",") if n.strip()]
+    for name in names:
+        if name not in EXPORTERS:
+            raise ValueError(f"{TRACES_EXPORTER}={name!r} is not an exporter durably can start; "
+                             f"use one of: {', '.join(EXPORTERS)} (or none)")
+        if name == "console":
+            provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
+        else:
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+            provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    return provider

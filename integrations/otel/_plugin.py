@@ -1,0 +1,212 @@
+"""The tracing plugin: spans built from the durable record, once per operation, in one trace per
+execution whichever process or invocation reports them.
+
+What reports what: an operation's span is emitted by the invocation that records its end (or, for
+an operation the engine finished while the execution was suspended, by the next invocation, from
+its start info). The execution's span is emitted by the invocation that ends it. Each invocation
+is a span of its own. A retried step has a span per attempt. Replay emits nothing: the engine's
+record of a replayed operation reaches no hook. After a crashed invocation the engine hands its
+finished operations to the next invocation, which reports them (a span the crashed process had
+exported already is then sent again, with the same ids).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import Any
+
+from durably.core import (
+    DurableInstrumentationPlugin,
+    ErrorObject,
+    InvocationEndInfo,
+    InvocationStartInfo,
+    Operation,
+    RecordedOperation,
+    UserFunctionInfo,
+)
+from durably.integrations.otel._ids import EXECUTION_KEY, PinnedIds, attempt_key, span_id_of, trace_id_of
+from durably.integrations.otel._record import TERMINAL, Record, error_of
+from durably.integrations.otel._shapes import Options, Shape, hinted, shape_of
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+
+INSTRUMENTATION_NAME = "durably"
+CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+CONTENT_ON = frozenset({"true", "1", "span_only", "span_and_event"})
+"""Values of ``CONTENT_ENV`` that put content on spans (the GenAI instrumentations' values)."""
+
+
+def _ns(ms: int | None) -> int:
+    return (ms if ms is not None else int(time.time() * 1000)) * 1_000_000
+
+
+def capture_content_from_env() -> bool:
+    return os.environ.get(CONTENT_ENV, "").strip().lower() in CONTENT_ON
+
+
+def langchain_traces_model_calls() -> bool:
+    """Whether LangChain's own OpenTelemetry instrumentation is on (it then reports model calls)."""
+    if os.environ.get("LANGSMITH_OTEL_ENABLED", "").lower() == "true":
+        return True
+    try:
+        from opentelemetry.instrumentation.langchain import LangchainInstrumentor  # type: ignore[import-not-found]
+    except ImportError:
+        return False
+    return bool(getattr(LangchainInstrumentor(), "is_instrumented_by_opentelemetry", False))
+
+
+class DurableTracing:
+    """OpenTelemetry tracing of durable executions: ``@durable_execution(plugins=[DurableTracing()])``,
+    or :func:`durably.integrations.otel.instrument` for every handler in the process.
+
+    ``tracer_provider``: the SDK ``TracerProvider`` to report to (default: the global one).
+    ``capture_content``: put model output, tool arguments and tool results on GenAI spans (default:
+    ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``). ``genai``: GenAI names and attributes
+    on agent spans (default: on, unless LangChain's own instrumentation already reports the model
+    calls). ``flush``: flush the provider at the end of each invocation (default: on AWS Lambda,
+    which freezes the process between invocations).
+    """
+
+    def __init__(self, tracer_provider: Any = None, *, capture_content: bool | None = None,
+                 genai: bool | None = None, flush: bool | None = None) -> None:
+        self._provider = tracer_provider
+        self._capture_content = capture_content
+        self._genai = genai
+        self._flush = flush
+        self._ids = PinnedIds()
+        self._lock = threading.Lock()
+        self._tracers: dict[int, Any] = {}
+
+    def _tracer(self) -> tuple[Any, Any]:
+        provider = self._provider or trace.get_tracer_provider()
+        with self._lock:
+            tracer = self._tracers.get(id(provider))
+            if tracer is None:
+                tracer = provider.get_tracer(INSTRUMENTATION_NAME)
+                if hasattr(tracer, "id_generator"):  # the SDK's tracer: our ids for our spans only
+                    tracer.id_generator = self._ids
+                self._tracers[id(provider)] = tracer
+        return provider, tracer
+
+    def create_plugin(self, info: InvocationStartInfo) -> InvocationTracer:
+        provider, tracer = self._tracer()
+        options = Options(genai=not langchain_traces_model_calls() if self._genai is None else self._genai,
+                          capture_content=capture_content_from_env() if self._capture_content is None
+                          else self._capture_content)
+        flush = bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME")) if self._flush is None else self._flush
+        return InvocationTracer(tracer, self._ids, provider if flush else None, options)
+
+
+class InvocationTracer(DurableInstrumentationPlugin):
+    """The spans of one invocation."""
+
+    def __init__(self, tracer: Any, ids: PinnedIds, flush: Any, options: Options) -> None:
+        self.tracer = tracer
+        self.ids = ids
+        self.flush = flush
+        self.options = options
+        self.arn = ""
+        self.trace_id = 0
+        self.record = Record()
+        self.reported: set[str] = set()
+        self.lock = threading.Lock()
+        self.invocation: Any = None
+        self.attempts: dict[tuple[str, int], int] = {}
+
+    # -- the hooks
+    def on_invocation_start(self, info: InvocationStartInfo) -> None:
+        self.arn = info.execution_arn
+        self.trace_id = trace_id_of(self.arn)
+        self.record = Record(info.operations)
+        attributes = {"durable.execution.arn": self.arn, "durable.invocation.first": info.is_first_invocation}
+        self.ids.pin(None, None)
+        self.invocation = self.tracer.start_span("invocation", context=self._parent(EXECUTION_KEY),
+                                                 attributes=hinted(attributes, "chain"))
+        for op in info.operations:
+            if op.Id in info.updated_operation_ids and op.Status in TERMINAL and op.Type != "EXECUTION":
+                self._report(op)
+
+    def on_operation_recorded(self, info: RecordedOperation) -> None:
+        op = info.operation
+        with self.lock:
+            self.record.add(op)
+        if op.Status in TERMINAL and op.Type != "EXECUTION":
+            self._report(op)
+
+    def on_user_function_start(self, info: UserFunctionInfo) -> None:
+        with self.lock:
+            self.attempts[(info.operation_id, info.attempt)] = time.time_ns()
+
+    def on_user_function_end(self, info: UserFunctionInfo) -> None:
+        with self.lock:
+            started = self.attempts.pop((info.operation_id, info.attempt), None)
+        if started is None or (info.outcome == "SUCCEEDED" and info.attempt <= 1):
+            return  # a first attempt that succeeded is its operation's span already
+        outcome = "succeeded" if info.outcome == "SUCCEEDED" else "failed"
+        attributes: dict[str, Any] = {"durable.execution.arn": self.arn, "durable.operation.id": info.operation_id,
+                                      "durable.attempt.number": info.attempt, "durable.attempt.outcome": outcome}
+        if info.name:
+            attributes["durable.operation.name"] = info.name
+        error = ErrorObject.from_exception(info.error) if info.error is not None else None
+        self._emit(Shape(f"{info.name or info.operation_type.lower()} attempt {info.attempt}",
+                         hinted(attributes, "chain")), attempt_key(info.operation_id, info.attempt),
+                   info.operation_id, started, time.time_ns(), error)
+
+    def on_invocation_end(self, info: InvocationEndInfo) -> None:
+        if info.status in ("SUCCEEDED", "FAILED"):
+            self._report_execution(info)
+        if self.invocation is not None:
+            self.invocation.set_attribute("durable.invocation.status", info.status)
+            if info.status == "FAILED":
+                self.invocation.set_status(Status(StatusCode.ERROR))
+            self.invocation.end()
+        if self.flush is not None and hasattr(self.flush, "force_flush"):
+            self.flush.force_flush()
+
+    # -- building spans
+    def _report(self, op: Operation) -> None:
+        with self.lock:
+            if op.Id in self.reported:
+                return
+            self.reported.add(op.Id)
+            shape = shape_of(self.arn, op, self.record, self.options)
+        self._emit(shape, op.Id, op.ParentId or EXECUTION_KEY, _ns(op.StartTimestamp), _ns(op.EndTimestamp),
+                   error_of(op) if op.Status != "SUCCEEDED" else None)
+
+    def _report_execution(self, info: InvocationEndInfo) -> None:
+        execution_id = self.arn.rsplit("/", 1)[-1]
+        op = self.record.ops.get(execution_id)
+        attributes = {"durable.execution.arn": self.arn, "durable.execution.status": info.status}
+        name = self.arn.split(":function:", 1)[-1].split(":", 1)[0] if ":function:" in self.arn else "execution"
+        error = info.error if isinstance(info.error, ErrorObject) else None
+        self._emit(Shape(f"execution {name}", hinted(attributes, "chain"), SpanKind.SERVER), EXECUTION_KEY, None,
+                   _ns(op.StartTimestamp if op is not None else None), time.time_ns(), error)
+
+    def _parent(self, key: str | None) -> Any:
+        if key is None:
+            return otel_context.Context()
+        parent = SpanContext(self.trace_id, span_id_of(self.arn, key), is_remote=True,
+                             trace_flags=TraceFlags(TraceFlags.SAMPLED))
+        return trace.set_span_in_context(NonRecordingSpan(parent), otel_context.Context())
+
+    def _emit(self, shape: Shape, key: str, parent_key: str | None, start_ns: int, end_ns: int,
+              error: ErrorObject | None) -> None:
+        links = [Link(SpanContext(self.trace_id, span_id_of(self.arn, other), is_remote=True,
+                                  trace_flags=TraceFlags(TraceFlags.SAMPLED)), {"durably.link": "undoes"})
+                 for other in shape.link_to]
+        self.ids.pin(self.trace_id, span_id_of(self.arn, key))
+        try:
+            span = self.tracer.start_span(shape.name, context=self._parent(parent_key), kind=shape.kind,
+                                          attributes=shape.attributes, links=links, start_time=start_ns)
+        finally:
+            self.ids.pin(None, None)
+        if error is not None:
+            span.set_status(Status(StatusCode.ERROR, f"{error.ErrorType}: {error.ErrorMessage}"))
+            event = {"exception.type": error.ErrorType or "Error", "exception.message": error.ErrorMessage or ""}
+            if error.StackTrace:
+                event["exception.stacktrace"] = "\n".join(error.StackTrace)
+            span.add_event("exception", event, timestamp=end_ns)
+        span.end(end_time=max(end_ns, start_ns))

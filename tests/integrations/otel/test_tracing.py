@@ -1,0 +1,118 @@
+"""One trace per execution, built from the durable record: the span tree of a multi-invocation
+execution, no duplicates after replay, attempts of a retried step, errors with their stack trace."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from durably import (
+    DurableContext,
+    Duration,
+    RetryPresets,
+    StepConfig,
+    StepContext,
+    durable_execution,
+)
+from durably.core import RetryDecision
+from durably.integrations.otel import DurableTracing, span_id_of, trace_id_of
+from durably.testing import DurableTestRunner
+from opentelemetry.trace import SpanKind, StatusCode
+
+from .spans import Spans
+
+FLAKY: list[int] = []
+
+
+def flaky(step: StepContext) -> str:
+    FLAKY.append(step.attempt)
+    if step.attempt < 3:
+        raise ConnectionError(f"try {step.attempt} failed")
+    return "ok"
+
+
+def twice(item: int, ctx: Any = None) -> int:
+    return item * 2
+
+
+def handler_for(spans: Spans) -> Any:
+    @durable_execution(plugins=[DurableTracing(spans.provider)])
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        greeting = ctx.step(lambda step: "hello", name="greet")
+        ctx.wait(Duration.from_seconds(30), name="pause")
+        answer = ctx.wait_for_callback(lambda callback_id, _: None, name="approval")
+        retry = StepConfig(retry_strategy=lambda error, attempt: RetryDecision.retry(Duration.from_seconds(2))
+                           if attempt < 3 else RetryDecision.no_retry())
+        fixed = ctx.step(flaky, name="flaky", config=retry)
+        doubled = ctx.map([1, 2], lambda c, item, index, items: item * 2, name="double")
+        return {"greeting": greeting, "answer": answer, "fixed": fixed, "doubled": doubled.get_results()}
+    return handler
+
+
+def test_a_multi_invocation_execution_is_one_trace_with_one_span_per_operation(spans: Spans) -> None:
+    FLAKY.clear()
+    with DurableTestRunner(handler_for(spans)) as runner:
+        arn = runner.run_async()
+        assert runner.resume(arn).status == "RUNNING"  # waits for the callback
+        runner.send_callback_success(runner.callback_id(arn, "approval"), json.dumps("yes"))
+        result = runner.resume(arn)
+        assert result.status == "SUCCEEDED", result.error
+        operations = {op.Name: op for op in result.operations if op.Name}
+
+    found = spans.all
+    assert {s.trace_id for s in found} == {trace_id_of(arn)}
+    ids = [s.span_id for s in found]
+    assert len(ids) == len(set(ids)), sorted(s.name for s in found)  # nothing twice, although it replayed
+
+    execution = spans.one("execution " + arn.split(":function:")[1].split(":")[0])
+    assert execution.parent_id is None and execution.span_id == span_id_of(arn, "execution")
+    assert execution.kind == SpanKind.SERVER
+
+    invocations = spans.named("invocation")
+    assert len(invocations) >= 3 and all(s.parent_id == execution.span_id for s in invocations)
+    assert [s.attrs["durable.invocation.first"] for s in invocations].count(True) == 1
+
+    for name in ("greet", "pause", "approval", "flaky", "double"):
+        span = spans.one(name)
+        op = operations[name]
+        assert span.span_id == span_id_of(arn, op.Id)
+        assert span.parent_id == execution.span_id
+        assert op.StartTimestamp is not None and op.EndTimestamp is not None
+        assert span.start == op.StartTimestamp * 1_000_000 and span.end == op.EndTimestamp * 1_000_000
+        assert span.attrs["durable.operation.id"] == op.Id
+        assert span.attrs["durable.operation.type"] == op.Type
+        assert span.attrs["durable.operation.status"] == "SUCCEEDED"
+        assert span.attrs["openinference.span.kind"] == "CHAIN"
+    assert spans.one("pause").end - spans.one("pause").start >= 30 * 10**9  # one span across invocations
+
+    attempts = sorted((s for s in found if s.name.startswith("flaky attempt")), key=lambda s: s.start)
+    assert [s.attrs["durable.attempt.number"] for s in attempts] == [1, 2, 3]
+    assert [s.attrs["durable.attempt.outcome"] for s in attempts] == ["failed", "failed", "succeeded"]
+    assert all(s.parent_id == spans.one("flaky").span_id for s in attempts)
+    assert attempts[0].status == StatusCode.ERROR
+    assert attempts[0].events[0][1]["exception.type"] == "ConnectionError"
+
+    double = spans.one("double")
+    items = spans.children(double)
+    assert len(items) == 2 and all(s.attrs["durable.operation.subtype"] == "MapIteration" for s in items)
+
+
+def test_a_failed_step_is_an_error_span_with_its_stored_stack_trace(spans: Spans) -> None:
+    def broken(step: StepContext) -> None:
+        raise ValueError("the warehouse is on fire")
+
+    @durable_execution(plugins=[DurableTracing(spans.provider)])
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        ctx.step(broken, name="ship", config=StepConfig(retry_strategy=RetryPresets.none()))
+
+    with DurableTestRunner(handler) as runner:
+        result = runner.run()
+    assert result.status == "FAILED"
+    ship = spans.one("ship")
+    assert ship.status == StatusCode.ERROR
+    assert ship.description is not None and "the warehouse is on fire" in ship.description
+    name, event = ship.events[0]
+    assert name == "exception" and event["exception.type"] == "ValueError"
+    assert "broken" in str(event["exception.stacktrace"])  # the frames the engine stored
+    execution = next(s for s in spans.all if s.name.startswith("execution "))
+    assert execution.status == StatusCode.ERROR
