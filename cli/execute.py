@@ -20,6 +20,7 @@ from durably.cli.inputs import json_text, lambda_name
 from durably.cli.logs import CLI_LOGGER, engine_logs_at_least, log_options, stderr_logs
 from durably.cli.progress import reporting
 from durably.cli.settings import command_options, open_engine, settings
+from durably.cli.tracing import traced_from_env
 from durably.core.engine.engine import Engine
 
 
@@ -49,8 +50,8 @@ def run(handler: str, input_: str | None, name: str | None, function_name: str |
     lambda_name(name, "--name")
     lambda_name(function_name, "--function-name")
     _cwd_on_path()
-    with (stderr_logs(log_level, log_format, quiet), engine_logs_at_least(log_level), open_engine() as engine,
-          redirect_stdout(sys.stderr)):
+    with (stderr_logs(log_level, log_format, quiet), engine_logs_at_least(log_level), traced_from_env(),
+          open_engine() as engine, redirect_stdout(sys.stderr)):
         # handler code that prints goes to stderr: stdout is the command's output
         arn = engine.start_execution(handler, text, name=name, function_name=function_name,
                                      input_is_json=text is not None)
@@ -104,7 +105,7 @@ def worker(workers: int, lease_seconds: int, log_level: str, log_format: str, qu
     host, once their lease expires on another). A worker killed outright is taken over the same way.
     """
     _cwd_on_path()
-    with stderr_logs(log_level, log_format, quiet):
+    with stderr_logs(log_level, log_format, quiet), traced_from_env():
         with open_engine(workers=workers, lease_seconds=lease_seconds) as engine, redirect_stdout(sys.stderr):
             in_main = threading.current_thread() is threading.main_thread()
             previous = signal.signal(signal.SIGTERM, _terminate) if in_main else None

@@ -46,16 +46,13 @@ def uninstrument() -> None:
 
 
 def instrument_from_env() -> DurableTracing | None:
-    """:func:`instrument` with a provider built from the OpenTelemetry environment variables, when
-    they ask for traces (the CLI calls it); None when they do not. The provider becomes the global
-    one if none is set, and is flushed when the process exits."""
+    """:func:`instrument` with a provider of its own built from the OpenTelemetry environment
+    variables, when they ask for traces (the CLI calls it); None when they do not. The caller shuts
+    the provider down (``DurableTracing.provider``) to send what is still batched."""
     if not wanted():
         return None
-    from opentelemetry import trace
-
     provider = provider_from_env()
-    trace.set_tracer_provider(provider)  # type: ignore[arg-type]  # ignored (with a warning) if one is set
-    return instrument(trace.get_tracer_provider())
+    return instrument(provider)
 
 
 def trace_id_hex(execution_arn: str) -> str:

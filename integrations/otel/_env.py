@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 TRACES_EXPORTER = "OTEL_TRACES_EXPORTER"
 ENDPOINTS = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
@@ -33,7 +34,7 @@ def provider_from_env() -> object:
             raise ValueError(f"{TRACES_EXPORTER}={name!r} is not an exporter durably can start; "
                              f"use one of: {', '.join(EXPORTERS)} (or none)")
         if name == "console":
-            provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
+            provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter(out=sys.stderr)))  # stdout: the output
         else:
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 

@@ -72,7 +72,8 @@ class DurableTracing:
 
     def __init__(self, tracer_provider: Any = None, *, capture_content: bool | None = None,
                  genai: bool | None = None, flush: bool | None = None) -> None:
-        self._provider = tracer_provider
+        self.provider = tracer_provider
+        """The provider given (None: the global one, looked up at each invocation)."""
         self._capture_content = capture_content
         self._genai = genai
         self._flush = flush
@@ -81,7 +82,7 @@ class DurableTracing:
         self._tracers: dict[int, Any] = {}
 
     def _tracer(self) -> tuple[Any, Any]:
-        provider = self._provider or trace.get_tracer_provider()
+        provider = self.provider or trace.get_tracer_provider()
         with self._lock:
             tracer = self._tracers.get(id(provider))
             if tracer is None:
