@@ -308,6 +308,7 @@ class _Run:
             reply = self.model.invoke(messages)
             if not isinstance(reply, AIMessage):
                 raise TypeError(f"the model answered a {type(reply).__qualname__}, not an AIMessage")
+            reply = _with_request(self.agent.model, reply)
             self._emit("model_answered", turn, tool_calls=[c["name"] for c in reply.tool_calls],
                        usage=dict(reply.usage_metadata or {}))
             return reply
@@ -498,6 +499,21 @@ def _own_error(exc: ChildContextError) -> Exception:
     own = cls(exc.message, exc.error_type, exc.data, exc.stack_trace)
     own.__cause__ = exc
     return own
+
+
+def _with_request(model: BaseChatModel, reply: AIMessage) -> AIMessage:
+    """``reply`` with the model and provider asked (LangSmith's ``ls_model_name`` and ``ls_provider``)
+    in its ``response_metadata`` where the answer does not carry them, so the record names them
+    (a trace built from it, for one)."""
+    try:
+        params: Mapping[str, Any] = model._get_ls_params()
+    except Exception:  # a model whose tracing parameters cannot be read: nothing to add
+        return reply
+    extra = {key: params[key] for key in ("ls_provider", "ls_model_name")
+             if params.get(key) and key not in reply.response_metadata}
+    if not extra:
+        return reply
+    return reply.model_copy(update={"response_metadata": {**reply.response_metadata, **extra}})
 
 
 def _async_only(tool: BaseTool) -> bool:

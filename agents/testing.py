@@ -22,6 +22,8 @@ class ScriptedChatModel(BaseChatModel):
     """``ScriptedChatModel(script=[AIMessage(tool_calls=[...]), AIMessage("done")])``."""
 
     script: list[AIMessage]
+    model_name: str = "scripted"
+    """What the answers say the model was (a real chat model's ``model_name``)."""
     calls: list[int] = Field(default_factory=list)
     """The index of the scripted answer of each call made to this object, in order."""
 
