@@ -1,7 +1,8 @@
 """durably's benchmarks against the raw SQLite floor (workloads W1-W4 of BASELINES.md), sagas
-against plain steps (S1-S2, issue 15), and the durable agent loop against a plain one (A1).
+against plain steps (S1-S2, issue 15), the durable agent loop against a plain one (A1), and
+steps traced with OpenTelemetry, off and on, against untraced ones (T1).
 
-    python bench/run.py [--quick] [--sync FULL|NORMAL] [--json out.json] [--runs 3] [--only W1,S1,A1]
+    python bench/run.py [--quick] [--sync FULL|NORMAL] [--json out.json] [--runs 3] [--only W1,S1,A1,T1]
 
 Each workload runs in its own child process (so its peak RSS is its own), and each repetition
 measures the floor and then durably on fresh databases in the same process, so the ratio is
@@ -11,7 +12,8 @@ throughput (W2) higher is better. The saga rows (S1, S2) take durably's own plai
 run in the same repetition, as their floor: what a saga adds over the steps it is made of. The
 agent row (A1) takes as its floor the same scripted model and tool called in a plain Python loop,
 in the same repetition: what ``Agent.run`` in a durable handler adds per turn. It needs
-langchain-core; without it the row says it was skipped.
+langchain-core; without it the row says it was skipped. The tracing rows (T1) take the same steps
+untraced, in the same repetition, as their floor; they need the otel extra.
 """
 
 from __future__ import annotations
@@ -40,9 +42,9 @@ if str(HERE) not in sys.path:
 import floor  # noqa: E402  (bench/ is a directory of scripts, not a package)
 
 FULL_SIZES = {"w1": 1000, "w2_executions": 200, "w2_steps": 10, "w2_workers": (4, 8), "w3_map": 1000,
-              "w3_parallel": 100, "w4": (100, 1000, 10_000), "s1": 1000, "s2": 1000, "a1": 300}
+              "w3_parallel": 100, "w4": (100, 1000, 10_000), "s1": 1000, "s2": 1000, "a1": 300, "t1": 1000}
 QUICK_SIZES = {"w1": 200, "w2_executions": 40, "w2_steps": 10, "w2_workers": (4, 8), "w3_map": 100,
-               "w3_parallel": 20, "w4": (100, 1000), "s1": 200, "s2": 100, "a1": 100}
+               "w3_parallel": 20, "w4": (100, 1000), "s1": 200, "s2": 100, "a1": 100, "t1": 200}
 
 TARGET_W1_RATIO = 1.3
 TARGET_W2_RATIO = 1.0
@@ -60,6 +62,9 @@ TARGET_A1_RATIO: float | None = None
 A1_WARMUP = 20
 """Turns of an unmeasured agent run first in the A1 cell (imports, tool schemas, engine, codecs)."""
 A1_NEEDS = "langchain_core"
+T1_NEEDS = "opentelemetry.sdk"
+TARGET_T1_OFF_RATIO = 1.05
+"""Tracing off (instrumented, no SDK provider) costs nothing measurable: within noise of untraced."""
 
 
 def peak_rss_mib() -> float:
@@ -80,6 +85,7 @@ def plan(sizes: dict[str, Any], only: set[str] | None) -> list[dict[str, Any]]:
     cells.append({"workload": "S1", "kind": "s1", "n": sizes["s1"]})
     cells.append({"workload": "S2", "kind": "s2", "n": sizes["s2"]})
     cells.append({"workload": "A1", "kind": "a1", "n": sizes["a1"]})
+    cells.append({"workload": "T1", "kind": "t1", "n": sizes["t1"]})
     return [c for c in cells if only is None or c["workload"] in only]
 
 
@@ -94,12 +100,14 @@ def run_cell(cell: dict[str, Any], sync: str, runs: int) -> dict[str, Any]:
 
     if kind == "a1" and importlib.util.find_spec(A1_NEEDS) is None:
         return {"skipped": "langchain-core is not installed (pip install durably[agents])"}
+    if kind == "t1" and importlib.util.find_spec(T1_NEEDS) is None:
+        return {"skipped": "the OpenTelemetry SDK is not installed (pip install durably[otel])"}
 
     import workloads  # imports durably: not in the floor-only child
 
     durably: list[Any] = []
     floors: list[float] = []
-    if kind in ("s1", "s2", "a1"):  # warm up: the first engine, saga, agent and codec uses cost more
+    if kind in ("s1", "s2", "a1", "t1"):  # warm up: the first engine, saga, agent and codec uses cost more
         tmp = Path(tempfile.mkdtemp(prefix="durably-bench-"))
         try:
             _measure(kind, tmp, sync, A1_WARMUP if kind == "a1" else SAGA_WARMUP)
@@ -120,7 +128,7 @@ def run_cell(cell: dict[str, Any], sync: str, runs: int) -> dict[str, Any]:
             elif kind == "w4":
                 floors.append(floor.read_all(tmp / "floor.db", sync, cell["n"]))
                 durably.append(workloads.w4(tmp, sync, cell["n"]))
-            elif kind in ("s1", "s2", "a1"):  # the SQLite floor; the rows compare with their own floors
+            elif kind in ("s1", "s2", "a1", "t1"):  # the SQLite floor; the rows compare with their own floors
                 floors.append(floor.commit_per_row(tmp / "floor.db", sync, cell["n"]))
                 durably.append(_measure(kind, tmp, sync, cell["n"]))
             else:
@@ -136,6 +144,10 @@ def _measure(kind: str, workdir: Path, sync: str, n: int) -> dict[str, float]:
         import agent_turns  # imports langchain-core
 
         return agent_turns.a1(workdir, sync, n)
+    if kind == "t1":
+        import tracing_cost  # imports the OpenTelemetry SDK
+
+        return tracing_cost.t1(workdir, sync, n)
     import workloads
 
     return getattr(workloads, kind)(workdir, sync, n)  # type: ignore[no-any-return]
@@ -198,6 +210,8 @@ def summarise(cell: dict[str, Any], out: dict[str, Any], sync: str) -> list[dict
         return [_saga_row(cell, d, f, rss)]
     if cell["kind"] == "a1":
         return [_agent_row(cell, d, f, rss)]
+    if cell["kind"] == "t1":
+        return _tracing_rows(cell, d, rss)
     n = cell["n"]
     fv = median(f) * 1e3
     rows = []
@@ -253,6 +267,23 @@ def _agent_row(cell: dict[str, Any], d: list[dict[str, float]], f: list[float], 
     return row
 
 
+def _tracing_rows(cell: dict[str, Any], d: list[dict[str, float]], rss: float | None) -> list[dict[str, Any]]:
+    """T1: a step traced off and on, each against the same steps untraced in the same repetition."""
+    n = cell["n"]
+    plain = [r["plain"] for r in d]
+    rows = []
+    for key, what, target_ratio in (("off", "tracing off", TARGET_T1_OFF_RATIO), ("on", "tracing on", None)):
+        measured = [r[key] for r in d]
+        ratio = paired_ratio(measured, plain)
+        target = "no target" if target_ratio is None else f"<= {target_ratio:g}x untraced"
+        row = _row(cell["workload"], f"{_label(cell)}, {what}", median([t / n * 1e6 for t in measured]),
+                   median([t / n * 1e6 for t in plain]), "µs/step", "µs/untraced step", ratio, target,
+                   None if target_ratio is None else ratio <= target_ratio, rss)
+        row["n"], row["phase"] = n, key
+        rows.append(row)
+    return rows
+
+
 def _label(cell: dict[str, Any]) -> str:
     if cell["kind"] == "w1":
         return f"W1 {cell['n']:,} sequential steps"
@@ -265,7 +296,9 @@ def _label(cell: dict[str, Any]) -> str:
     if cell["kind"] == "s2":
         return f"S2 rollback of {cell['n']:,} steps"
     if cell["kind"] == "a1":
-        return f"A1 agent turn (model step + tool in a parallel), {cell['n']:,} turns"
+        return f"A1 agent turn (model step + tool call context), {cell['n']:,} turns"
+    if cell["kind"] == "t1":
+        return f"T1 {cell['n']:,} sequential steps"
     return f"W4 N={cell['n']:,}"
 
 

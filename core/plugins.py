@@ -127,9 +127,12 @@ class Plugins:
         for entry in (*registered, *_global_plugins):
             create = getattr(entry, "create_plugin", None)
             try:
-                made.append(create(info) if callable(create) else entry)
+                plugin = create(info) if callable(create) else entry
             except Exception:
                 _log.exception("plugin factory %r failed; the plugin is skipped", entry)
+                continue
+            if plugin is not None:  # a factory may have nothing to do in this invocation
+                made.append(plugin)
         return cls(made)
 
     def emit(self, hook: str, info: Any) -> None:

@@ -34,6 +34,8 @@ from opentelemetry import trace
 from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 INSTRUMENTATION_NAME = "durably"
+OFF_PROVIDERS = (trace.NoOpTracerProvider, trace.ProxyTracerProvider)
+"""The global provider's types before an SDK provider is set: tracing is off."""
 CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 CONTENT_ON = frozenset({"true", "1", "span_only", "span_and_event"})
 """Values of ``CONTENT_ENV`` that put content on spans (the GenAI instrumentations' values)."""
@@ -92,7 +94,10 @@ class DurableTracing:
                 self._tracers[id(provider)] = tracer
         return provider, tracer
 
-    def create_plugin(self, info: InvocationStartInfo) -> InvocationTracer:
+    def create_plugin(self, info: InvocationStartInfo) -> InvocationTracer | None:
+        """The tracer of one invocation; None (no plugin, no cost) while no SDK provider is set up."""
+        if self.provider is None and isinstance(trace.get_tracer_provider(), OFF_PROVIDERS):
+            return None
         provider, tracer = self._tracer()
         options = Options(genai=not langchain_traces_model_calls() if self._genai is None else self._genai,
                           capture_content=capture_content_from_env() if self._capture_content is None

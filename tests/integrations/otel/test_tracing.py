@@ -14,9 +14,10 @@ from durably import (
     StepContext,
     durable_execution,
 )
-from durably.core import RetryDecision
-from durably.integrations.otel import DurableTracing, span_id_of, trace_id_of
+from durably.core import InvocationStartInfo, RetryDecision
+from durably.integrations.otel import DurableTracing, instrument, span_id_of, trace_id_of, uninstrument
 from durably.testing import DurableTestRunner
+from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
 
 from .spans import Spans
@@ -116,3 +117,25 @@ def test_a_failed_step_is_an_error_span_with_its_stored_stack_trace(spans: Spans
     assert "broken" in str(event["exception.stacktrace"])  # the frames the engine stored
     execution = next(s for s in spans.all if s.name.startswith("execution "))
     assert execution.status == StatusCode.ERROR
+
+
+def test_tracing_is_off_until_an_sdk_provider_is_set() -> None:
+    assert isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)  # nothing set in this process
+    assert DurableTracing().create_plugin(InvocationStartInfo("arn", True)) is None  # no plugin: no cost
+
+
+def test_instrument_traces_every_handler_until_uninstrumented(spans: Spans) -> None:
+    @durable_execution
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        return ctx.step(lambda step: "hi", name="greet")
+
+    instrument(spans.provider)
+    try:
+        with DurableTestRunner(handler) as runner:
+            assert runner.run().status == "SUCCEEDED"
+    finally:
+        uninstrument()
+    assert len(spans.named("greet")) == 1
+    with DurableTestRunner(handler) as runner:
+        runner.run()
+    assert len(spans.named("greet")) == 1
