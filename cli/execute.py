@@ -35,10 +35,13 @@ def _cwd_on_path() -> None:
 @click.option("--name", metavar="NAME", help="Execution name (idempotent: same name and input, same execution).")
 @click.option("--function-name", metavar="NAME", help="Function name (default: <module>-<function>).")
 @click.option("--no-wait", is_flag=True, help="Return at the first suspension (still RUNNING).")
+@click.option("--traceparent", metavar="TRACEPARENT", envvar="TRACEPARENT",
+              help="The caller's W3C trace context (default: $TRACEPARENT); with tracing on, the execution's "
+                   "trace is a child of it.")
 @log_options
 @command_options
 def run(handler: str, input_: str | None, name: str | None, function_name: str | None, no_wait: bool,
-        log_level: str, log_format: str, quiet: bool) -> None:
+        traceparent: str | None, log_level: str, log_format: str, quiet: bool) -> None:
     """Start an execution of MODULE:FUNCTION (or path/file.py:FUNCTION) and drive it in this process.
 
     Waits really wait; other executions in the database that fall due meanwhile run too, as in
@@ -54,7 +57,7 @@ def run(handler: str, input_: str | None, name: str | None, function_name: str |
           open_engine() as engine, redirect_stdout(sys.stderr)):
         # handler code that prints goes to stderr: stdout is the command's output
         arn = engine.start_execution(handler, text, name=name, function_name=function_name,
-                                     input_is_json=text is not None)
+                                     input_is_json=text is not None, trace_context=traceparent or None)
         with nullcontext() if quiet else reporting(engine.service, arn, _callback_command()):
             execution = _drive(engine, arn, no_wait)
         events = None if settings().json else engine.get_history(arn)

@@ -63,7 +63,7 @@ from durably.core.execution import (
     durable_with_child_context,
 )
 from durably.core.identity import idempotency_key
-from durably.core.logger import JsonFormatter
+from durably.core.logger import JsonFormatter, register_log_fields
 from durably.core.model import ErrorObject, ExecutionStatus, InvocationStatus, Operation, OperationUpdate
 from durably.core.operation.callback import Callback, WaitForCallbackContext
 from durably.core.operation.parallel import ParallelBranch, durable_parallel_branch
@@ -74,6 +74,8 @@ from durably.core.plugins import (
     InvocationEndInfo,
     InvocationStartInfo,
     OperationInfo,
+    PropagationInput,
+    PropagationMetadata,
     RecordedOperation,
     UserFunctionInfo,
     register_global_plugin,
@@ -150,6 +152,8 @@ __all__ = [
     "ParallelConfig",
     "PassThroughSerDes",
     "PluginLoadError",
+    "PropagationInput",
+    "PropagationMetadata",
     "RecordedError",
     "RecordedOperation",
     "RequestTooLargeException",
@@ -191,5 +195,6 @@ __all__ = [
     "register_durable_function",
     "register_function",
     "register_global_plugin",
+    "register_log_fields",
     "unregister_global_plugin",
 ]

@@ -53,6 +53,8 @@ class InvocationInput:
     next_marker: str | None = None
     updated_operation_ids: Sequence[str] = field(default_factory=tuple)
     lambda_context: Any = None
+    trace_header: str | None = None
+    """The trace context the execution was started with (durably's engine; see InvocationStartInfo)."""
 
 
 class DurableFunction:
@@ -93,7 +95,7 @@ class DurableFunction:
             marker = page.NextMarker or None
         first = not any(op.Type != "EXECUTION" for op in operations)
         start = InvocationStartInfo(inv.durable_execution_arn, first, tuple(inv.updated_operation_ids),
-                                    tuple(operations))
+                                    tuple(operations), inv.trace_header)
         plugins = Plugins.create(self.plugins, start)
         state = InvocationState(inv.durable_execution_arn, inv.checkpoint_token, operations, backend,
                                 plugins, inv.updated_operation_ids)

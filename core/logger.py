@@ -2,7 +2,8 @@
 
 Records go to the stdlib logger ``durably.workflow`` (replace it with ``set_logger``) with the
 fields ``executionArn``, ``operationId``, ``operationName``, ``attempt`` and ``parentId`` as
-``extra``. :class:`JsonFormatter` renders them as one JSON object per line.
+``extra``, plus what functions registered with :func:`register_log_fields` add (tracing adds
+``trace_id`` and ``span_id``). :class:`JsonFormatter` renders them as one JSON object per line.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 WORKFLOW_LOGGER = logging.getLogger("durably.workflow")
@@ -18,7 +19,15 @@ def _never() -> bool:
     return False
 
 
-_FIELDS = ("executionArn", "operationId", "operationName", "attempt", "parentId")
+_FIELDS = ("executionArn", "operationId", "operationName", "attempt", "parentId", "trace_id", "span_id")
+_added_fields: list[Callable[[dict[str, Any]], Mapping[str, Any]]] = []
+
+
+def register_log_fields(add: Callable[[dict[str, Any]], Mapping[str, Any]]) -> None:
+    """Have ``add(fields)`` contribute fields to every durable log record (called with the record's
+    durable fields; registering the same function again does nothing)."""
+    if add not in _added_fields:
+        _added_fields.append(add)
 
 
 class DurableLogger:
@@ -43,6 +52,11 @@ class DurableLogger:
         if self.mode_aware and self._is_replaying():
             return
         extra = {**self._fields, **kwargs.pop("extra", {})}
+        for add in _added_fields:
+            try:
+                extra.update(add(extra))
+            except Exception:  # a field that cannot be had never costs the record
+                pass
         kwargs.setdefault("stacklevel", 3)
         self.base.log(level, msg, *args, extra=extra, **kwargs)
 

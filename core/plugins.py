@@ -38,6 +38,9 @@ class InvocationStartInfo:
     updated_operation_ids: tuple[str, ...] = ()
     operations: tuple[Operation, ...] = ()
     """The execution's log as this invocation loaded it (durably's addition)."""
+    trace_header: str | None = None
+    """The trace context the execution was started with, on durably's engine: the caller's W3C
+    ``traceparent``, or the X-Ray header a chained invoke passed (``XAmznTraceId``)."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,23 @@ class RecordedOperation:
     their records in ``InvocationStartInfo.operations``.)"""
 
 
+@dataclass(frozen=True)
+class PropagationInput:
+    """A chained invoke about to start (``provide_propagation_metadata``)."""
+
+    execution_arn: str
+    operation_id: str
+    function_name: str
+    parent_id: str | None
+
+
+@dataclass(frozen=True)
+class PropagationMetadata:
+    """What a plugin passes to an invoked execution: the ``XAmznTraceId`` of its START."""
+
+    x_amzn_trace_id: str | None = None
+
+
 class DurableInstrumentationPlugin:
     """Base class with no-op hooks; override the ones you need."""
 
@@ -96,6 +116,7 @@ class DurableInstrumentationPlugin:
     def on_user_function_start(self, info: UserFunctionInfo) -> None: ...
     def on_user_function_end(self, info: UserFunctionInfo) -> None: ...
     def on_operation_recorded(self, info: RecordedOperation) -> None: ...
+    def provide_propagation_metadata(self, info: PropagationInput) -> PropagationMetadata | None: ...
 
 
 _global_plugins: list[Any] = []
@@ -144,6 +165,22 @@ class Plugins:
                 method(info)
             except Exception:
                 _hook_failed(plugin, hook)
+
+    def propagation(self, info: PropagationInput) -> str | None:
+        """The trace header to pass with a chained invoke: the first plugin's non-blank answer."""
+        for plugin in self.plugins:
+            provide = getattr(plugin, "provide_propagation_metadata", None)
+            if provide is None:
+                continue
+            try:
+                metadata = provide(info)
+            except Exception:
+                _hook_failed(plugin, "provide_propagation_metadata")
+                continue
+            header = getattr(metadata, "x_amzn_trace_id", None)
+            if isinstance(header, str) and header.strip():
+                return header.strip()
+        return None
 
     def around_user_function(self, func: Callable[..., Any], info: UserFunctionInfo) -> Callable[..., Any]:
         """``func`` wrapped so the attempt hooks run on the thread (or task) that runs it."""

@@ -198,11 +198,13 @@ class Engine:
 
     # ------------------------------------------------------------------ service API
     def start_execution(self, handler: Any, input: Any = None, *, name: str | None = None,
-                        function_name: str | None = None, input_is_json: bool = False) -> str:
+                        function_name: str | None = None, input_is_json: bool = False,
+                        trace_context: str | None = None) -> str:
         """Start an execution of ``handler`` (a durable function, a registered name or a reference).
 
         ``input`` is a Python value, or JSON text when ``input_is_json``. Starting again with the
-        same ``name`` and input returns the same execution.
+        same ``name`` and input returns the same execution. ``trace_context``: the caller's W3C
+        ``traceparent``; with tracing on, the execution's trace is then a child of the caller's.
         """
         spec = self._spec_for(handler, function_name)
         if input_is_json:
@@ -218,7 +220,7 @@ class Engine:
                 raise InvalidParameterValueException(f"the input cannot be stored as JSON: {exc}") from exc
         if name is not None and not functions.FUNCTION_NAME.match(name):
             raise InvalidParameterValueException(f"execution name {name!r} must match [A-Za-z0-9_-]{{1,64}}")
-        arn, _ = self.service.start_execution(spec, text, name)
+        arn, _ = self.service.start_execution(spec, text, name, trace_header=trace_context)
         self._wake.set()
         return arn
 
@@ -301,7 +303,8 @@ class Engine:
             return self._run_plain(claim, target)
         try:
             operations = self.service.all_operations(claim.arn, claim.token)
-            inv = InvocationInput(claim.arn, claim.token, operations, None, claim.updated_ids)
+            inv = InvocationInput(claim.arn, claim.token, operations, None, claim.updated_ids,
+                                  trace_header=claim.trace_header)
             output = target.invoke(inv, self.backend)
         except Exception as exc:  # transient (InvocationError) or a defect: invoked again, then failed
             error = ErrorObject.from_exception(exc)

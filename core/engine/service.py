@@ -11,6 +11,7 @@ import functools
 import json
 import operator
 import os
+import re
 import secrets
 import sqlite3
 from collections.abc import Collection
@@ -76,6 +77,10 @@ class Takeover:
     reason: str
 
 
+TRACEPARENT = re.compile(r"00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}")
+"""A W3C trace context ``traceparent`` (version 00, no all-zero ids)."""
+
+
 @dataclass
 class Claim:
     """An invocation a worker now owns."""
@@ -89,6 +94,8 @@ class Claim:
     input: str | None
     started: int
     updated_ids: list[str] = field(default_factory=list)
+    trace_header: str | None = None
+    """The trace context the execution was started with (W3C ``traceparent`` or X-Ray header)."""
 
 
 class Service:
@@ -129,17 +136,23 @@ class Service:
 
     # ------------------------------------------------------------------ start
     def start_execution(self, spec: FunctionSpec, input_payload: str | None, name: str | None = None,
-                        tenant_id: str | None = None) -> tuple[str, bool]:
-        """Create an execution (idempotent by name); answer its ARN and whether it is new."""
+                        tenant_id: str | None = None, trace_header: str | None = None) -> tuple[str, bool]:
+        """Create an execution (idempotent by name); answer its ARN and whether it is new.
+
+        ``trace_header`` (a W3C ``traceparent``) is handed to every invocation, for tracing."""
         if input_payload is not None and utf8_size(input_payload) > MAX_EXECUTION_RESULT:
             raise RequestTooLargeException(
                 f"the input is {utf8_size(input_payload)} bytes, over the {MAX_EXECUTION_RESULT}-byte limit")
+        if trace_header is not None and not TRACEPARENT.fullmatch(trace_header):
+            raise InvalidParameterValueException(
+                f"the trace context {trace_header[:100]!r} is not a W3C traceparent "
+                "(00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>)")
         return self.store.transact(lambda conn: self._insert_execution(
-            conn, spec, input_payload, name, tenant_id=tenant_id))
+            conn, spec, input_payload, name, tenant_id=tenant_id, trace_header=trace_header))
 
     def _insert_execution(self, conn: sqlite3.Connection, spec: FunctionSpec, input_payload: str | None,
                           name: str | None, parent: tuple[str, str] | None = None,
-                          tenant_id: str | None = None) -> tuple[str, bool]:
+                          tenant_id: str | None = None, trace_header: str | None = None) -> tuple[str, bool]:
         now = self.clock.now_ms()
         if name is not None:
             existing = conn.execute(
@@ -158,11 +171,11 @@ class Service:
                 "Input": history.result(input_payload), "ExecutionTimeout": spec.execution_timeout})
             conn.execute(
                 "INSERT INTO executions(arn, exec_id, name, function_name, ref, durable, status, input, start_ts,"
-                " execution_timeout, retention_days, ready, parent_arn, parent_op, tenant_id, event_seq)"
-                " VALUES (?, ?, ?, ?, ?, ?, 'RUNNING', ?, ?, ?, ?, 1, ?, ?, ?, ?)",
+                " execution_timeout, retention_days, ready, parent_arn, parent_op, tenant_id, event_seq, trace_header)"
+                " VALUES (?, ?, ?, ?, ?, ?, 'RUNNING', ?, ?, ?, ?, 1, ?, ?, ?, ?, ?)",
                 (arn, exec_id, name, spec.name, spec.ref, int(spec.durable), input_payload, now,
                  spec.execution_timeout, spec.retention_days, parent[0] if parent else None,
-                 parent[1] if parent else None, tenant_id, events.seq))
+                 parent[1] if parent else None, tenant_id, events.seq, trace_header))
             events.flush(conn)
         op = Operation(Id=exec_id, Type="EXECUTION", Status="STARTED", Name=name, StartTimestamp=now,
                        ExecutionDetails=ExecutionDetails(InputPayload=input_payload))
@@ -506,7 +519,7 @@ class Service:
         child_arn = None
         if spec is not None:
             child_arn, _ = self._insert_execution(conn, spec, u.Payload, None, parent=(arn, op.Id),
-                                                  tenant_id=tenant)
+                                                  tenant_id=tenant, trace_header=u.ChainedInvokeOptions.XAmznTraceId)
         details: dict[str, Any] = {"FunctionName": fn, "Input": history.result(u.Payload),
                                    "ExecutedVersion": "$LATEST", "DurableExecutionArn": child_arn}
         if tenant is not None:
@@ -744,13 +757,14 @@ class Service:
             "UPDATE executions SET lease_owner = ?, lease_expiry = ?, lease_host = ?, lease_pid = ?,"
             " lease_pstart = ?, token = ?, invocation_id = ?, invocation_start = ?, ready = 0"
             " WHERE arn = ? AND ready = 1 AND status = 'RUNNING' AND lease_owner IS NULL"
-            " RETURNING function_name, ref, durable, input, updated_ids, token, invocation_id",
+            " RETURNING function_name, ref, durable, input, updated_ids, token, invocation_id, trace_header",
             (self.owner, now + lease_ms, self.host_id, self.pid, self.pstart, secrets.token_hex(16),
              secrets.token_hex(16), now, arn)).fetchone()
         if row is None:
             return None
         return Claim(arn=arn, token=row[5], invocation_id=row[6], function_name=row[0], ref=row[1],
-                     durable=bool(row[2]), input=row[3], started=now, updated_ids=json.loads(row[4]))
+                     durable=bool(row[2]), input=row[3], started=now, updated_ids=json.loads(row[4]),
+                     trace_header=row[7])
 
     def renew_leases(self, arns: list[str], lease_ms: int = 60_000) -> None:
         if not arns:

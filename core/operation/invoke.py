@@ -14,6 +14,7 @@ from durably.core.context_core import ContextCore, OpGen
 from durably.core.errors import InvokeError, SerDesError, SuspendExecution, ValidationError
 from durably.core.limits import MAX_OPERATION_PAYLOAD, utf8_size
 from durably.core.model import ErrorObject, Operation, OperationType
+from durably.core.plugins import PropagationInput
 from durably.core.serdes import SerDesContext, dumps
 
 CHAINED_INVOKE = OperationType.CHAINED_INVOKE
@@ -45,6 +46,9 @@ def invoke(core: ContextCore, function_name: str, payload: Any, name: str | None
         options: dict[str, Any] = {"FunctionName": function_name}
         if config.tenant_id:
             options["TenantId"] = config.tenant_id
+        header = core.state.plugins.propagation(PropagationInput(core.arn, op_id, function_name, core.parent_id))
+        if header is not None:
+            options["XAmznTraceId"] = header
         core.replaying = False
         core.state.write(core.update(op_id, CHAINED_INVOKE, "START", "ChainedInvoke", name,
                                      Payload=text, ChainedInvokeOptions=options))

@@ -48,3 +48,30 @@ class PinnedIds(IdGenerator):
     def generate_span_id(self) -> int:
         pinned: int | None = getattr(self._next, "span_id", None)
         return pinned if pinned is not None else self._random.generate_span_id()
+
+
+def parse_trace_header(header: str | None) -> tuple[int, int, bool] | None:
+    """(trace id, parent span id, sampled) from a W3C ``traceparent`` or an X-Ray trace header
+    (``Root=1-<8 hex>-<24 hex>;Parent=<16 hex>;Sampled=0|1``, as chained invokes pass it)."""
+    if not header:
+        return None
+    parts = header.strip().split("-")
+    if len(parts) == 4 and parts[0] == "00" and len(parts[1]) == 32 and len(parts[2]) == 16:
+        try:
+            return int(parts[1], 16), int(parts[2], 16), bool(int(parts[3], 16) & 1)
+        except ValueError:
+            return None
+    fields = dict(p.split("=", 1) for p in header.split(";") if "=" in p)
+    root, parent = fields.get("Root", "").split("-"), fields.get("Parent", "")
+    if len(root) != 3 or root[0] != "1" or len(root[1]) != 8 or len(root[2]) != 24 or len(parent) != 16:
+        return None
+    try:
+        return int(root[1] + root[2], 16), int(parent, 16), fields.get("Sampled", "1") != "0"
+    except ValueError:
+        return None
+
+
+def xray_header(trace_id: int, parent_span_id: int, sampled: bool = True) -> str:
+    """An X-Ray trace header for a chained invoke (the field the service defines is ``XAmznTraceId``)."""
+    digits = f"{trace_id:032x}"
+    return f"Root=1-{digits[:8]}-{digits[8:]};Parent={parent_span_id:016x};Sampled={int(sampled)}"

@@ -23,10 +23,21 @@ from durably.core import (
     InvocationEndInfo,
     InvocationStartInfo,
     Operation,
+    PropagationInput,
+    PropagationMetadata,
     RecordedOperation,
     UserFunctionInfo,
+    register_log_fields,
 )
-from durably.integrations.otel._ids import EXECUTION_KEY, PinnedIds, attempt_key, span_id_of, trace_id_of
+from durably.integrations.otel._ids import (
+    EXECUTION_KEY,
+    PinnedIds,
+    attempt_key,
+    parse_trace_header,
+    span_id_of,
+    trace_id_of,
+    xray_header,
+)
 from durably.integrations.otel._record import TERMINAL, Record, error_of
 from durably.integrations.otel._shapes import Options, Shape, hinted, shape_of
 from opentelemetry import context as otel_context
@@ -39,6 +50,23 @@ OFF_PROVIDERS = (trace.NoOpTracerProvider, trace.ProxyTracerProvider)
 CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 CONTENT_ON = frozenset({"true", "1", "span_only", "span_and_event"})
 """Values of ``CONTENT_ENV`` that put content on spans (the GenAI instrumentations' values)."""
+
+
+CALLER = "\x00caller"
+"""The parent key of the execution's span: the caller's span, if the execution was started with one."""
+traces: dict[str, int] = {}
+"""The trace id of each execution an invocation of this process is running (for log records)."""
+
+
+def log_fields(fields: dict[str, Any]) -> dict[str, str]:
+    """``trace_id`` and ``span_id`` for a log record of a traced execution (the operation it is
+    logged in, or the execution's span); nothing for an execution that is not traced here."""
+    arn = fields.get("executionArn")
+    trace_id = traces.get(arn) if isinstance(arn, str) else None
+    if trace_id is None or not isinstance(arn, str):
+        return {}
+    key = fields.get("operationId") or fields.get("parentId") or EXECUTION_KEY
+    return {"trace_id": f"{trace_id:032x}", "span_id": f"{span_id_of(arn, str(key)):016x}"}
 
 
 def _ns(ms: int | None) -> int:
@@ -103,6 +131,7 @@ class DurableTracing:
                           capture_content=capture_content_from_env() if self._capture_content is None
                           else self._capture_content)
         flush = bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME")) if self._flush is None else self._flush
+        register_log_fields(log_fields)
         return InvocationTracer(tracer, self._ids, provider if flush else None, options)
 
 
@@ -116,6 +145,8 @@ class InvocationTracer(DurableInstrumentationPlugin):
         self.options = options
         self.arn = ""
         self.trace_id = 0
+        self.caller: int | None = None
+        """The span the execution's span is a child of (a caller's traceparent, an invoking operation)."""
         self.record = Record()
         self.reported: set[str] = set()
         self.lock = threading.Lock()
@@ -125,7 +156,9 @@ class InvocationTracer(DurableInstrumentationPlugin):
     # -- the hooks
     def on_invocation_start(self, info: InvocationStartInfo) -> None:
         self.arn = info.execution_arn
-        self.trace_id = trace_id_of(self.arn)
+        caller = parse_trace_header(info.trace_header)
+        self.trace_id, self.caller = (caller[0], caller[1]) if caller else (trace_id_of(self.arn), None)
+        traces[self.arn] = self.trace_id
         self.record = Record(info.operations)
         attributes = {"durable.execution.arn": self.arn, "durable.invocation.first": info.is_first_invocation}
         self.ids.pin(None, None)
@@ -161,6 +194,10 @@ class InvocationTracer(DurableInstrumentationPlugin):
                          hinted(attributes, "chain")), attempt_key(info.operation_id, info.attempt),
                    info.operation_id, started, time.time_ns(), error)
 
+    def provide_propagation_metadata(self, info: PropagationInput) -> PropagationMetadata:
+        """An invoked execution's trace continues this one, under the invoking operation's span."""
+        return PropagationMetadata(xray_header(self.trace_id, span_id_of(self.arn, info.operation_id)))
+
     def on_invocation_end(self, info: InvocationEndInfo) -> None:
         if info.status in ("SUCCEEDED", "FAILED"):
             self._report_execution(info)
@@ -171,6 +208,7 @@ class InvocationTracer(DurableInstrumentationPlugin):
             self.invocation.end()
         if self.flush is not None and hasattr(self.flush, "force_flush"):
             self.flush.force_flush()
+        traces.pop(self.arn, None)
 
     # -- building spans
     def _report(self, op: Operation) -> None:
@@ -188,14 +226,14 @@ class InvocationTracer(DurableInstrumentationPlugin):
         attributes = {"durable.execution.arn": self.arn, "durable.execution.status": info.status}
         name = self.arn.split(":function:", 1)[-1].split(":", 1)[0] if ":function:" in self.arn else "execution"
         error = info.error if isinstance(info.error, ErrorObject) else None
-        self._emit(Shape(f"execution {name}", hinted(attributes, "chain"), SpanKind.SERVER), EXECUTION_KEY, None,
+        self._emit(Shape(f"execution {name}", hinted(attributes, "chain"), SpanKind.SERVER), EXECUTION_KEY, CALLER,
                    _ns(op.StartTimestamp if op is not None else None), time.time_ns(), error)
 
     def _parent(self, key: str | None) -> Any:
-        if key is None:
+        span_id = self.caller if key == CALLER else span_id_of(self.arn, key) if key is not None else None
+        if span_id is None:
             return otel_context.Context()
-        parent = SpanContext(self.trace_id, span_id_of(self.arn, key), is_remote=True,
-                             trace_flags=TraceFlags(TraceFlags.SAMPLED))
+        parent = SpanContext(self.trace_id, span_id, is_remote=True, trace_flags=TraceFlags(TraceFlags.SAMPLED))
         return trace.set_span_in_context(NonRecordingSpan(parent), otel_context.Context())
 
     def _emit(self, shape: Shape, key: str, parent_key: str | None, start_ns: int, end_ns: int,

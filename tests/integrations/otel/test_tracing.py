@@ -4,8 +4,10 @@ execution, no duplicates after replay, attempts of a retried step, errors with t
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
+import pytest
 from durably import (
     DurableContext,
     Duration,
@@ -139,3 +141,65 @@ def test_instrument_traces_every_handler_until_uninstrumented(spans: Spans) -> N
     with DurableTestRunner(handler) as runner:
         runner.run()
     assert len(spans.named("greet")) == 1
+
+
+CALLER_TRACE, CALLER_SPAN = 0x4BF92F3577B34DA6A3CE929D0E0E4736, 0x00F067AA0BA902B7
+
+
+def test_a_caller_traceparent_makes_the_execution_a_child_of_the_callers_span(spans: Spans) -> None:
+    @durable_execution(plugins=[DurableTracing(spans.provider)])
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        return ctx.step(lambda step: "hi", name="greet")
+
+    with DurableTestRunner(handler) as runner:
+        arn = runner.engine.start_execution(
+            handler, {}, trace_context=f"00-{CALLER_TRACE:032x}-{CALLER_SPAN:016x}-01")
+        assert runner.resume(arn).status == "SUCCEEDED"
+    assert {s.trace_id for s in spans.all} == {CALLER_TRACE}
+    execution = next(s for s in spans.all if s.name.startswith("execution "))
+    assert execution.parent_id == CALLER_SPAN
+    assert spans.one("greet").parent_id == execution.span_id
+
+
+def test_an_invoked_execution_is_nested_under_the_invoking_operation(spans: Spans) -> None:
+    tracing = DurableTracing(spans.provider)
+
+    @durable_execution(plugins=[tracing])
+    def child(event: Any, ctx: DurableContext) -> str:
+        return ctx.step(lambda step: "stocked", name="count stock")
+
+    @durable_execution(plugins=[tracing])
+    def parent(event: Any, ctx: DurableContext) -> Any:
+        return ctx.invoke("stock", {"sku": 1}, name="restock")
+
+    with DurableTestRunner(parent) as runner:
+        runner.register_durable_function("stock", child)
+        result = runner.run()
+    assert result.status == "SUCCEEDED"
+    assert {s.trace_id for s in spans.all} == {trace_id_of(result.arn)}  # one trace for both executions
+    restock = spans.one("restock")
+    executions = {s.name: s for s in spans.all if s.name.startswith("execution ")}
+    child_execution = executions["execution stock"]
+    assert child_execution.parent_id == restock.span_id
+    assert spans.one("count stock").parent_id == child_execution.span_id
+
+
+def test_log_records_of_a_traced_execution_carry_its_trace_and_span_ids(spans: Spans,
+                                                                       caplog: pytest.LogCaptureFixture) -> None:
+    def greet(step: StepContext) -> str:
+        step.logger.info("greeting")
+        return "hi"
+
+    @durable_execution(plugins=[DurableTracing(spans.provider)])
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        ctx.logger.info("starting")
+        return ctx.step(greet, name="greet")
+
+    with caplog.at_level(logging.INFO, logger="durably.workflow"), DurableTestRunner(handler) as runner:
+        result = runner.run()
+    records = {r.getMessage(): r for r in caplog.records if r.name == "durably.workflow"}
+    trace_hex = f"{trace_id_of(result.arn):032x}"
+    assert vars(records["starting"])["trace_id"] == trace_hex
+    assert vars(records["starting"])["span_id"] == f"{span_id_of(result.arn, 'execution'):016x}"
+    assert vars(records["greeting"])["trace_id"] == trace_hex
+    assert vars(records["greeting"])["span_id"] == f"{spans.one('greet').span_id:016x}"
