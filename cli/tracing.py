@@ -37,7 +37,7 @@ def traced_from_env() -> Iterator[None]:
         yield
     finally:
         uninstrument()
-        provider = tracing.provider if tracing is not None else None
-        shutdown = getattr(provider, "shutdown", None)
-        if callable(shutdown):
-            shutdown()  # sends what is still batched
+        for provider in (tracing.provider, tracing.meter_provider) if tracing is not None else ():
+            shutdown = getattr(provider, "shutdown", None)
+            if callable(shutdown):
+                shutdown()  # sends what is still batched

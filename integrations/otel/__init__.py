@@ -22,7 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 from durably.core import register_global_plugin, unregister_global_plugin
-from durably.integrations.otel._env import provider_from_env, wanted
+from durably.integrations.otel._env import meter_provider_from_env, provider_from_env, wanted
 from durably.integrations.otel._ids import span_id_of, trace_id_of
 from durably.integrations.otel._plugin import CONTENT_ENV, DurableTracing
 
@@ -46,13 +46,13 @@ def uninstrument() -> None:
 
 
 def instrument_from_env() -> DurableTracing | None:
-    """:func:`instrument` with a provider of its own built from the OpenTelemetry environment
-    variables, when they ask for traces (the CLI calls it); None when they do not. The caller shuts
-    the provider down (``DurableTracing.provider``) to send what is still batched."""
+    """:func:`instrument` with providers of its own built from the OpenTelemetry environment
+    variables, when they ask for traces (the CLI calls it); None when they do not. Metrics too when
+    ``OTEL_METRICS_EXPORTER`` names an exporter. The caller shuts the providers down
+    (``DurableTracing.provider`` and ``.meter_provider``) to send what is still batched."""
     if not wanted():
         return None
-    provider = provider_from_env()
-    return instrument(provider)
+    return instrument(provider_from_env(), meter_provider=meter_provider_from_env())
 
 
 def trace_id_hex(execution_arn: str) -> str:

@@ -6,6 +6,7 @@ import os
 import sys
 
 TRACES_EXPORTER = "OTEL_TRACES_EXPORTER"
+METRICS_EXPORTER = "OTEL_METRICS_EXPORTER"
 ENDPOINTS = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
 EXPORTERS = ("otlp", "otlp_proto_http", "console")
 
@@ -40,3 +41,30 @@ def provider_from_env() -> object:
 
             provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     return provider
+
+
+def meter_provider_from_env() -> object | None:
+    """A ``MeterProvider`` exporting every ``OTEL_METRIC_EXPORT_INTERVAL`` (the reader reads it) to
+    ``OTEL_METRICS_EXPORTER`` (otlp over HTTP, or console); None unless that variable names one."""
+    names = [n.strip().lower() for n in os.environ.get(METRICS_EXPORTER, "").split(",") if n.strip()]
+    names = [n for n in names if n != "none"]
+    if not names:
+        return None
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import ConsoleMetricExporter, MetricExporter, PeriodicExportingMetricReader
+    from opentelemetry.sdk.resources import Resource
+
+    readers = []
+    for name in names:
+        if name not in EXPORTERS:
+            raise ValueError(f"{METRICS_EXPORTER}={name!r} is not an exporter durably can start; "
+                             f"use one of: {', '.join(EXPORTERS)} (or none)")
+        exporter: MetricExporter
+        if name == "console":
+            exporter = ConsoleMetricExporter(out=sys.stderr)
+        else:
+            from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+
+            exporter = OTLPMetricExporter()
+        readers.append(PeriodicExportingMetricReader(exporter))
+    return MeterProvider(resource=Resource.create(), metric_readers=readers)

@@ -38,15 +38,19 @@ from durably.integrations.otel._ids import (
     trace_id_of,
     xray_header,
 )
+from durably.integrations.otel._metrics import Instruments
 from durably.integrations.otel._record import TERMINAL, Record, error_of
 from durably.integrations.otel._shapes import Options, Shape, hinted, shape_of
 from opentelemetry import context as otel_context
-from opentelemetry import trace
+from opentelemetry import metrics, trace
+from opentelemetry.metrics._internal import _ProxyMeterProvider
 from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 INSTRUMENTATION_NAME = "durably"
 OFF_PROVIDERS = (trace.NoOpTracerProvider, trace.ProxyTracerProvider)
-"""The global provider's types before an SDK provider is set: tracing is off."""
+"""The global tracer provider's types before an SDK provider is set: tracing is off."""
+OFF_METER_PROVIDERS = (metrics.NoOpMeterProvider, _ProxyMeterProvider)
+"""The same for metrics (the API keeps its proxy type private)."""
 CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 CONTENT_ON = frozenset({"true", "1", "span_only", "span_and_event"})
 """Values of ``CONTENT_ENV`` that put content on spans (the GenAI instrumentations' values)."""
@@ -67,6 +71,11 @@ def log_fields(fields: dict[str, Any]) -> dict[str, str]:
         return {}
     key = fields.get("operationId") or fields.get("parentId") or EXECUTION_KEY
     return {"trace_id": f"{trace_id:032x}", "span_id": f"{span_id_of(arn, str(key)):016x}"}
+
+
+def _function_of(arn: str) -> str:
+    """The function name in an execution ARN (``...:function:NAME:QUALIFIER/durable-execution/...``)."""
+    return arn.split(":function:", 1)[1].split(":", 1)[0].split("/", 1)[0] if ":function:" in arn else "execution"
 
 
 def _ns(ms: int | None) -> int:
@@ -92,7 +101,8 @@ class DurableTracing:
     """OpenTelemetry tracing of durable executions: ``@durable_execution(plugins=[DurableTracing()])``,
     or :func:`durably.integrations.otel.instrument` for every handler in the process.
 
-    ``tracer_provider``: the SDK ``TracerProvider`` to report to (default: the global one).
+    ``tracer_provider``: the SDK ``TracerProvider`` to report to (default: the global one);
+    ``meter_provider``: the ``MeterProvider`` of the metrics (default: the global one).
     ``capture_content``: put model output, tool arguments and tool results on GenAI spans (default:
     ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``). ``genai``: GenAI names and attributes
     on agent spans (default: on, unless LangChain's own instrumentation already reports the model
@@ -100,10 +110,12 @@ class DurableTracing:
     which freezes the process between invocations).
     """
 
-    def __init__(self, tracer_provider: Any = None, *, capture_content: bool | None = None,
+    def __init__(self, tracer_provider: Any = None, *, meter_provider: Any = None, capture_content: bool | None = None,
                  genai: bool | None = None, flush: bool | None = None) -> None:
         self.provider = tracer_provider
         """The provider given (None: the global one, looked up at each invocation)."""
+        self.meter_provider = meter_provider
+        self._instruments: dict[int, Instruments] = {}
         self._capture_content = capture_content
         self._genai = genai
         self._flush = flush
@@ -124,7 +136,8 @@ class DurableTracing:
 
     def create_plugin(self, info: InvocationStartInfo) -> InvocationTracer | None:
         """The tracer of one invocation; None (no plugin, no cost) while no SDK provider is set up."""
-        if self.provider is None and isinstance(trace.get_tracer_provider(), OFF_PROVIDERS):
+        if (self.provider is None and isinstance(trace.get_tracer_provider(), OFF_PROVIDERS)
+                and self.meter_provider is None and isinstance(metrics.get_meter_provider(), OFF_METER_PROVIDERS)):
             return None
         provider, tracer = self._tracer()
         options = Options(genai=not langchain_traces_model_calls() if self._genai is None else self._genai,
@@ -132,14 +145,24 @@ class DurableTracing:
                           else self._capture_content)
         flush = bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME")) if self._flush is None else self._flush
         register_log_fields(log_fields)
-        return InvocationTracer(tracer, self._ids, provider if flush else None, options)
+        return InvocationTracer(tracer, self._ids, provider if flush else None, options, self._meter())
+
+    def _meter(self) -> Instruments:
+        provider = self.meter_provider or metrics.get_meter_provider()
+        with self._lock:
+            instruments = self._instruments.get(id(provider))
+            if instruments is None:
+                instruments = self._instruments[id(provider)] = Instruments(provider.get_meter(INSTRUMENTATION_NAME))
+        return instruments
 
 
 class InvocationTracer(DurableInstrumentationPlugin):
     """The spans of one invocation."""
 
-    def __init__(self, tracer: Any, ids: PinnedIds, flush: Any, options: Options) -> None:
+    def __init__(self, tracer: Any, ids: PinnedIds, flush: Any, options: Options, instruments: Instruments) -> None:
         self.tracer = tracer
+        self.instruments = instruments
+        self.function = ""
         self.ids = ids
         self.flush = flush
         self.options = options
@@ -159,6 +182,9 @@ class InvocationTracer(DurableInstrumentationPlugin):
         caller = parse_trace_header(info.trace_header)
         self.trace_id, self.caller = (caller[0], caller[1]) if caller else (trace_id_of(self.arn), None)
         traces[self.arn] = self.trace_id
+        self.function = _function_of(self.arn)
+        if info.is_first_invocation:
+            self.instruments.started.add(1, {"durable.function.name": self.function})
         self.record = Record(info.operations)
         attributes = {"durable.execution.arn": self.arn, "durable.invocation.first": info.is_first_invocation}
         self.ids.pin(None, None)
@@ -172,6 +198,10 @@ class InvocationTracer(DurableInstrumentationPlugin):
         op = info.operation
         with self.lock:
             self.record.add(op)
+        if info.action == "START" and op.Type == "CALLBACK":
+            self.instruments.operation_started(self.function, op)
+        elif info.action == "RETRY":
+            self.instruments.retried(self.function, op)
         if op.Status in TERMINAL and op.Type != "EXECUTION":
             self._report(op)
 
@@ -217,6 +247,8 @@ class InvocationTracer(DurableInstrumentationPlugin):
                 return
             self.reported.add(op.Id)
             shape = shape_of(self.arn, op, self.record, self.options)
+        chat = shape.attributes.get("gen_ai.operation.name") == "chat"
+        self.instruments.operation_ended(self.function, op, shape.attributes["gen_ai.provider.name"] if chat else None)
         self._emit(shape, op.Id, op.ParentId or EXECUTION_KEY, _ns(op.StartTimestamp), _ns(op.EndTimestamp),
                    error_of(op) if op.Status != "SUCCEEDED" else None)
 
@@ -224,10 +256,11 @@ class InvocationTracer(DurableInstrumentationPlugin):
         execution_id = self.arn.rsplit("/", 1)[-1]
         op = self.record.ops.get(execution_id)
         attributes = {"durable.execution.arn": self.arn, "durable.execution.status": info.status}
-        name = self.arn.split(":function:", 1)[-1].split(":", 1)[0] if ":function:" in self.arn else "execution"
+        self.instruments.ended.add(1, {"durable.function.name": self.function, "durable.execution.status": info.status})
         error = info.error if isinstance(info.error, ErrorObject) else None
-        self._emit(Shape(f"execution {name}", hinted(attributes, "chain"), SpanKind.SERVER), EXECUTION_KEY, CALLER,
-                   _ns(op.StartTimestamp if op is not None else None), time.time_ns(), error)
+        shape = Shape(f"execution {self.function}", hinted(attributes, "chain"), SpanKind.SERVER)
+        self._emit(shape, EXECUTION_KEY, CALLER, _ns(op.StartTimestamp if op is not None else None), time.time_ns(),
+                   error)
 
     def _parent(self, key: str | None) -> Any:
         span_id = self.caller if key == CALLER else span_id_of(self.arn, key) if key is not None else None
