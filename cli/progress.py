@@ -16,8 +16,9 @@ from contextlib import contextmanager
 from typing import Any
 
 from durably.cli.logs import CLI_LOGGER
-from durably.cli.render import COMPENSATION_SUBTYPE, ROLLBACK_SUBTYPE, SAGA_SUBTYPE, error_line
+from durably.cli.render import error_line
 from durably.core.engine.service import Service
+from durably.sagas import COMPENSATION_SUBTYPE, ROLLBACK_SUBTYPE, SAGA_SUBTYPE
 
 POLL_SECONDS = 0.15
 LONG_STEP_MS = 1000

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 from durably.core.engine.history import render_timestamps
+from durably.sagas import COMPENSATION_SUBTYPE, ROLLBACK_SUBTYPE, SAGA_SUBTYPE
 from rich import box
 from rich.console import Console
 from rich.table import Table
@@ -22,11 +23,6 @@ QUIET_DETAILS = frozenset({"ExecutionTimeout", "RequestId", "ExecutedVersion", "
 INDENT = "  "
 """Per level of nesting, in the Name column: an operation is indented under its parent (ParentId)."""
 
-# Saga shapes as they are recorded (docs: durably.sagas). The history is read as data, so a history
-# written by another version still renders; tests/cli/test_render_sagas.py checks the names match.
-SAGA_SUBTYPE = "Saga"
-ROLLBACK_SUBTYPE = "SagaRollback"
-COMPENSATION_SUBTYPE = "Compensation"
 COMPENSATION_MARK = "↩ undo "
 SAGA_STYLE = "bold"
 COMPENSATION_STYLE = "magenta"
@@ -125,7 +121,7 @@ def summarize(event: dict[str, Any]) -> str:
             if isinstance(payload, dict):
                 parts.append(f"{key}: {error_line(payload)}")
             elif payload is not None:
-                parts.append(f"{key}: {model_answer(payload) or payload}")
+                parts.append(f"{key}: {readable(payload) or payload}")
             elif value.get("Truncated"):
                 parts.append(f"{key}: (withheld)")
         elif key == "RetryDetails" and isinstance(value, dict):
@@ -141,17 +137,37 @@ def summarize(event: dict[str, Any]) -> str:
     return shorten("; ".join(" ".join(p.split()) for p in parts))
 
 
-def model_answer(payload: Any) -> str | None:
-    """A model's answer stored in langchain-core's serialised form (an agent's ``model`` step), as
-    ``AIMessage "text"; calls: tool(args), ...; tokens: in/out``; None for any other payload."""
-    if not isinstance(payload, str) or not payload.startswith('{"lc"'):
+def readable(payload: Any) -> str | None:
+    """A payload an agent recorded, as a person reads it; None for any other payload.
+
+    A model step's ``AIMessage`` (langchain-core's serialised form) reads ``AIMessage "text"; calls:
+    tool(args), ...; tokens: N in, M out``; a whole run's result ``final: AIMessage "..."; 3 turns;
+    tool calls: lookup_order, refund``.
+    """
+    if not isinstance(payload, str) or not payload.startswith('{"'):
         return None
     try:
         data = json.loads(payload)
     except ValueError:
         return None
-    kwargs = data.get("kwargs") if isinstance(data, dict) else None
-    if not isinstance(kwargs, dict) or not isinstance(data.get("id"), list) or data["id"][-1:] != [LC_AI_MESSAGE]:
+    answer = _ai_message(data)
+    if answer is not None:
+        return answer
+    final = _ai_message(data.get("final")) if isinstance(data, dict) and isinstance(data.get("turns"), int) else None
+    if final is None:
+        return None
+    tools = [str(c.get("tool")) for c in data.get("tool_calls") or [] if isinstance(c, dict)]
+    turns = data["turns"]
+    return (f"final: {final}; {turns} turn{'s' if turns != 1 else ''}"
+            + (f"; tool calls: {_listed(tools)}" if tools else ""))
+
+
+def _ai_message(data: Any) -> str | None:
+    """langchain-core's serialised ``AIMessage`` on one line, or None for anything else."""
+    if not isinstance(data, dict) or not isinstance(data.get("id"), list) or data["id"][-1:] != [LC_AI_MESSAGE]:
+        return None
+    kwargs = data.get("kwargs")
+    if not isinstance(kwargs, dict):
         return None
     content = kwargs.get("content")
     if isinstance(content, list):  # content blocks: their text parts

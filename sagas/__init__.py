@@ -21,6 +21,7 @@ from durably.sagas._config import Escalation, EscalationRequest, SagaConfig, pat
 from durably.sagas._outcomes import SagaCompensationFailed, SagaError, SagaForwardRecoveryFailed, SagaRolledBack
 from durably.sagas._saga import (
     COMPENSATION_SUBTYPE,
+    ROLLBACK_SUBTYPE,
     SAGA_SUBTYPE,
     AsyncSaga,
     Compensation,
@@ -33,6 +34,7 @@ from durably.sagas._saga import (
 
 __all__ = [
     "COMPENSATION_SUBTYPE",
+    "ROLLBACK_SUBTYPE",
     "SAGA_SUBTYPE",
     "AsyncSaga",
     "Compensation",

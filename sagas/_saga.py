@@ -46,7 +46,8 @@ T = TypeVar("T")
 SAGA_SUBTYPE = "Saga"
 COMPENSATION_SUBTYPE = "Compensation"
 DECISIONS = ("retry", "resolved", "abort")
-ROLLBACK: ChildConfig[dict[str, Any]] = ChildConfig(sub_type="SagaRollback")
+ROLLBACK_SUBTYPE = "SagaRollback"
+ROLLBACK: ChildConfig[dict[str, Any]] = ChildConfig(sub_type=ROLLBACK_SUBTYPE)
 
 
 @dataclass(frozen=True)

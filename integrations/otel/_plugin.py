@@ -7,7 +7,9 @@ its start info). The execution's span is emitted by the invocation that ends it.
 is a span of its own. A retried step has a span per attempt. Replay emits nothing: the engine's
 record of a replayed operation reaches no hook. After a crashed invocation the engine hands its
 finished operations to the next invocation, which reports them (a span the crashed process had
-exported already is then sent again, with the same ids).
+exported already is then sent again, with the same ids); the killed invocation's own span is lost
+(the history records that invocation as ``Runtime.ExitError``). An execution the engine ends by
+itself (timed out, stopped) runs no invocation to report its span.
 """
 
 from __future__ import annotations

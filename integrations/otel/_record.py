@@ -1,6 +1,6 @@
 """Reading an execution's durable record: the operations an invocation knows, their parents, their
-results and errors. Layer shapes (agents, sagas) are read as data, as ``durably history`` does, so
-a trace of a history written by another version still reads; tests check the names match."""
+results and errors. The agents' shapes are read as data (tracing does not need langchain-core);
+tests check the names match durably.agents."""
 
 from __future__ import annotations
 
@@ -9,14 +9,13 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from durably.core import ErrorObject, Operation
+from durably.sagas import COMPENSATION_SUBTYPE, ROLLBACK_SUBTYPE, SAGA_SUBTYPE, SagaError
 
 AGENT_SUBTYPE = "Agent"
 TOOL_CALL_SUBTYPES = frozenset({"ToolCall", "ParallelBranch"})
+"""The contexts of an agent's tool calls: a turn's only call, or one of several run in parallel."""
 MODEL_STEP = "model"
-SAGA_SUBTYPE = "Saga"
-ROLLBACK_SUBTYPE = "SagaRollback"
-COMPENSATION_SUBTYPE = "Compensation"
-SAGA_ERROR_PREFIX = "durably.sagas."
+SAGA_ERROR_PREFIX = f"{SagaError.__module__}."
 LC_AI_MESSAGE = "AIMessage"
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "CANCELLED", "STOPPED"})
 

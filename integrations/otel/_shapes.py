@@ -10,7 +10,6 @@ from typing import Any
 from durably.core import Operation
 from durably.integrations.otel._record import (
     AGENT_SUBTYPE,
-    COMPENSATION_SUBTYPE,
     Record,
     ai_message,
     error_of,
@@ -20,6 +19,7 @@ from durably.integrations.otel._record import (
     tool_call,
     undone_step,
 )
+from durably.sagas import COMPENSATION_SUBTYPE
 from opentelemetry.trace import SpanKind
 
 OPENINFERENCE_KIND = "openinference.span.kind"

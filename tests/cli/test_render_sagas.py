@@ -164,11 +164,6 @@ def test_a_compensation_that_fails_is_marked_and_the_saga_end_says_what_was_not_
         "could not undo charge: ConnectionError: refund API down; undone: notify; not undone: reserve")
 
 
-def test_the_renderer_knows_the_sub_types_the_sagas_record() -> None:
-    sagas = pytest.importorskip("durably.sagas")
-    assert (render.SAGA_SUBTYPE, render.COMPENSATION_SUBTYPE) == (sagas.SAGA_SUBTYPE, sagas.COMPENSATION_SUBTYPE)
-
-
 def _saga_failed(data: dict[str, Any], error_type: str) -> dict[str, Any]:
     payload = {"ErrorType": f"durably.sagas.{error_type}", "ErrorMessage": "saga 'order' ...",
                "ErrorData": json.dumps({"saga": "order", "error": {"ErrorType": "ValueError", "ErrorMessage": "bad"},
