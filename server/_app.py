@@ -8,6 +8,7 @@ status of the exception botocore maps them to; a body that is not JSON is a 400,
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -73,8 +74,6 @@ def _int(request: Request, name: str) -> int | None:
 
 def _epoch_ms(request: Request, name: str) -> int | None:
     """A query timestamp as botocore sends it (ISO 8601) or as epoch seconds, in epoch ms."""
-    import datetime as dt
-
     value = request.query_params.get(name)
     if value is None:
         return None

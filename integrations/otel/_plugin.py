@@ -14,6 +14,7 @@ itself (timed out, stopped) runs no invocation to report its span.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
@@ -88,15 +89,23 @@ def capture_content_from_env() -> bool:
     return os.environ.get(CONTENT_ENV, "").strip().lower() in CONTENT_ON
 
 
+@functools.cache
+def _langchain_instrumentor() -> Any:
+    """The class of opentelemetry-instrumentation-langchain, if installed (looked up once: an import
+    that fails searches the file system again every time)."""
+    try:
+        from opentelemetry.instrumentation.langchain import LangchainInstrumentor  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    return LangchainInstrumentor
+
+
 def langchain_traces_model_calls() -> bool:
     """Whether LangChain's own OpenTelemetry instrumentation is on (it then reports model calls)."""
     if os.environ.get("LANGSMITH_OTEL_ENABLED", "").lower() == "true":
         return True
-    try:
-        from opentelemetry.instrumentation.langchain import LangchainInstrumentor  # type: ignore[import-not-found]
-    except ImportError:
-        return False
-    return bool(getattr(LangchainInstrumentor(), "is_instrumented_by_opentelemetry", False))
+    instrumentor = _langchain_instrumentor()
+    return instrumentor is not None and bool(getattr(instrumentor(), "is_instrumented_by_opentelemetry", False))
 
 
 class DurableTracing:

@@ -23,7 +23,7 @@ from durably import (
 from durably.agents import Agent, AgentLimitReached, AgentLimits, AgentStopped, ApprovalRequest, require_approval
 from durably.agents.testing import ScriptedChatModel
 from durably.sagas import SagaRolledBack, Undo, saga
-from durably.testing import DurableTestRunner
+from durably.testing import DurableTestRunner, TestResult
 from langchain_core.messages import AIMessage
 from langchain_core.tools import InjectedToolCallId, tool
 
@@ -90,10 +90,22 @@ def test_every_model_call_and_tool_call_is_a_named_step(make_runner: Any) -> Non
     assert model.calls == [0, 1] and RAN == ["lookup A-1"]
 
 
+OVER_100 = require_approval("refund", when=lambda name, args: args["amount"] > 100)
+"""Refunds over 100 need a person."""
+
+
+def answered(runner: DurableTestRunner, callback: str, answer: str) -> TestResult:
+    """Start the runner's handler, answer its callback ``callback`` once it waits, and run it on."""
+    arn = runner.run_async()
+    assert runner.resume(arn).status == "RUNNING"
+    runner.send_callback_success(runner.callback_id(arn, callback), answer)
+    return runner.resume(arn)
+
+
 def refund_agent(script: list[AIMessage], requests: list[ApprovalRequest], **options: Any) -> tuple[Any, Any]:
     model = ScriptedChatModel(script=script)
     agent = Agent(model, [lookup_order, refund], notify=requests.append,
-                  approval=require_approval("refund", when=lambda name, args: args["amount"] > 100), **options)
+                  approval=OVER_100, **options)
     return handler_for(agent), model
 
 
@@ -380,7 +392,7 @@ def test_a_stop_answer_ends_the_run_and_undoes_the_tools_that_ran(make_runner: A
               AIMessage("never asked")]
     model = ScriptedChatModel(script=script)
     agent = Agent(model, [refund], compensations={"refund": undo_refund},
-                  approval=require_approval("refund", when=lambda name, args: args["amount"] > 100))
+                  approval=OVER_100)
 
     @durable_execution
     def handler(event: Any, ctx: DurableContext) -> Any:
@@ -391,12 +403,8 @@ def test_a_stop_answer_ends_the_run_and_undoes_the_tools_that_ran(make_runner: A
                     "undone": [c["step"] for c in exc.compensated]}
         return "finished"
 
-    runner: DurableTestRunner = make_runner(handler)
-    arn = runner.run_async()
-    assert runner.resume(arn).status == "RUNNING"
-    runner.send_callback_success(runner.callback_id(arn, "approve refund"),
-                                 '{"decision": "stop", "message": "this customer is a fraud"}')
-    result = runner.resume(arn)
+    result = answered(make_runner(handler), "approve refund",
+                      '{"decision": "stop", "message": "this customer is a fraud"}')
     assert result.status == "SUCCEEDED", result.error
     assert result.value["original"] == "durably.agents.AgentStopped"
     assert "r3 of refund: this customer is a fraud" in result.value["message"]
@@ -408,7 +416,7 @@ def test_a_stop_answer_ends_the_run_and_undoes_the_tools_that_ran(make_runner: A
 def test_a_stop_answer_without_compensations_raises_agent_stopped(make_runner: Any) -> None:
     handler_calls: list[str] = []
     agent = Agent(ScriptedChatModel(script=REFUND_200), [refund],
-                  approval=require_approval("refund", when=lambda name, args: args["amount"] > 100))
+                  approval=OVER_100)
 
     @durable_execution
     def handler(event: Any, ctx: DurableContext) -> Any:
@@ -419,11 +427,7 @@ def test_a_stop_answer_without_compensations_raises_agent_stopped(make_runner: A
             return {"tool": exc.tool, "call_id": exc.call_id, "reason": exc.reason}
         return "finished"
 
-    runner: DurableTestRunner = make_runner(handler)
-    arn = runner.run_async()
-    assert runner.resume(arn).status == "RUNNING"
-    runner.send_callback_success(runner.callback_id(arn, "approve refund"), '{"decision": "stop"}')
-    result = runner.resume(arn)
+    result = answered(make_runner(handler), "approve refund", '{"decision": "stop"}')
     assert result.status == "SUCCEEDED", result.error
     assert result.value == {"tool": "refund", "call_id": "r1", "reason": "no reason given"}
     assert RAN == [] and handler_calls == ["r1"]
@@ -497,7 +501,7 @@ def test_an_agent_run_is_a_step_of_a_saga_whose_rollback_undoes_its_tools(make_r
     model = ScriptedChatModel(script=[AIMessage("", tool_calls=[call("refund", "r1", order_id="A-1", amount=200)]),
                                       AIMessage("Refunded.")])
     agent = Agent(model, [refund], compensations={"refund": undo_refund},
-                  approval=require_approval("refund", when=lambda name, args: args["amount"] > 100))
+                  approval=OVER_100)
 
     @durable_execution
     def handler(event: Any, ctx: DurableContext) -> Any:
@@ -510,11 +514,7 @@ def test_an_agent_run_is_a_step_of_a_saga_whose_rollback_undoes_its_tools(make_r
             return {"answer": answer, "undone": [c["step"] for c in exc.compensated]}
         return "shipped"
 
-    runner: DurableTestRunner = make_runner(handler)
-    arn = runner.run_async()
-    assert runner.resume(arn).status == "RUNNING"  # the refund waits for its approval: a replay follows
-    runner.send_callback_success(runner.callback_id(arn, "approve refund"), '{"decision": "approve"}')
-    result = runner.resume(arn)
+    result = answered(make_runner(handler), "approve refund", '{"decision": "approve"}')  # a replay follows
     assert result.status == "SUCCEEDED", result.error
     assert result.value == {"answer": "Refunded.", "undone": ["refund", "hold"]}
     assert RAN == ["hold", "refund A-1 200", "ship", "undo refund A-1", "release (held)"]

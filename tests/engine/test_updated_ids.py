@@ -10,6 +10,7 @@ from typing import Any
 from durably.core import DurableContext, durable_execution
 from durably.core.engine.clock import SkippingClock
 from durably.core.engine.engine import Engine
+from durably.core.engine.service import Claim
 from durably.core.model import ErrorObject, InvocationOutput, InvocationStatus, OperationUpdate, WaitOptions
 
 
@@ -22,19 +23,26 @@ def pending() -> InvocationOutput:
     return InvocationOutput(Status=InvocationStatus.PENDING)
 
 
+def after_a_wait(engine: Engine, clock: SkippingClock) -> tuple[str, Claim]:
+    """An execution whose first invocation started a 5 s wait, claimed again once the wait ended:
+    the claim is told the wait was updated."""
+    arn = engine.start_execution(idle, {})
+    claim = engine.service.claim(arn=arn)
+    assert claim is not None and claim.updated_ids == []
+    engine.service.checkpoint(arn, claim.token, [OperationUpdate(
+        Id="w", Type="WAIT", Action="START", WaitOptions=WaitOptions(WaitSeconds=5))])
+    assert engine.service.complete_invocation(claim, pending())
+    clock.advance_to(clock.now_ms() + 6000)
+    engine.service.fire_due_timers()
+    again = engine.service.claim(arn=arn)
+    assert again is not None and again.updated_ids == ["w"]
+    return arn, again
+
+
 def test_updated_ids_reach_the_next_invocation_once(tmp_path: Path) -> None:
     clock = SkippingClock()
     with Engine(tmp_path / "e.db", clock=clock) as engine:
-        arn = engine.start_execution(idle, {})
-        claim = engine.service.claim(arn=arn)
-        assert claim is not None and claim.updated_ids == []
-        engine.service.checkpoint(arn, claim.token, [OperationUpdate(
-            Id="w", Type="WAIT", Action="START", WaitOptions=WaitOptions(WaitSeconds=5))])
-        assert engine.service.complete_invocation(claim, pending())
-        clock.advance_to(clock.now_ms() + 6000)
-        engine.service.fire_due_timers()
-        second = engine.service.claim(arn=arn)
-        assert second is not None and second.updated_ids == ["w"]
+        arn, second = after_a_wait(engine, clock)
         assert engine.service.complete_invocation(second, pending())
         row = engine.store.reader().execute("SELECT updated_ids FROM executions WHERE arn = ?", (arn,)).fetchone()
         assert row[0] == "[]"  # delivered to an invocation that ended cleanly: gone
@@ -43,16 +51,7 @@ def test_updated_ids_reach_the_next_invocation_once(tmp_path: Path) -> None:
 def test_after_a_lost_invocation_the_next_one_is_told_again(tmp_path: Path) -> None:
     clock = SkippingClock()
     with Engine(tmp_path / "e.db", clock=clock) as engine:
-        arn = engine.start_execution(idle, {})
-        claim = engine.service.claim(arn=arn)
-        assert claim is not None
-        engine.service.checkpoint(arn, claim.token, [OperationUpdate(
-            Id="w", Type="WAIT", Action="START", WaitOptions=WaitOptions(WaitSeconds=5))])
-        assert engine.service.complete_invocation(claim, pending())
-        clock.advance_to(clock.now_ms() + 6000)
-        engine.service.fire_due_timers()
-        lost = engine.service.claim(arn=arn)
-        assert lost is not None and lost.updated_ids == ["w"]
+        arn, lost = after_a_wait(engine, clock)
         engine.service.checkpoint(arn, lost.token, [
             OperationUpdate(Id="s", Type="STEP", Action="START"),
             OperationUpdate(Id="s", Type="STEP", Action="SUCCEED", Payload="1"),
