@@ -24,7 +24,7 @@ from durably.cli.tracing import traced_from_env
 from durably.core.engine.engine import Engine
 
 
-def _cwd_on_path() -> None:
+def cwd_on_path() -> None:
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
 
@@ -52,7 +52,7 @@ def run(handler: str, input_: str | None, name: str | None, function_name: str |
     text = json_text(input_, "--input") if input_ is not None else None
     lambda_name(name, "--name")
     lambda_name(function_name, "--function-name")
-    _cwd_on_path()
+    cwd_on_path()
     with (stderr_logs(log_level, log_format, quiet), engine_logs_at_least(log_level), traced_from_env(),
           open_engine() as engine, redirect_stdout(sys.stderr)):
         # handler code that prints goes to stderr: stdout is the command's output
@@ -107,7 +107,7 @@ def worker(workers: int, lease_seconds: int, log_level: str, log_format: str, qu
     at once: the invocations it abandons are taken over by another worker (at once on this
     host, once their lease expires on another). A worker killed outright is taken over the same way.
     """
-    _cwd_on_path()
+    cwd_on_path()
     with stderr_logs(log_level, log_format, quiet), traced_from_env():
         with open_engine(workers=workers, lease_seconds=lease_seconds) as engine, redirect_stdout(sys.stderr):
             in_main = threading.current_thread() is threading.main_thread()

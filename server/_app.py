@@ -14,10 +14,12 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from durably.core.engine.engine import Engine
 from durably.core.engine.errors import InvalidParameterValueException, RequestTooLargeException, ServiceError
 from durably.core.engine.history import render_timestamps
-from durably.core.engine.service import Service
 from durably.core.model import ErrorObject, OperationUpdate
+from durably.server._invoke import SYNC_INVOKE_SECONDS, invoke
+from durably.server._sigv4 import AccessKey, verify
 from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -96,12 +98,29 @@ def _error_object(data: Any) -> ErrorObject | None:
         raise InvalidParameterValueException(f"the Error is not an ErrorObject: {exc.errors()[0]['msg']}") from None
 
 
-def create_app(service: Service) -> Starlette:
-    """The ASGI application of ``durably serve`` on ``service``."""
+def _signed_url(request: Request) -> str:
+    """The URL as the client sent (and signed) it: raw path, raw query."""
+    url = f"{request.url.scheme}://{request.headers.get('host', '')}{request.scope['raw_path'].decode('latin-1')}"
+    query = request.scope.get("query_string", b"").decode("latin-1")
+    return f"{url}?{query}" if query else url
+
+
+def create_app(engine: Engine, *, access_key: AccessKey | None = None,
+               sync_invoke_seconds: float = SYNC_INVOKE_SECONDS) -> Starlette:
+    """The ASGI application of ``durably serve`` on ``engine``'s database.
+
+    With ``access_key``, every request must be signed with it (AWS Signature Version 4): unsigned
+    or wrongly signed requests get a 403. ``sync_invoke_seconds``: how long a ``RequestResponse``
+    ``Invoke`` waits for its execution to end.
+    """
+    service = engine.service
 
     def guarded(handler: Handler) -> Handler:
         async def run(request: Request) -> Response:
             try:
+                if access_key is not None:
+                    verify(access_key, request.method, _signed_url(request),
+                           {k.lower(): v for k, v in request.headers.items()}, await _body(request))
                 return await handler(request)
             except ServiceError as exc:
                 return _error(exc.code, str(exc), exc.status)
@@ -170,6 +189,9 @@ def create_app(service: Service) -> Starlette:
         service.send_callback_heartbeat(request.path_params["callback_id"])
         return _json({})
 
+    async def start(request: Request) -> Response:
+        return await invoke(engine, request, await _body(request), sync_invoke_seconds)
+
     async def unknown(request: Request) -> Response:
         return _error("UnknownOperationException", f"no route for {request.method} {request.url.path}", 404)
 
@@ -185,6 +207,7 @@ def create_app(service: Service) -> Starlette:
         Route(f"{API}/durable-execution-callbacks/{{callback_id}}/fail", guarded(callback_failure), methods=["POST"]),
         Route(f"{API}/durable-execution-callbacks/{{callback_id}}/heartbeat", guarded(callback_heartbeat),
               methods=["POST"]),
-        Route("/{rest:path}", unknown, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
+        Route("/2015-03-31/functions/{function}/invocations", guarded(start), methods=["POST"]),
+        Route("/{rest:path}", guarded(unknown), methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
     ]
     return Starlette(routes=routes)

@@ -4,9 +4,6 @@ service model builds every request and parses every answer, errors included)."""
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -17,11 +14,11 @@ from typing import Any
 import pytest
 
 boto3 = pytest.importorskip("boto3")
-uvicorn = pytest.importorskip("uvicorn")
+pytest.importorskip("uvicorn")
 
 from durably import DurableContext, durable_execution  # noqa: E402
 from durably.core.engine.engine import Engine  # noqa: E402
-from durably.server import create_app  # noqa: E402
+from durably.server import BackgroundServer  # noqa: E402
 
 
 @durable_execution
@@ -31,26 +28,13 @@ def approval(event: Any, ctx: DurableContext) -> Any:
     return {"packed": packed, "answer": answer}
 
 
-class Served:
-    def __init__(self, engine: Engine) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.server = uvicorn.Server(uvicorn.Config(create_app(engine.service), host="127.0.0.1", port=self.port,
-                                                    log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.02)
-        self.url = f"http://127.0.0.1:{self.port}"
+class Served(BackgroundServer):
+    """The endpoint and a boto3 ``lambda`` client of it."""
+
+    def __init__(self, engine: Engine, **options: Any) -> None:
+        super().__init__(engine, **options)
         self.client = boto3.client("lambda", endpoint_url=self.url, region_name="us-east-1",
                                    aws_access_key_id="local", aws_secret_access_key="local")
-
-    def close(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
 """`durably serve` as a real process: boto3 reads the database through it; a non-loopback address
-is refused, since the server does not authenticate requests yet."""
+without credentials is refused (test_sigv4.py has the signed server)."""
 
 from __future__ import annotations
 
