@@ -8,6 +8,7 @@ retry, a callback or an invoke, and the engine will invoke it again when that re
 from __future__ import annotations
 
 import functools
+import importlib.metadata
 import inspect
 import json
 from collections.abc import Callable, Sequence
@@ -34,13 +35,31 @@ from durably.core.state import InvocationState
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-LambdaBackendFactory = Callable[[dict[str, Any], Any], Backend]
+LambdaBackendFactory = Callable[[Any], Backend]
+"""Makes the backend of one Lambda invocation from the handler's ``boto3_client`` (or None)."""
+LAMBDA_BACKENDS = "durably.lambda_backends"
+"""The entry-point group a Lambda backend factory is found in when none was set."""
 _lambda_backend_factory: list[LambdaBackendFactory] = []
 
 
 def set_lambda_backend_factory(factory: LambdaBackendFactory) -> None:
-    """Seam for the AWS integration: how a Lambda invocation envelope reaches its backend."""
+    """Seam for the AWS integration: how a Lambda invocation reaches its backend."""
     _lambda_backend_factory[:] = [factory]
+
+
+def _lambda_backend(boto3_client: Any) -> Backend:
+    if not _lambda_backend_factory:
+        for entry in importlib.metadata.entry_points(group=LAMBDA_BACKENDS):
+            try:
+                set_lambda_backend_factory(entry.load())
+            except ImportError as exc:
+                raise DurableExecutionsError(
+                    f"running on AWS Lambda needs durably[aws] (boto3): {exc}") from exc
+            break
+        else:
+            raise DurableExecutionsError(
+                "running on AWS Lambda needs a backend over the Lambda API: install durably[aws]")
+    return _lambda_backend_factory[0](boto3_client)
 
 
 @dataclass
@@ -60,19 +79,24 @@ class InvocationInput:
 class DurableFunction:
     """A handler wrapped by :func:`durable_execution`. Call :meth:`invoke` to run one invocation."""
 
-    def __init__(self, func: Callable[..., Any], plugins: Sequence[Any] = ()) -> None:
+    def __init__(self, func: Callable[..., Any], plugins: Sequence[Any] = (), boto3_client: Any = None) -> None:
         functools.update_wrapper(self, func)
         self.func = func
         self.plugins = tuple(plugins)
+        self.boto3_client = boto3_client
         self.is_async = inspect.iscoroutinefunction(func)
 
     def __call__(self, event: dict[str, Any], lambda_context: Any = None) -> dict[str, Any]:
-        """The AWS Lambda entry point: ``event`` is the durable invocation envelope."""
-        if not _lambda_backend_factory:
-            raise DurableExecutionsError(
-                "running on AWS Lambda needs a backend over the Lambda API; install durably[aws] "
-                "and import durably.integrations.aws"
-            )
+        """The AWS Lambda entry point: ``event`` is the durable invocation envelope.
+
+        A transient failure (a checkpoint refused for a stale token, throttling that outlasted the
+        retries) raises, so that Lambda invokes the handler again; anything else is in the output.
+        """
+        if not isinstance(event, dict) or "DurableExecutionArn" not in event or "CheckpointToken" not in event:
+            raise ExecutionError(
+                "this event is not a durable invocation (no DurableExecutionArn / CheckpointToken): deploy the "
+                "function with a DurableConfig and let Lambda invoke it")
+        backend = _lambda_backend(self.boto3_client)
         state = event.get("InitialExecutionState") or {}
         inv = InvocationInput(
             durable_execution_arn=event["DurableExecutionArn"],
@@ -82,7 +106,6 @@ class DurableFunction:
             updated_operation_ids=event.get("UpdatedOperationIds") or (),
             lambda_context=lambda_context,
         )
-        backend = _lambda_backend_factory[0](event, lambda_context)
         return self.invoke(inv, backend).to_wire()
 
     def invoke(self, inv: InvocationInput, backend: Backend) -> InvocationOutput:
@@ -103,7 +126,10 @@ class DurableFunction:
         try:
             output = self._run(inv, state, operations)
         except CheckpointFailedError as exc:
-            raise CheckpointError(str(exc)) from exc.__cause__
+            if isinstance(exc.__cause__, ExecutionError):  # refused for good: no new invocation can help
+                output = _failed(exc.__cause__)
+            else:
+                raise CheckpointError(str(exc)) from exc.__cause__
         plugins.emit("on_invocation_end", InvocationEndInfo(inv.durable_execution_arn, output.Status, output.Error))
         return output
 
@@ -157,7 +183,7 @@ def durable_execution(*, plugins: Sequence[Any] = (), boto3_client: Any = None) 
 def durable_execution(func: Any = None, *, plugins: Sequence[Any] = (), boto3_client: Any = None) -> Any:
     """Decorate a handler ``(event, context)``; ``async def`` handlers get an ``AsyncDurableContext``."""
     def wrap(f: Callable[..., Any]) -> DurableFunction:
-        return f if isinstance(f, DurableFunction) else DurableFunction(f, plugins)
+        return f if isinstance(f, DurableFunction) else DurableFunction(f, plugins, boto3_client)
     return wrap(func) if func is not None else wrap
 
 

@@ -156,7 +156,7 @@ def create_app(engine: Engine, *, access_key: AccessKey | None = None,
             first = exc.errors()[0]
             raise InvalidParameterValueException(
                 f"Updates: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
-        response = service.checkpoint(request.path_params["arn"], token, updates)
+        response = engine.checkpoint(request.path_params["arn"], token, updates)
         return _json(response.model_dump(exclude_none=True))
 
     async def list_by_function(request: Request) -> Response:

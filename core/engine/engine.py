@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from durably.core.engine import functions
+from durably.core.engine import functions, lambda_contract
 from durably.core.engine.backoff import RepeatedErrors, capped_delay
 from durably.core.engine.clock import Clock, SkippingClock
 from durably.core.engine.errors import (
@@ -70,10 +70,8 @@ class EngineBackend:
         self.engine = engine
 
     def checkpoint(self, arn: str, token: str, updates: list[OperationUpdate]) -> CheckpointResponse:
-        targets = {u.ChainedInvokeOptions.FunctionName: self.engine.resolve(u.ChainedInvokeOptions.FunctionName)
-                   for u in updates if u.ChainedInvokeOptions is not None}
         try:
-            response = self.engine.service.checkpoint(arn, token, updates, targets)
+            response = self.engine.checkpoint(arn, token, updates)
         except ServiceError as exc:
             raise CheckpointError(f"{exc.code}: {exc}") from exc
         if any(u.Action == "RETRY" for u in updates):
@@ -91,11 +89,15 @@ class Engine:
     """An embedded durable execution engine over one SQLite database file."""
 
     def __init__(self, db: str | Path | None = None, *, synchronous: str = "FULL", region: str = "us-east-1",
-                 clock: Clock | None = None, workers: int = 4, lease_seconds: int = 60) -> None:
+                 clock: Clock | None = None, workers: int = 4, lease_seconds: int = 60,
+                 invoke_through_lambda: bool = False) -> None:
         self.store = Store(db if db is not None else default_db_path(), synchronous)
         self.clock = clock or Clock()
         self.service = Service(self.store, self.clock, region)
         self.backend = EngineBackend(self)
+        self.invoke_through_lambda = invoke_through_lambda
+        """Invoke durably handlers too through the Lambda invocation contract (``lambda_contract``), as
+        Lambda does, their checkpoints going over the Lambda API; AWS SDK handlers always are."""
         self.workers = workers
         self.lease_ms = lease_seconds * 1000
         self._functions: dict[str, FunctionSpec] = {}
@@ -149,7 +151,7 @@ class Engine:
 
     def _spec_for(self, handler: Any, function_name: str | None) -> FunctionSpec:
         """The function to start: a DurableFunction, a registered name, or a MODULE:FUNCTION reference."""
-        if isinstance(handler, DurableFunction):
+        if isinstance(handler, DurableFunction) or lambda_contract.is_aws_sdk_handler(handler):
             ref = functions.ref_of(handler)
             name = function_name or functions.check_name(getattr(handler.func, "__name__", "handler"))
             existing = self._functions.get(name)
@@ -174,7 +176,7 @@ class Engine:
             if ":" not in handler:
                 raise ResourceNotFoundException(f"no function {handler!r}: register it or pass MODULE:FUNCTION")
             obj = functions.load_reference(handler)
-            if not isinstance(obj, DurableFunction):
+            if not (isinstance(obj, DurableFunction) or lambda_contract.is_aws_sdk_handler(obj)):
                 raise HandlerImportError(f"{handler!r} is not decorated with @durable_execution")
             spec = FunctionSpec(functions.name_from_reference(handler), True,
                                 functions.absolute_reference(handler), obj=obj)
@@ -226,6 +228,12 @@ class Engine:
 
     def get_execution(self, arn: str) -> dict[str, Any]:
         return self.service.get_execution(arn)
+
+    def checkpoint(self, arn: str, token: str, updates: list[OperationUpdate]) -> CheckpointResponse:
+        """Apply a checkpoint, with the functions its chained invokes name resolved in this engine."""
+        targets = {u.ChainedInvokeOptions.FunctionName: self.resolve(u.ChainedInvokeOptions.FunctionName)
+                   for u in updates if u.ChainedInvokeOptions is not None}
+        return self.service.checkpoint(arn, token, updates, targets)
 
     def get_history(self, arn: str) -> list[dict[str, Any]]:
         """Every event of an execution, in order (all pages)."""
@@ -294,18 +302,25 @@ class Engine:
         """Run the invocation and record its end; answer how it ended, for the log."""
         try:
             target = self._load(claim)
-            if claim.durable and not isinstance(target, DurableFunction):
+            through_lambda = claim.durable and (self.invoke_through_lambda or not isinstance(target, DurableFunction))
+            runnable = isinstance(target, DurableFunction) or lambda_contract.is_aws_sdk_handler(target)
+            if claim.durable and not runnable:
                 raise HandlerImportError(f"{claim.ref} is not a @durable_execution handler")
+            if through_lambda:
+                lambda_contract.check_endpoint(claim.function_name)
         except HandlerImportError as exc:
             return self._give_back(claim, exc)
         self._unimportable.pop(claim.function_name, None)
         if not claim.durable:
             return self._run_plain(claim, target)
         try:
-            operations = self.service.all_operations(claim.arn, claim.token)
-            inv = InvocationInput(claim.arn, claim.token, operations, None, claim.updated_ids,
-                                  trace_header=claim.trace_header)
-            output = target.invoke(inv, self.backend)
+            if through_lambda:
+                output = lambda_contract.invoke(target, self.service, claim)
+            else:
+                operations = self.service.all_operations(claim.arn, claim.token)
+                inv = InvocationInput(claim.arn, claim.token, operations, None, claim.updated_ids,
+                                      trace_header=claim.trace_header)
+                output = target.invoke(inv, self.backend)
         except Exception as exc:  # transient (InvocationError) or a defect: invoked again, then failed
             error = ErrorObject.from_exception(exc)
             if _storage_failure(exc):  # the engine's fault, not the execution's: not counted, backed off

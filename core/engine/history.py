@@ -9,8 +9,8 @@ from typing import Any
 from durably.core.model import ErrorObject, Operation
 from pydantic_core import to_json
 
-TIMESTAMP_KEYS = frozenset({"EventTimestamp", "ScheduledEndTimestamp", "StartTimestamp", "EndTimestamp",
-                            "StopTimestamp"})
+TIMESTAMP_KEYS = frozenset({"EventTimestamp", "ScheduledEndTimestamp", "NextAttemptTimestamp", "StartTimestamp",
+                            "EndTimestamp", "StopTimestamp"})
 
 
 def result(payload: str | None) -> dict[str, Any]:

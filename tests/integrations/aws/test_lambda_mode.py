@@ -1,0 +1,195 @@
+"""Lambda mode against `durably serve`: the engine invokes handlers through the Lambda invocation
+contract, and they checkpoint and page their state over HTTP with boto3 (durably.integrations.aws),
+as they do on AWS Lambda. The histories equal those of the same handlers run in-process."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+boto3 = pytest.importorskip("boto3")
+pytest.importorskip("uvicorn")
+
+from botocore.exceptions import ClientError  # noqa: E402
+from durably import (  # noqa: E402
+    DurableContext,
+    Duration,
+    RetryStrategyConfig,
+    StepConfig,
+    create_retry_strategy,
+    durable_execution,
+)
+from durably.core.engine import lambda_contract  # noqa: E402
+from durably.core.engine.clock import SkippingClock  # noqa: E402
+from durably.core.engine.engine import Engine  # noqa: E402
+from durably.core.errors import CheckpointError, ExecutionError, GetExecutionStateError  # noqa: E402
+from durably.integrations.aws import CheckpointRefused, LambdaBackend, default_client  # noqa: E402
+from durably.integrations.aws._backend import _client_error  # noqa: E402
+from durably.server import BackgroundServer  # noqa: E402
+
+ATTEMPTS: dict[str, int] = {}
+
+
+def flaky(order: str) -> str:
+    ATTEMPTS[order] = ATTEMPTS.get(order, 0) + 1
+    if ATTEMPTS[order] < 2:
+        raise ConnectionError(f"payment service busy ({ATTEMPTS[order]})")
+    return f"paid {order}"
+
+
+@durable_execution
+def pricing(event: Any, ctx: DurableContext) -> Any:
+    return ctx.step(lambda _: len(event["items"]) * 10, name="price")
+
+
+@durable_execution
+def basics(event: Any, ctx: DurableContext) -> Any:
+    retry = StepConfig(retry_strategy=create_retry_strategy(RetryStrategyConfig(
+        max_attempts=3, initial_delay=Duration.from_seconds(1))))
+    paid = ctx.step(lambda _: flaky(event["order"]), name="pay", config=retry)
+    ctx.wait(Duration.from_seconds(5), name="cool-off")
+    packed = ctx.map(event["items"], lambda c, item, i, items: c.step(lambda _: item.upper(), name="pack"),
+                     name="pack items")
+    price = ctx.invoke("pricing", {"items": event["items"]}, name="price")
+    answer = ctx.wait_for_callback(lambda callback_id, _: None, name="approve")
+    return {"paid": paid, "packed": packed.get_results(), "price": price, "answer": answer}
+
+
+RUNS: list[int] = []
+
+
+def square(i: int) -> Any:
+    def body(_: Any) -> int:
+        RUNS.append(i)
+        return i * i
+    return body
+
+
+@durable_execution
+def many_steps(event: Any, ctx: DurableContext) -> Any:
+    squares = [ctx.step(square(i), name=f"square {i}") for i in range(event["n"])]
+    ctx.wait(Duration.from_seconds(1), name="then")  # the second invocation replays them all
+    return squares
+
+
+def shape(events: list[dict[str, Any]]) -> tuple[list[tuple[str, str | None, str | None]], list[tuple[str, ...]]]:
+    """What a history says happened, without times, ids and the invocations that did it: the
+    top-level events in order, and every event (map items run concurrently, in any order)."""
+    kept = [e for e in events if e["EventType"] != "InvocationCompleted"]
+    top = [(e["EventType"], e.get("SubType"), e.get("Name")) for e in kept if not e.get("ParentId")]
+    return top, sorted((e["EventType"], e.get("SubType") or "", e.get("Name") or "") for e in kept)
+
+
+def run(engine: Engine, handler: Any, event: dict[str, Any], name: str) -> tuple[str, list[dict[str, Any]]]:
+    arn = engine.start_execution(handler, event, name=name)
+    while True:
+        execution = engine.run_until_complete(arn, skip_time=True, stop_when_blocked=True)
+        if execution["Status"] != "RUNNING":
+            assert execution["Status"] == "SUCCEEDED", execution.get("Error")
+            return execution["Status"], engine.get_history(arn)
+        callback = next(e for e in engine.get_history(arn) if e["EventType"] == "CallbackStarted")
+        engine.send_callback_success(callback["CallbackStartedDetails"]["CallbackId"], '"ok"')
+
+
+@pytest.fixture
+def lambda_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
+    engine = Engine(tmp_path / "lambda.db", clock=SkippingClock(), invoke_through_lambda=True)
+    engine.register_durable_function("pricing", pricing)
+    with BackgroundServer(engine) as server:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", server.url)
+        for name, value in (("AWS_ACCESS_KEY_ID", "local"), ("AWS_SECRET_ACCESS_KEY", "local"),
+                            ("AWS_DEFAULT_REGION", "us-east-1")):
+            monkeypatch.setenv(name, value)
+        default_client.cache_clear()
+        yield engine
+        default_client.cache_clear()
+    engine.close()
+
+
+def test_the_basics_run_through_the_lambda_api_as_they_run_in_process(lambda_engine: Engine,
+                                                                      tmp_path: Path) -> None:
+    ATTEMPTS.clear()
+    event = {"order": "A-1", "items": ["cup", "pot"]}
+    status, through_lambda = run(lambda_engine, basics, event, "basics-lambda")
+    assert status == "SUCCEEDED"
+    ATTEMPTS.clear()
+    with Engine(tmp_path / "local.db", clock=SkippingClock()) as local:
+        local.register_durable_function("pricing", pricing)
+        local_status, in_process = run(local, basics, event, "basics-local")
+    assert local_status == "SUCCEEDED"
+    assert shape(through_lambda) == shape(in_process)
+    assert [e for e in shape(through_lambda)[0] if e[2] == "pay"][-1][0] == "StepSucceeded"
+    result = json.loads(lambda_engine.get_execution(lambda_engine.list_executions(
+        function_name="basics")["DurableExecutions"][0]["DurableExecutionArn"])["Result"])
+    assert result == {"paid": "paid A-1", "packed": ["CUP", "POT"], "price": 20, "answer": '"ok"'}
+
+
+def test_state_beyond_the_envelope_is_paged(lambda_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lambda_contract, "ENVELOPE_PAGE", 3)
+    RUNS.clear()
+    arn = lambda_engine.start_execution(many_steps, {"n": 7})
+    done = lambda_engine.run_until_complete(arn, skip_time=True)
+    assert json.loads(done["Result"]) == [i * i for i in range(7)]
+    assert RUNS == list(range(7))  # replayed from pages of 3: no step ran twice
+
+
+def test_a_stale_token_stops_the_invocation_for_lambda_to_retry(lambda_engine: Engine) -> None:
+    arn = lambda_engine.start_execution(many_steps, {"n": 2})
+    claim = lambda_engine.service.claim(arn=arn)
+    assert claim is not None
+    event = lambda_contract.envelope(lambda_engine.service, claim)
+    lambda_engine.service.checkpoint(arn, claim.token, [])  # the token moves on: the envelope's is stale
+    with pytest.raises(CheckpointError, match="Invalid checkpoint token"):
+        many_steps(event, None)
+
+
+def test_an_event_that_is_not_a_durable_invocation_is_refused() -> None:
+    with pytest.raises(ExecutionError, match="not a durable invocation"):
+        many_steps({"n": 2}, None)
+
+
+def test_an_oversize_step_result_fails_that_step_naming_it(lambda_engine: Engine) -> None:
+    @durable_execution
+    def oversize(event: Any, ctx: DurableContext) -> Any:
+        return ctx.step(lambda _: "x" * (1024 * 1024 + 1), name="too big")
+
+    lambda_engine.register_durable_function("oversize", oversize)
+    arn = lambda_engine.start_execution("oversize", {})
+    execution = lambda_engine.run_until_complete(arn, skip_time=True)
+    assert execution["Status"] == "FAILED"
+    assert "too big" in execution["Error"]["ErrorMessage"] and "1048576" in execution["Error"]["ErrorMessage"]
+
+
+def client_error(status: int, code: str, message: str) -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": message},
+                        "ResponseMetadata": {"HTTPStatusCode": status}}, "CheckpointDurableExecution")
+
+
+@pytest.mark.parametrize(("status", "code", "message", "kind"), [
+    (400, "InvalidParameterValueException", "Invalid checkpoint token", CheckpointError),
+    (429, "TooManyRequestsException", "Rate exceeded", CheckpointError),
+    (503, "ServiceException", "try later", CheckpointError),
+    (400, "InvalidParameterValueException", "Payload too large", CheckpointRefused),
+    (404, "ResourceNotFoundException", "no such execution", CheckpointRefused),
+])
+def test_which_service_errors_fail_the_execution(status: int, code: str, message: str, kind: type) -> None:
+    """As AWS's SDK classifies them: 4xx fail the execution, except throttling and a stale token."""
+    assert type(_client_error(client_error(status, code, message), "checkpoint", CheckpointError)) is kind
+    state = _client_error(client_error(status, code, message), "state", GetExecutionStateError)
+    assert isinstance(state, GetExecutionStateError if kind is CheckpointError else CheckpointRefused)
+
+
+def test_a_refused_checkpoint_fails_the_invocation(lambda_engine: Engine) -> None:
+    arn = lambda_engine.start_execution(many_steps, {"n": 1})
+    claim = lambda_engine.service.claim(arn=arn)
+    assert claim is not None
+    event = lambda_contract.envelope(lambda_engine.service, claim)
+    event["DurableExecutionArn"] = arn.replace(arn.rsplit("/", 1)[1], "0" * 32)  # no such execution: a 404
+    event["InitialExecutionState"]["Operations"][0]["Id"] = "0" * 32
+    output = many_steps(event, None)
+    assert output["Status"] == "FAILED" and "ResourceNotFoundException" in output["Error"]["ErrorMessage"]
+    assert isinstance(LambdaBackend(boto3.client("lambda")), LambdaBackend)
