@@ -166,9 +166,11 @@ class Service:
         exec_id = secrets.token_hex(16)
         name = name or secrets.token_hex(8)
         arn = f"{self.function_arn(spec.name)}/durable-execution/{name}/{exec_id}"
+        op = Operation(Id=exec_id, Type="EXECUTION", Status="STARTED", Name=name, StartTimestamp=now,
+                       ExecutionDetails=ExecutionDetails(InputPayload=input_payload))
         with history.EventBuffer(conn, arn, 0) as events:
             history.append(conn, arn, "ExecutionStarted", now, {
-                "Input": history.result(input_payload), "ExecutionTimeout": spec.execution_timeout})
+                "Input": history.result(input_payload), "ExecutionTimeout": spec.execution_timeout}, op)
             conn.execute(
                 "INSERT INTO executions(arn, exec_id, name, function_name, ref, durable, status, input, start_ts,"
                 " execution_timeout, retention_days, ready, parent_arn, parent_op, tenant_id, event_seq, trace_header)"
@@ -177,8 +179,6 @@ class Service:
                  spec.execution_timeout, spec.retention_days, parent[0] if parent else None,
                  parent[1] if parent else None, tenant_id, events.seq, trace_header))
             events.flush(conn)
-        op = Operation(Id=exec_id, Type="EXECUTION", Status="STARTED", Name=name, StartTimestamp=now,
-                       ExecutionDetails=ExecutionDetails(InputPayload=input_payload))
         conn.execute("INSERT INTO operations VALUES (?, ?, 0, NULL, ?)", (arn, exec_id, dump_op(op)))
         conn.execute("INSERT INTO timers VALUES (?, ?, 'exec_timeout', ?, NULL)",
                      (arn, exec_id, now + spec.execution_timeout * 1000))
@@ -548,9 +548,9 @@ class Service:
     # ------------------------------------------------------------------ execution end
     def _finish(self, conn: sqlite3.Connection, arn: str, status: str, now: int,
                 result: str | None = None, error: ErrorObject | None = None) -> None:
-        parent_arn, parent_op = conn.execute(
+        parent_arn, parent_op, name = conn.execute(
             "UPDATE executions SET status = ?, result = ?, error = ?, end_ts = ?, ready = 0, token = NULL"
-            " WHERE arn = ? RETURNING parent_arn, parent_op",
+            " WHERE arn = ? RETURNING parent_arn, parent_op, name",
             (status, result, json.dumps(error.to_wire()) if error else None, now, arn)).fetchone()
         conn.execute("UPDATE operations SET doc = json_set(doc, '$.Status', ?, '$.EndTimestamp', ?)"
                      " WHERE arn = ? AND id = ?", (status, now, arn, arn.rsplit("/", 1)[-1]))
@@ -558,7 +558,8 @@ class Service:
         event = {"SUCCEEDED": "ExecutionSucceeded", "FAILED": "ExecutionFailed",
                  "TIMED_OUT": "ExecutionTimedOut", "STOPPED": "ExecutionStopped"}[status]
         details = {"Result": history.result(result)} if status == "SUCCEEDED" else {"Error": history.error(error)}
-        history.append(conn, arn, event, now, details)
+        history.append(conn, arn, event, now, details,
+                       Operation(Id=arn.rsplit("/", 1)[-1], Type="EXECUTION", Status=status, Name=name))
         if parent_arn:
             self._finish_invoke(conn, parent_arn, parent_op, status, now, result, error)
 

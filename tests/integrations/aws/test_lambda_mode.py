@@ -114,12 +114,12 @@ def test_the_basics_run_through_the_lambda_api_as_they_run_in_process(lambda_eng
                                                                       tmp_path: Path) -> None:
     ATTEMPTS.clear()
     event = {"order": "A-1", "items": ["cup", "pot"]}
-    status, through_lambda = run(lambda_engine, basics, event, "basics-lambda")
+    status, through_lambda = run(lambda_engine, basics, event, "basics")
     assert status == "SUCCEEDED"
     ATTEMPTS.clear()
     with Engine(tmp_path / "local.db", clock=SkippingClock()) as local:
         local.register_durable_function("pricing", pricing)
-        local_status, in_process = run(local, basics, event, "basics-local")
+        local_status, in_process = run(local, basics, event, "basics")
     assert local_status == "SUCCEEDED"
     assert shape(through_lambda) == shape(in_process)
     assert [e for e in shape(through_lambda)[0] if e[2] == "pay"][-1][0] == "StepSucceeded"

@@ -1,0 +1,121 @@
+"""AWS's official SDK as a client of durably: a handler written with aws-durable-execution-sdk-python
+runs on durably's engine, invoked through the Lambda invocation contract, checkpointing to `durably
+serve` over the Lambda API (boto3 inside AWS's SDK), in this process and with `durably serve --workers`."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("aws_durable_execution_sdk_python")
+boto3 = pytest.importorskip("boto3")
+pytest.importorskip("uvicorn")
+
+from aws_durable_execution_sdk_python.lambda_service import LambdaClient  # noqa: E402
+from durably.core.engine.engine import Engine  # noqa: E402
+from durably.server import BackgroundServer  # noqa: E402
+
+HERE = Path(__file__).parent
+APP = f"{HERE / 'aws_sdk_app.py'}:handler"
+
+
+def callback_id(history: list[dict[str, Any]]) -> str | None:
+    return next((e["CallbackStartedDetails"]["CallbackId"] for e in history if e["EventType"] == "CallbackStarted"),
+                None)
+
+
+def wait_for_callback(read_history: Any, timeout: float = 60) -> str:
+    deadline = time.monotonic() + timeout
+    while (found := callback_id(read_history())) is None:
+        assert time.monotonic() < deadline, "the handler never created its callback"
+        time.sleep(0.05)
+    return found
+
+
+@pytest.fixture
+def aws_sdk_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for name, value in (("AWS_ACCESS_KEY_ID", "local"), ("AWS_SECRET_ACCESS_KEY", "local"),
+                        ("AWS_DEFAULT_REGION", "us-east-1")):
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(LambdaClient, "_cached_boto_client", None)  # AWS's SDK keeps one client per process
+    yield
+    LambdaClient._cached_boto_client = None
+
+
+def test_an_aws_sdk_handler_runs_on_the_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                               aws_sdk_env: None) -> None:
+    engine = Engine(tmp_path / "durably.db", workers=2)
+    with BackgroundServer(engine) as server:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", server.url)
+        engine.start()
+        arn = engine.start_execution(APP, {"order": "A-1"}, name="order-1")
+        cid = wait_for_callback(lambda: engine.get_history(arn))
+        assert engine.get_execution(arn)["Status"] == "RUNNING"
+        engine.send_callback_success(cid, '{"approved": true}')
+        done = engine.wait_for(arn, timeout=60)
+        engine.close()
+    assert done["Status"] == "SUCCEEDED", done.get("Error")
+    assert json.loads(done["Result"]) == {"order": {"order": "A-1", "total": 42}, "decision": '{"approved": true}'}
+    events = [(e["EventType"], e.get("Name")) for e in engine.get_history(arn)
+              if e["EventType"] != "InvocationCompleted"]
+    assert events == [("ExecutionStarted", "order-1"), ("StepStarted", "price"), ("StepSucceeded", "price"),
+                      ("WaitStarted", "cool-off"), ("WaitSucceeded", "cool-off"), ("CallbackStarted", "approval"),
+                      ("CallbackSucceeded", "approval"), ("ExecutionSucceeded", "order-1")]
+    step = next(e for e in engine.get_history(arn) if e["EventType"] == "StepSucceeded")
+    assert json.loads(step["StepSucceededDetails"]["Result"]["Payload"])["t"] == "m"  # AWS's own envelope serdes
+
+
+def test_without_an_endpoint_the_worker_leaves_it_for_one_that_has_it(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AWS_ENDPOINT_URL_LAMBDA", raising=False)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with Engine(tmp_path / "durably.db") as engine:
+        arn = engine.start_execution(APP, {"order": "B-1"})
+        assert engine.run_until_complete(arn, timeout=1)["Status"] == "RUNNING"  # released, never run here
+        problem = engine.service.last_invocation_error(arn) or {}
+        assert "AWS_ENDPOINT_URL_LAMBDA" in problem["Error"]["ErrorMessage"]
+
+
+def test_durably_serve_with_workers_runs_an_aws_sdk_handler(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["DURABLY_DB"] = str(tmp_path / "durably.db")
+    server = subprocess.Popen([sys.executable, "-m", "durably", "serve", "--port", str(port), "--workers", "2"],
+                              cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        client = boto3.client("lambda", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
+                              aws_access_key_id="local", aws_secret_access_key="local")
+        with Engine(tmp_path / "durably.db") as engine:  # only writes the start; the server's workers run it
+            arn = engine.start_execution(APP, {"order": "C-1"})
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                client.get_durable_execution(DurableExecutionArn=arn)
+                break
+            except Exception:
+                assert server.poll() is None and time.monotonic() < deadline, "durably serve did not start"
+                time.sleep(0.1)
+        cid = wait_for_callback(lambda: client.get_durable_execution_history(DurableExecutionArn=arn)["Events"])
+        client.send_durable_execution_callback_success(CallbackId=cid, Result=b'"yes"')
+        deadline = time.monotonic() + 60
+        while (got := client.get_durable_execution(DurableExecutionArn=arn))["Status"] == "RUNNING":
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        assert got["Status"] == "SUCCEEDED"
+        assert json.loads(got["Result"])["decision"] == '"yes"'
+    finally:
+        server.send_signal(signal.SIGINT)
+        _, stderr = server.communicate(timeout=30)
+    assert "Traceback" not in stderr, stderr
