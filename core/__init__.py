@@ -64,7 +64,16 @@ from durably.core.execution import (
 )
 from durably.core.identity import idempotency_key
 from durably.core.logger import JsonFormatter, register_log_fields
-from durably.core.model import ErrorObject, ExecutionStatus, InvocationStatus, Operation, OperationUpdate
+from durably.core.model import (
+    ErrorObject,
+    ExecutionStatus,
+    InvocationStatus,
+    Operation,
+    OperationStatus,
+    OperationSubType,
+    OperationType,
+    OperationUpdate,
+)
 from durably.core.operation.callback import Callback, WaitForCallbackContext
 from durably.core.operation.parallel import ParallelBranch, durable_parallel_branch
 from durably.core.operation.step import StepContext
@@ -86,8 +95,10 @@ from durably.core.retries import (
     RetryDecision,
     RetryPresets,
     RetryStrategyConfig,
+    WithRetryConfig,
     create_linear_retry_strategy,
     create_retry_strategy,
+    with_retry,
 )
 from durably.core.serdes import ExtendedTypeSerDes, JsonSerDes, PassThroughSerDes, SerDes, SerDesContext
 from durably.core.waits import (
@@ -147,6 +158,9 @@ __all__ = [
     "NotADurablyDatabase",
     "Operation",
     "OperationInfo",
+    "OperationStatus",
+    "OperationSubType",
+    "OperationType",
     "OperationUpdate",
     "ParallelBranch",
     "ParallelConfig",
@@ -182,6 +196,7 @@ __all__ = [
     "WaitForConditionDecision",
     "WaitForConditionError",
     "WaitStrategyConfig",
+    "WithRetryConfig",
     "create_linear_retry_strategy",
     "create_retry_strategy",
     "create_wait_strategy",
@@ -197,4 +212,5 @@ __all__ = [
     "register_global_plugin",
     "register_log_fields",
     "unregister_global_plugin",
+    "with_retry",
 ]
