@@ -64,7 +64,16 @@ from durably.core.execution import (
 )
 from durably.core.identity import idempotency_key
 from durably.core.logger import JsonFormatter, register_log_fields
-from durably.core.model import ErrorObject, ExecutionStatus, InvocationStatus, Operation, OperationUpdate
+from durably.core.model import (
+    ErrorObject,
+    ExecutionStatus,
+    InvocationStatus,
+    Operation,
+    OperationStatus,
+    OperationSubType,
+    OperationType,
+    OperationUpdate,
+)
 from durably.core.operation.callback import Callback, WaitForCallbackContext
 from durably.core.operation.parallel import ParallelBranch, durable_parallel_branch
 from durably.core.operation.step import StepContext
@@ -73,11 +82,16 @@ from durably.core.plugins import (
     DurableInstrumentationPlugin,
     InvocationEndInfo,
     InvocationStartInfo,
+    OperationChangeInfo,
+    OperationEndInfo,
     OperationInfo,
+    OperationStartInfo,
     PropagationInput,
     PropagationMetadata,
     RecordedOperation,
-    UserFunctionInfo,
+    UserFunctionEndInfo,
+    UserFunctionOutcome,
+    UserFunctionStartInfo,
     register_global_plugin,
     unregister_global_plugin,
 )
@@ -86,8 +100,10 @@ from durably.core.retries import (
     RetryDecision,
     RetryPresets,
     RetryStrategyConfig,
+    WithRetryConfig,
     create_linear_retry_strategy,
     create_retry_strategy,
+    with_retry,
 )
 from durably.core.serdes import ExtendedTypeSerDes, JsonSerDes, PassThroughSerDes, SerDes, SerDesContext
 from durably.core.waits import (
@@ -146,7 +162,13 @@ __all__ = [
     "NonDeterministicExecutionError",
     "NotADurablyDatabase",
     "Operation",
+    "OperationChangeInfo",
+    "OperationEndInfo",
     "OperationInfo",
+    "OperationStartInfo",
+    "OperationStatus",
+    "OperationSubType",
+    "OperationType",
     "OperationUpdate",
     "ParallelBranch",
     "ParallelConfig",
@@ -173,7 +195,9 @@ __all__ = [
     "StepSemantics",
     "SuspendExecution",
     "TimedSuspendExecution",
-    "UserFunctionInfo",
+    "UserFunctionEndInfo",
+    "UserFunctionOutcome",
+    "UserFunctionStartInfo",
     "ValidationError",
     "WaitForCallbackConfig",
     "WaitForCallbackContext",
@@ -182,6 +206,7 @@ __all__ = [
     "WaitForConditionDecision",
     "WaitForConditionError",
     "WaitStrategyConfig",
+    "WithRetryConfig",
     "create_linear_retry_strategy",
     "create_retry_strategy",
     "create_wait_strategy",
@@ -197,4 +222,5 @@ __all__ = [
     "register_global_plugin",
     "register_log_fields",
     "unregister_global_plugin",
+    "with_retry",
 ]

@@ -29,7 +29,16 @@ from durably.core.errors import (
 )
 from durably.core.limits import MAX_EXECUTION_RESULT, utf8_size
 from durably.core.model import ErrorObject, InvocationOutput, InvocationStatus, Operation
-from durably.core.plugins import InvocationEndInfo, InvocationStartInfo, Plugins
+from durably.core.plugins import (
+    NO_PLUGINS,
+    InvocationEndInfo,
+    InvocationStartInfo,
+    Plugins,
+    has_global_plugins,
+    operation_infos,
+    validate_plugins,
+)
+from durably.core.plugins import InvocationStatus as PluginInvocationStatus
 from durably.core.serdes import dumps
 from durably.core.state import InvocationState
 
@@ -82,7 +91,7 @@ class DurableFunction:
     def __init__(self, func: Callable[..., Any], plugins: Sequence[Any] = (), boto3_client: Any = None) -> None:
         functools.update_wrapper(self, func)
         self.func = func
-        self.plugins = tuple(plugins)
+        self.plugins = validate_plugins(plugins)
         self.boto3_client = boto3_client
         self.is_async = inspect.iscoroutinefunction(func)
 
@@ -117,21 +126,35 @@ class DurableFunction:
             operations.extend(page.Operations)
             marker = page.NextMarker or None
         first = not any(op.Type != "EXECUTION" for op in operations)
-        start = InvocationStartInfo(inv.durable_execution_arn, first, tuple(inv.updated_operation_ids),
-                                    tuple(operations), inv.trace_header)
-        plugins = Plugins.create(self.plugins, start)
+        start = _start_info(inv, operations, first) if self.plugins or has_global_plugins() else None
+        plugins = Plugins.create(self.plugins, start) if start is not None else NO_PLUGINS
         state = InvocationState(inv.durable_execution_arn, inv.checkpoint_token, operations, backend,
                                 plugins, inv.updated_operation_ids)
         plugins.emit("on_invocation_start", start)
         try:
             output = self._run(inv, state, operations)
         except CheckpointFailedError as exc:
-            if isinstance(exc.__cause__, ExecutionError):  # refused for good: no new invocation can help
-                output = _failed(exc.__cause__)
-            else:
+            if not isinstance(exc.__cause__, ExecutionError):
+                self._end_retried(start, state, plugins, exc)
                 raise CheckpointError(str(exc)) from exc.__cause__
-        plugins.emit("on_invocation_end", InvocationEndInfo(inv.durable_execution_arn, output.Status, output.Error))
+            output = _failed(exc.__cause__)  # refused for good: no new invocation can help
+        except BaseException as exc:
+            self._end_retried(start, state, plugins, exc)
+            raise
+        if start is not None:
+            state.end_unobserved()
+            plugins.emit("on_invocation_end", _end_info(start, state, PluginInvocationStatus(output.Status.value),
+                                                        output.Error, output.Result))
         return output
+
+    @staticmethod
+    def _end_retried(start: InvocationStartInfo | None, state: InvocationState, plugins: Plugins,
+                     exc: BaseException) -> None:
+        """The invocation raises (Lambda invokes it again): plugins hear it ended RETRY."""
+        if start is not None:
+            state.end_unobserved()
+            plugins.emit("on_invocation_end", _end_info(start, state, PluginInvocationStatus.RETRY,
+                                                        ErrorObject.from_exception(exc)))
 
     def _run(self, inv: InvocationInput, state: InvocationState, operations: list[Operation]) -> InvocationOutput:
         execution_id = inv.durable_execution_arn.rsplit("/", 1)[-1]
@@ -168,6 +191,38 @@ class DurableFunction:
             return _failed(SerDesError(
                 f"the execution result is {utf8_size(text)} bytes, over the {MAX_EXECUTION_RESULT}-byte limit"))
         return InvocationOutput(Status=InvocationStatus.SUCCEEDED, Result=text)
+
+
+def _start_info(inv: InvocationInput, operations: list[Operation], first: bool) -> InvocationStartInfo:
+    """What the plugins learn of an invocation as it starts."""
+    infos = operation_infos(operations, inv.durable_execution_arn)
+    execution = infos.get(inv.durable_execution_arn.rsplit("/", 1)[-1])
+    return InvocationStartInfo(
+        getattr(inv.lambda_context, "aws_request_id", None), inv.durable_execution_arn, first,
+        execution.start_time if execution else None, execution_input=_decoded_input(operations),
+        operations=infos, records=tuple(operations), trace_header=inv.trace_header,
+        updated_operations={op_id: infos[op_id] for op_id in inv.updated_operation_ids if op_id in infos})
+
+
+def _decoded_input(operations: list[Operation]) -> Any:
+    """The execution's input as the handler gets it (None when it is not JSON)."""
+    for op in operations:
+        if op.Type == "EXECUTION" and op.ExecutionDetails and op.ExecutionDetails.InputPayload:
+            try:
+                return json.loads(op.ExecutionDetails.InputPayload)
+            except ValueError:
+                return None
+    return {}
+
+
+def _end_info(start: InvocationStartInfo, state: InvocationState, status: PluginInvocationStatus,
+              error: ErrorObject | None, result: str | None = None) -> InvocationEndInfo:
+    """What the plugins learn of an invocation as it ends: its outcome and the operations now recorded."""
+    records = tuple(state.ops.values())
+    return InvocationEndInfo(
+        start.request_id, start.execution_arn, start.is_first_invocation, start.execution_start_time,
+        execution_input=start.execution_input, operations=operation_infos(records, start.execution_arn),
+        records=records, trace_header=start.trace_header, status=status, error=error, execution_result=result)
 
 
 def _failed(exc: BaseException) -> InvocationOutput:

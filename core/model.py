@@ -5,6 +5,7 @@ Timestamps are integers in epoch milliseconds, as in the invocation envelope. (N
 ``from __future__ import annotations`` here: fields are named like their detail classes.)
 """
 
+from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any, Literal, TypeVar
 
@@ -103,6 +104,22 @@ class ErrorObject(_Wire):
     def from_exception(cls, exc: BaseException) -> "ErrorObject":
         return cls(**exception_details(exc)).bounded()
 
+    @classmethod
+    def from_message(cls, message: str) -> "ErrorObject":
+        """An error with only a message (as AWS's ``ErrorObject.from_message``)."""
+        return cls(ErrorMessage=message)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "ErrorObject":
+        """From the wire dict (``ErrorMessage``, ``ErrorType``, ``ErrorData``, ``StackTrace``); other keys
+        are ignored."""
+        return cls(ErrorMessage=data.get("ErrorMessage"), ErrorType=data.get("ErrorType"),
+                   ErrorData=data.get("ErrorData"), StackTrace=data.get("StackTrace"))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The wire dict, without the fields that are not set."""
+        return self.to_wire()
+
     def bounded(self) -> "ErrorObject":
         """This error with its fields cut to the limits of ``durably.core.limits`` (itself when they fit)."""
         fields = {
@@ -121,6 +138,23 @@ class ErrorObject(_Wire):
         error = cls(self.ErrorMessage, self.ErrorType, self.ErrorData, trace and list(trace))
         error.__cause__ = RecordedError(self.ErrorMessage, self.ErrorType, self.ErrorData, trace and list(trace))
         return error
+
+    @property
+    def message(self) -> str | None:
+        """``ErrorMessage``, by AWS's SDK's name (likewise ``type``, ``data``, ``stack_trace``)."""
+        return self.ErrorMessage
+
+    @property
+    def type(self) -> str | None:
+        return self.ErrorType
+
+    @property
+    def data(self) -> str | None:
+        return self.ErrorData
+
+    @property
+    def stack_trace(self) -> list[str] | None:
+        return self.StackTrace
 
 
 _ErrorObject = ErrorObject

@@ -1,4 +1,5 @@
-"""Retry strategies for steps: the AWS SDK's configs and presets, timed with tenacity's waits.
+"""Retry strategies for steps: the AWS SDK's configs and presets, timed with tenacity's waits;
+and :func:`with_retry`, which retries a block of durable code with them.
 
 A strategy is a function ``(error, attempts_made) -> RetryDecision``. ``attempts_made`` counts
 attempts that finished, so ``max_attempts`` counts every attempt including the first.
@@ -7,21 +8,32 @@ Delays are whole seconds, at least one, after jitter.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import tenacity
-from durably.core.config import Duration, JitterStrategy, RetryStrategy
+from durably.core.config import ChildConfig, Duration, JitterStrategy, RetryStrategy
+from durably.core.errors import ValidationError
+
+if TYPE_CHECKING:
+    from durably.core.context import AsyncDurableContext, DurableContext
+
+T = TypeVar("T")
 
 __all__ = [
     "LinearRetryStrategyConfig",
     "RetryDecision",
     "RetryPresets",
     "RetryStrategyConfig",
+    "WithRetryConfig",
     "create_linear_retry_strategy",
     "create_retry_strategy",
+    "with_retry",
 ]
 
 
@@ -179,3 +191,78 @@ class RetryPresets:
         return create_linear_retry_strategy(LinearRetryStrategyConfig(
             max_attempts=5, initial_delay=Duration(seconds), increment=Duration(0),
             max_delay=Duration(seconds), jitter_strategy=JitterStrategy.NONE))
+
+
+@dataclass(frozen=True)
+class WithRetryConfig(Generic[T]):
+    """How :func:`with_retry` retries.
+
+    ``retry_strategy`` decides after each failure (``create_retry_strategy()`` when None).
+    With ``wrap_with_run_in_child_context`` (the default) the attempts run in one child context
+    (configured by ``child_context_config``) and a final failure raises ``ChildContextError``;
+    without it they run in the caller's context and the last error propagates unchanged.
+    """
+
+    retry_strategy: Callable[[Exception, int], RetryDecision] | None = None
+    wrap_with_run_in_child_context: bool = True
+    child_context_config: ChildConfig[T] | None = None
+
+
+def with_retry(context: DurableContext | AsyncDurableContext, func: Callable[..., Any],
+               config: WithRetryConfig[T], name: str | None = None) -> Any:
+    """Run ``func(context, attempt)`` (attempt 1, 2, ...) until it returns or the strategy stops.
+
+    Every attempt's operations are durable: on replay the attempts that failed replay from
+    their records (their backoff waits are not waited again) and the run continues where it
+    stopped. Without ``name`` the child context is named like ``func`` (as
+    ``run_in_child_context(func)``) and the backoff waits have no name. With an
+    :class:`AsyncDurableContext`, ``func`` is ``async def`` and the result is awaited.
+    """
+    if not isinstance(config, WithRetryConfig):
+        raise ValidationError(f"with_retry needs a WithRetryConfig, got {type(config).__qualname__}")
+    if not callable(func):
+        raise ValidationError(f"with_retry needs a function (context, attempt), got {type(func).__qualname__}")
+    strategy = config.retry_strategy or create_retry_strategy()
+
+    def backoff(error: Exception, attempt: int) -> RetryDecision:
+        decision = strategy(error, attempt)
+        if not decision.should_retry:
+            raise error
+        return decision
+
+    def backoff_name(attempt: int) -> str | None:
+        return f"{name}-backoff-{attempt}" if name else None
+
+    from durably.core.context import AsyncDurableContext  # the context's operations import this module
+
+    if isinstance(context, AsyncDurableContext):
+        if not inspect.iscoroutinefunction(func):
+            raise ValidationError("with_retry on an AsyncDurableContext needs an async def function")
+
+        @functools.wraps(func)  # the context is named (and its result read back) like ``func``
+        async def run_async(ctx: AsyncDurableContext) -> Any:
+            attempt = 0
+            while True:
+                attempt += 1
+                try:
+                    return await func(ctx, attempt)
+                except Exception as error:
+                    await ctx.wait(backoff(error, attempt).delay, name=backoff_name(attempt))
+
+        if config.wrap_with_run_in_child_context:
+            return context.run_in_child_context(run_async, name=name, config=config.child_context_config)
+        return run_async(context)
+
+    @functools.wraps(func)
+    def run(ctx: DurableContext) -> Any:
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return func(ctx, attempt)
+            except Exception as error:
+                ctx.wait(backoff(error, attempt).delay, name=backoff_name(attempt))
+
+    if config.wrap_with_run_in_child_context:
+        return context.run_in_child_context(run, name=name, config=config.child_context_config)
+    return run(context)

@@ -21,12 +21,18 @@ from __future__ import annotations
 import threading
 import time
 import weakref
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from durably.core.backend import Backend
 from durably.core.errors import CheckpointFailedError, SuspendExecution
 from durably.core.model import Operation, OperationUpdate
-from durably.core.plugins import NO_PLUGINS, OperationInfo, Plugins, RecordedOperation
+from durably.core.plugins import (
+    NO_PLUGINS,
+    OperationChangeInfo,
+    Plugins,
+    RecordedOperation,
+    operation_infos,
+)
 
 QUEUED_FLUSH_SECONDS = 0.02
 
@@ -61,6 +67,7 @@ class InvocationState:
 
     def queue(self, update: OperationUpdate) -> None:
         """Send ``update`` with the next write (or within ``QUEUED_FLUSH_SECONDS``)."""
+        self._observe_start(update)
         with self._lock:
             if self._halted is not None:
                 raise self._halt()
@@ -70,10 +77,11 @@ class InvocationState:
                     self._watched = True
                     _flusher.watch(self)
             self._queued.append(update)
-        self._observe(update)
 
     def write(self, *updates: OperationUpdate) -> None:
         """Make the queued updates and ``updates`` durable before returning."""
+        for update in updates:
+            self._observe_start(update)
         with self._lock:
             if self._halted is not None:
                 raise self._halt()
@@ -95,7 +103,7 @@ class InvocationState:
             if self._halted is not None:
                 raise self._halt()
         for update in updates:
-            self._observe(update)
+            self._observe_end(update)
 
     def _send_queued(self) -> None:
         """Send everything gathered so far as one checkpoint; called with the lock held."""
@@ -152,28 +160,50 @@ class InvocationState:
                     self._watched = False
                     _flusher.discard(self)
 
-    def _observe(self, update: OperationUpdate) -> None:
-        if not self.plugins.plugins or update.Action not in ("START", "SUCCEED", "FAIL"):
+    def _observe_start(self, update: OperationUpdate) -> None:
+        """``on_operation_start``, before the START of an operation is sent."""
+        if not self.plugins.plugins or update.Action != "START":
             return
-        status = {"START": "STARTED", "SUCCEED": "SUCCEEDED", "FAIL": "FAILED"}[update.Action]
-        hook = "on_operation_start" if update.Action == "START" else "on_operation_end"
-        self.plugins.emit(hook, OperationInfo(self.arn, update.Id, update.Type, update.SubType, update.Name,
-                                              update.ParentId, status))
+        self.plugins.operation_starting(update, self.ops.get(update.Id), self.arn)
+
+    def _observe_end(self, update: OperationUpdate) -> None:
+        """``on_operation_end`` once an operation's SUCCEED or FAIL is durable, from its record."""
+        if not self.plugins.plugins or update.Action not in ("SUCCEED", "FAIL"):
+            return
+        recorded = self.ops.get(update.Id)
+        if recorded is not None and recorded.is_terminal:
+            self.plugins.operation_ended(recorded, self.arn)
 
     def observe_replayed(self, op: Operation) -> None:
-        """An operation the engine finished while the execution was suspended: its end hook fires once."""
-        if self.plugins.plugins and op.Id in self.updated_ids and op.is_terminal:
-            self.updated_ids.discard(op.Id)
-            self.plugins.emit("on_operation_end", OperationInfo(
-                self.arn, op.Id, op.Type, op.SubType, op.Name, op.ParentId, op.Status, is_replayed=True))
+        """An operation the code meets on replay: the end hook of one the engine finished while the
+        execution was suspended, or the replayed start hook of one still unfinished (each once)."""
+        if not self.plugins.plugins or op.Type == "EXECUTION":
+            return
+        if op.is_terminal:
+            if op.Id in self.updated_ids:
+                self.plugins.operation_ended(op, self.arn)
+        elif op.Status != "READY":
+            self.plugins.operation_replayed(op, self.arn)
+
+    def end_unobserved(self) -> None:
+        """Before ``on_invocation_end``: the end hooks of the operations the engine finished while
+        the execution was suspended that no code of this invocation reached."""
+        for op_id in sorted(self.updated_ids):
+            op = self.ops.get(op_id)
+            if op is not None and op.is_terminal and op.Type != "EXECUTION":
+                self.plugins.operation_ended(op, self.arn)
 
     def _send(self, batch: list[OperationUpdate]) -> None:
         if self.token is None:
             raise SuspendExecution("checkpointing was revoked by the engine")
         response = self.backend.checkpoint(self.arn, self.token, batch)
+        previous = {op.Id: op.Status for op in response.NewExecutionState.Operations
+                    if op.Id in self.ops} if self.plugins.changes else {}
         self.token = response.CheckpointToken
         for op in response.NewExecutionState.Operations:
             self.ops[op.Id] = op
+        if self.plugins.changes:
+            self._report_changes(response.NewExecutionState.Operations, previous)
         if self.plugins.records:
             last_action = {update.Id: update.Action for update in batch}  # a START and its SUCCEED: one record
             for op_id, action in last_action.items():
@@ -182,6 +212,13 @@ class InvocationState:
                     self.plugins.emit("on_operation_recorded", RecordedOperation(self.arn, recorded, action))
         if self.token is None and not any(u.Type == "EXECUTION" for u in batch):
             raise SuspendExecution("checkpointing was revoked by the engine")
+
+
+    def _report_changes(self, returned: list[Operation], previous: Mapping[str, str]) -> None:
+        changed = [op for op in returned if previous.get(op.Id) != op.Status]
+        if changed:
+            self.plugins.emit("on_operation_change", OperationChangeInfo(
+                self.arn, operation_infos(changed, self.arn), operation_infos(self.ops.values(), self.arn)))
 
 
 class _Flusher:

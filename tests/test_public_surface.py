@@ -7,6 +7,8 @@ from pathlib import Path
 
 import durably
 import durably.core
+import pytest
+from aws_durable_execution_sdk_python import lambda_service
 from durably import DurableContext, durable_execution, durable_wait_for_callback
 from durably.testing import DurableTestRunner
 
@@ -23,13 +25,15 @@ PluginLoadError Duration StepConfig StepSemantics ChildConfig CallbackConfig Wai
 InvokeConfig MapConfig ParallelConfig CompletionConfig NestingType JitterStrategy RetryStrategyConfig
 LinearRetryStrategyConfig RetryDecision RetryPresets create_retry_strategy create_linear_retry_strategy
 WaitForConditionConfig WaitStrategyConfig WaitForConditionDecision create_wait_strategy SerDes
-SerDesContext JsonSerDes ExtendedTypeSerDes
+SerDesContext JsonSerDes ExtendedTypeSerDes with_retry WithRetryConfig OperationStatus OperationType
+OperationSubType
 """.split()
 
 # Modules a port reaches by replacing ``aws_durable_execution_sdk_python`` with ``durably.core``.
 AWS_MODULES = {
     "config": ["Duration", "StepConfig", "CallbackConfig", "MapConfig", "CompletionConfig", "JitterStrategy"],
-    "retries": ["RetryStrategyConfig", "RetryPresets", "create_retry_strategy", "RetryDecision"],
+    "retries": ["RetryStrategyConfig", "RetryPresets", "create_retry_strategy", "RetryDecision", "with_retry",
+                "WithRetryConfig"],
     "waits": ["WaitForConditionConfig", "WaitStrategyConfig", "create_wait_strategy"],
     "serdes": ["SerDes", "SerDesContext", "JsonSerDes", "ExtendedTypeSerDes"],
 }
@@ -39,6 +43,17 @@ def test_aws_names_are_exported_at_the_top() -> None:
     missing = [name for name in AWS_NAMES if not hasattr(durably, name)]
     assert missing == []
     assert set(AWS_NAMES) <= set(durably.__all__)
+
+
+@pytest.mark.parametrize("name", ["OperationStatus", "OperationType", "OperationSubType"])
+def test_operation_enums_are_aws_enums_at_both_tops(name: str) -> None:
+    theirs = {member.name: member.value for member in getattr(lambda_service, name)}
+    for top in (durably, durably.core):
+        enum = getattr(top, name)
+        assert {member.name: member.value for member in enum} == theirs
+        assert name in top.__all__
+    recorded: str = "WaitForCallback"
+    assert recorded == durably.OperationSubType.WAIT_FOR_CALLBACK  # a member equals the recorded str
 
 
 def test_aws_modules_have_their_names_under_core() -> None:

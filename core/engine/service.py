@@ -611,6 +611,8 @@ class Service:
         return arn, op
 
     def send_callback_success(self, callback_id: str, result: str | None) -> None:
+        """An empty answer is stored as no result (as AWS's service does)."""
+        result = result or None
         if result is not None and utf8_size(result) > MAX_OPERATION_PAYLOAD:
             raise RequestTooLargeException(
                 f"callback result of {utf8_size(result)} bytes is over the {MAX_OPERATION_PAYLOAD}-byte limit")

@@ -19,6 +19,7 @@ from durably.core.errors import (
     CallbackTimeoutError,
     StepError,
     SuspendExecution,
+    error_type_name,
 )
 from durably.core.logger import DurableLogger
 from durably.core.model import ErrorObject, OperationType
@@ -38,7 +39,8 @@ class Callback:
         self._serdes = serdes
 
     def result(self) -> Any:
-        """The callback's result: the raw text sent, unless a serdes was configured.
+        """The callback's result: the raw text sent, unless a serdes was configured; None for an
+        empty answer. On replay it is read from the record again, the same as on the first run.
 
         Raises :class:`CallbackExternalError` when the external system reported failure and
         :class:`CallbackTimeoutError` on a timeout; suspends the invocation while it is open.
@@ -48,7 +50,9 @@ class Callback:
         status = op.Status if op else "STARTED"
         if status == "SUCCEEDED":
             raw = details.Result if details else None
-            if raw is None or self._serdes is None:
+            if not raw:  # answered with an empty payload
+                return None
+            if self._serdes is None:
                 return raw
             return self._serdes.deserialize(raw, SerDesContext(self.operation_id, self._core.arn))
         error = (details.Error if details else None) or ErrorObject()
@@ -91,8 +95,15 @@ class WaitForCallbackContext:
 def wait_for_callback(core: ContextCore, submitter: Callable[..., Any], name: str | None,
                       config: CallbackConfig | None) -> OpGen:
     """A child context (SubType WaitForCallback): create the callback, run the submitter as a
-    step, then wait for the answer. The submitter is at-least-once, retried like a step
-    (with ``config.retry_strategy`` when ``config`` is a :class:`WaitForCallbackConfig`)."""
+    step, then wait for the answer, as AWS's SDK does.
+
+    ``config.serdes`` reads the callback's answer and stores the submitter's result; without
+    one the answer is the raw text sent. The submitter is at-least-once, retried like a step
+    (with ``config.retry_strategy`` when ``config`` is a :class:`WaitForCallbackConfig`). A
+    submitter that fails for good fails its step and then the context (ErrorType StepError), and
+    raises :class:`CallbackSubmitterError` (its cause the StepError). On replay the recorded
+    context returns its stored value or raises the same error, without running the submitter.
+    """
     config = config or WaitForCallbackConfig()
     name = name or getattr(submitter, "_original_name", None)
     retry_strategy = config.retry_strategy if isinstance(config, WaitForCallbackConfig) else None
@@ -104,14 +115,15 @@ def wait_for_callback(core: ContextCore, submitter: Callable[..., Any], name: st
         def submit(step_ctx: step.StepContext) -> Any:
             return submitter(cb.callback_id, WaitForCallbackContext(step_ctx.logger))
 
-        try:
-            yield from step.step(ctx_core, submit, f"{prefix}submitter",
-                                 StepConfig(retry_strategy=retry_strategy))
-        except StepError as exc:
-            raise CallbackSubmitterError(exc.message, exc.error_type, exc.data, exc.stack_trace) from exc
+        yield from step.step(ctx_core, submit, f"{prefix}submitter",
+                             StepConfig(retry_strategy=retry_strategy, serdes=config.serdes))
         return cb.result()
 
-    return (yield from child.run_in_child_context(
-        core, body, name, sub_type=config.sub_type or "WaitForCallback",
-        serdes=None, inline=True, passthrough=(CallbackExternalError, CallbackTimeoutError,
-                                               CallbackSubmitterError)))
+    try:
+        return (yield from child.run_in_child_context(
+            core, body, name, sub_type=config.sub_type or "WaitForCallback",
+            serdes=None, inline=True, passthrough=(CallbackExternalError, CallbackTimeoutError, StepError)))
+    except StepError as exc:
+        raise CallbackSubmitterError(exc.message or "the callback submitter failed",
+                                     error_type_name(CallbackSubmitterError), exc.data,
+                                     exc.stack_trace) from exc

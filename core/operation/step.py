@@ -26,8 +26,8 @@ from durably.core.errors import (
 from durably.core.identity import idempotency_key
 from durably.core.limits import MAX_OPERATION_PAYLOAD, utf8_size
 from durably.core.logger import DurableLogger
-from durably.core.model import ErrorObject, Operation, OperationType
-from durably.core.plugins import UserFunctionInfo
+from durably.core.model import ErrorObject, Operation, OperationStatus, OperationType
+from durably.core.plugins import UserFunctionStartInfo
 from durably.core.retries import RetryPresets
 from durably.core.serdes import JsonSerDes, SerDes, SerDesContext, return_type
 
@@ -194,8 +194,9 @@ def step(core: ContextCore, func: Callable[..., Any], name: str | None,
     assert core.logger is not None
     step_ctx = StepContext(core.logger, attempt, core.arn, operationId=op_id, operationName=name)
     plugins = core.state.plugins
-    run = plugins.around_user_function(func, UserFunctionInfo(core.arn, op_id, "STEP", name, attempt)) \
-        if plugins.plugins else func
+    run = plugins.around_user_function(func, UserFunctionStartInfo(
+        op_id, STEP, sub_type, name, core.parent_id, None, False, OperationStatus.STARTED, attempt=attempt,
+        execution_arn=core.arn)) if plugins.plugins else func
     try:
         value = yield UserCall(run, (step_ctx,))
     except (ExecutionError, InvocationError):

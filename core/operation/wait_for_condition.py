@@ -20,9 +20,9 @@ from durably.core.errors import (
     WaitForConditionError,
 )
 from durably.core.logger import DurableLogger
-from durably.core.model import ErrorObject, OperationType
+from durably.core.model import ErrorObject, OperationStatus, OperationType
 from durably.core.operation.step import decode_result, encode_result
-from durably.core.plugins import UserFunctionInfo
+from durably.core.plugins import UserFunctionStartInfo
 from durably.core.serdes import JsonSerDes, SerDesContext
 from durably.core.waits import WaitForConditionConfig
 
@@ -70,7 +70,9 @@ def wait_for_condition(core: ContextCore, check: Callable[..., Any], config: Wai
 
     assert core.logger is not None
     logger = core.logger.for_running_code(operationId=op_id, operationName=name, attempt=attempt)
-    run = core.state.plugins.around_user_function(check, UserFunctionInfo(core.arn, op_id, "STEP", name, attempt))
+    run = core.state.plugins.around_user_function(check, UserFunctionStartInfo(
+        op_id, STEP, SUB_TYPE, name, core.parent_id, None, False, OperationStatus.STARTED, attempt=attempt,
+        execution_arn=core.arn))
     try:
         new_state = yield UserCall(run, (state, WaitForConditionCheckContext(logger, attempt)))
         payload = encode_result(serdes, new_state, sctx, what)

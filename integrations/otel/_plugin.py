@@ -29,7 +29,8 @@ from durably.core import (
     PropagationInput,
     PropagationMetadata,
     RecordedOperation,
-    UserFunctionInfo,
+    UserFunctionEndInfo,
+    UserFunctionStartInfo,
     register_log_fields,
 )
 from durably.integrations.otel._ids import (
@@ -189,20 +190,20 @@ class InvocationTracer(DurableInstrumentationPlugin):
 
     # -- the hooks
     def on_invocation_start(self, info: InvocationStartInfo) -> None:
-        self.arn = info.execution_arn
+        self.arn = info.execution_arn or ""
         caller = parse_trace_header(info.trace_header)
         self.trace_id, self.caller = (caller[0], caller[1]) if caller else (trace_id_of(self.arn), None)
         traces[self.arn] = self.trace_id
         self.function = _function_of(self.arn)
         if info.is_first_invocation:
             self.instruments.started.add(1, {"durable.function.name": self.function})
-        self.record = Record(info.operations)
+        self.record = Record(info.records)
         attributes = {"durable.execution.arn": self.arn, "durable.invocation.first": info.is_first_invocation}
         self.ids.pin(None, None)
         self.invocation = self.tracer.start_span("invocation", context=self._parent(EXECUTION_KEY),
                                                  attributes=hinted(attributes, "chain"))
-        for op in info.operations:
-            if op.Id in info.updated_operation_ids and op.Status in TERMINAL and op.Type != "EXECUTION":
+        for op in info.records:
+            if op.Id in info.updated_operations and op.Status in TERMINAL and op.Type != "EXECUTION":
                 self._report(op)
 
     def on_operation_recorded(self, info: RecordedOperation) -> None:
@@ -216,24 +217,24 @@ class InvocationTracer(DurableInstrumentationPlugin):
         if op.Status in TERMINAL and op.Type != "EXECUTION":
             self._report(op)
 
-    def on_user_function_start(self, info: UserFunctionInfo) -> None:
+    def on_user_function_start(self, info: UserFunctionStartInfo) -> None:
         with self.lock:
-            self.attempts[(info.operation_id, info.attempt)] = time.time_ns()
+            self.attempts[(info.operation_id, info.attempt or 1)] = time.time_ns()
 
-    def on_user_function_end(self, info: UserFunctionInfo) -> None:
+    def on_user_function_end(self, info: UserFunctionEndInfo) -> None:
+        attempt = info.attempt or 1
         with self.lock:
-            started = self.attempts.pop((info.operation_id, info.attempt), None)
-        if started is None or (info.outcome == "SUCCEEDED" and info.attempt <= 1):
+            started = self.attempts.pop((info.operation_id, attempt), None)
+        if started is None or (info.outcome == "SUCCEEDED" and attempt <= 1):
             return  # a first attempt that succeeded is its operation's span already
         outcome = "succeeded" if info.outcome == "SUCCEEDED" else "failed"
         attributes: dict[str, Any] = {"durable.execution.arn": self.arn, "durable.operation.id": info.operation_id,
-                                      "durable.attempt.number": info.attempt, "durable.attempt.outcome": outcome}
+                                      "durable.attempt.number": attempt, "durable.attempt.outcome": outcome}
         if info.name:
             attributes["durable.operation.name"] = info.name
-        error = ErrorObject.from_exception(info.error) if info.error is not None else None
-        self._emit(Shape(f"{info.name or info.operation_type.lower()} attempt {info.attempt}",
-                         hinted(attributes, "chain")), attempt_key(info.operation_id, info.attempt),
-                   info.operation_id, started, time.time_ns(), error)
+        self._emit(Shape(f"{info.name or info.operation_type.value.lower()} attempt {attempt}",
+                         hinted(attributes, "chain")), attempt_key(info.operation_id, attempt),
+                   info.operation_id, started, time.time_ns(), info.error)
 
     def provide_propagation_metadata(self, info: PropagationInput) -> PropagationMetadata:
         """An invoked execution's trace continues this one, under the invoking operation's span."""
@@ -243,7 +244,7 @@ class InvocationTracer(DurableInstrumentationPlugin):
         if info.status in ("SUCCEEDED", "FAILED"):
             self._report_execution(info)
         if self.invocation is not None:
-            self.invocation.set_attribute("durable.invocation.status", info.status)
+            self.invocation.set_attribute("durable.invocation.status", info.status.value)
             if info.status == "FAILED":
                 self.invocation.set_status(Status(StatusCode.ERROR))
             self.invocation.end()
@@ -266,8 +267,9 @@ class InvocationTracer(DurableInstrumentationPlugin):
     def _report_execution(self, info: InvocationEndInfo) -> None:
         execution_id = self.arn.rsplit("/", 1)[-1]
         op = self.record.ops.get(execution_id)
-        attributes = {"durable.execution.arn": self.arn, "durable.execution.status": info.status}
-        self.instruments.ended.add(1, {"durable.function.name": self.function, "durable.execution.status": info.status})
+        status = info.status.value
+        attributes = {"durable.execution.arn": self.arn, "durable.execution.status": status}
+        self.instruments.ended.add(1, {"durable.function.name": self.function, "durable.execution.status": status})
         error = info.error if isinstance(info.error, ErrorObject) else None
         shape = Shape(f"execution {self.function}", hinted(attributes, "chain"), SpanKind.SERVER)
         self._emit(shape, EXECUTION_KEY, CALLER, _ns(op.StartTimestamp if op is not None else None), time.time_ns(),

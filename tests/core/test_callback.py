@@ -18,9 +18,13 @@ from durably import (
     ErrorObject,
     JsonSerDes,
     RetryPresets,
+    SerDes,
+    SerDesContext,
+    StepError,
     WaitForCallbackConfig,
     WaitForCallbackContext,
     durable_execution,
+    error_type_name,
 )
 from durably.core.engine.engine import Engine
 from durably.core.engine.errors import (
@@ -268,6 +272,69 @@ def test_wait_for_callback_with_a_serdes(make_runner: MakeRunner) -> None:
     assert runner.resume(arn).value == {"seats": 3}
 
 
+class Tagged(SerDes[Any]):
+    """JSON behind a ``tagged:`` prefix, so a test can tell which payloads it wrote and read."""
+
+    def serialize(self, value: Any, serdes_context: SerDesContext) -> str:
+        return "tagged:" + json.dumps(value)
+
+    def deserialize(self, data: str, serdes_context: SerDesContext) -> Any:
+        assert data.startswith("tagged:"), data
+        return {"read": json.loads(data.removeprefix("tagged:"))}
+
+
+def test_wait_for_callback_serdes_reads_the_answer_and_writes_the_submitter_result(make_runner: MakeRunner) -> None:
+    seen: list[Any] = []
+
+    @durable_execution
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        value = ctx.wait_for_callback(lambda cid, wctx: {"sent": True}, name="form",
+                                      config=WaitForCallbackConfig(serdes=Tagged()))
+        seen.append(value)
+        ctx.wait(Duration(1), name="after")  # one more invocation, which replays the context
+        return value
+
+    runner = make_runner(handler)
+    arn = start(runner)
+    runner.send_callback_success(runner.callback_id(arn, "form"), 'tagged:{"seats": 3}')
+    result = runner.resume(arn)
+    assert result.value == {"read": {"seats": 3}}
+    assert seen == [{"read": {"seats": 3}}] * 2
+    submitter = result.get_step("form submitter")
+    assert submitter.StepDetails and submitter.StepDetails.Result == 'tagged:{"sent": true}'
+
+
+def test_wait_for_callback_without_serdes_returns_the_raw_text(make_runner: MakeRunner) -> None:
+    @durable_execution
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        value = ctx.wait_for_callback(lambda cid, wctx: None, name="form")
+        return {"value": value, "type": type(value).__name__}
+
+    runner = make_runner(handler)
+    arn = start(runner)
+    runner.send_callback_success(runner.callback_id(arn, "form"), b'{"seats": 3}')
+    assert runner.resume(arn).value == {"value": '{"seats": 3}', "type": "str"}
+
+
+@pytest.mark.parametrize("serdes", [None, Tagged()], ids=["raw", "serdes"])
+@pytest.mark.parametrize("payload", [b"", "", None], ids=["empty-bytes", "empty-str", "none"])
+def test_an_empty_answer_gives_none(make_runner: MakeRunner, serdes: SerDes[Any] | None,
+                                    payload: str | bytes | None) -> None:
+    @durable_execution
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        waited = ctx.wait_for_callback(lambda cid, wctx: None, name="form",
+                                       config=WaitForCallbackConfig(serdes=serdes))
+        created = ctx.create_callback(name="second", config=CallbackConfig(serdes=serdes))
+        return {"waited": waited, "created": created.result()}
+
+    runner = make_runner(handler)
+    arn = start(runner)
+    runner.send_callback_success(runner.callback_id(arn, "form"), payload)
+    assert runner.resume(arn).status == "RUNNING"
+    runner.send_callback_success(runner.callback_id(arn, "second"), payload)
+    assert runner.resume(arn).value == {"waited": None, "created": None}
+
+
 def test_a_failing_submitter_raises_callback_submitter_error(make_runner: MakeRunner) -> None:
     attempts: list[int] = []
 
@@ -287,9 +354,30 @@ def test_a_failing_submitter_raises_callback_submitter_error(make_runner: MakeRu
     result = make_runner(handler).run(None)
     assert result.value["kind"] == "CallbackSubmitterError"
     assert result.value["message"] == "mail server down"
+    assert result.value["type"] == error_type_name(CallbackSubmitterError)  # as AWS: its own type
     assert attempts == [1]
-    assert result.get_step("approval submitter").Status == "FAILED"
-    assert result.get_context("approval").Status == "FAILED"
+    step = result.get_step("approval submitter")
+    assert step.Status == "FAILED" and step.StepDetails and step.StepDetails.Error
+    assert step.StepDetails.Error.ErrorType == "ConnectionError"
+    context = result.get_context("approval")  # the context fails with the step's error, as AWS records it
+    assert context.Status == "FAILED" and context.ContextDetails and context.ContextDetails.Error
+    assert context.ContextDetails.Error.ErrorType == error_type_name(StepError)
+    assert context.ContextDetails.Error.ErrorMessage == "mail server down"
+
+
+def test_a_failing_submitter_fails_the_execution_with_callback_submitter_error(make_runner: MakeRunner) -> None:
+    def submit(callback_id: str, wctx: WaitForCallbackContext) -> None:
+        raise ConnectionError("mail server down")
+
+    @durable_execution
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        return ctx.wait_for_callback(submit, name="approval",
+                                     config=WaitForCallbackConfig(retry_strategy=RetryPresets.none()))
+
+    result = make_runner(handler).run(None)
+    assert result.status == "FAILED" and result.error is not None
+    assert (result.error.ErrorType, result.error.ErrorMessage) == (error_type_name(CallbackSubmitterError),
+                                                                   "mail server down")
 
 
 def test_a_submitter_is_retried_with_the_configured_strategy(make_runner: MakeRunner) -> None:
@@ -343,7 +431,7 @@ def _no_answer_needed(runner: DurableTestRunner, arn: str) -> None:
 
 @pytest.mark.parametrize(("answer", "error_type"), [(_answer_with_failure, "Approval.Rejected"),
                                                     (_answer_late, "Callback.Timeout"),
-                                                    (_no_answer_needed, "ConnectionError")],
+                                                    (_no_answer_needed, error_type_name(CallbackSubmitterError))],
                          ids=["failure", "timeout", "submitter"])
 def test_a_wait_for_callback_error_is_the_same_on_replay(make_runner: MakeRunner, answer: Any,
                                                          error_type: str) -> None:

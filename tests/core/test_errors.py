@@ -220,3 +220,17 @@ def test_a_long_stack_trace_keeps_its_innermost_entries() -> None:
 def test_an_error_within_the_limits_is_kept_as_it_is() -> None:
     error = ErrorObject(ErrorType="E", ErrorMessage="m", ErrorData=json.dumps({"a": 1}), StackTrace=["f\n"])
     assert error.bounded() is error
+
+
+def test_error_object_dict_helpers_match_aws() -> None:
+    from aws_durable_execution_sdk_python.lambda_service import ErrorObject as AwsErrorObject
+
+    wire = {"ErrorMessage": "no", "ErrorType": "Approval.Rejected", "ErrorData": '{"who":"bob"}',
+            "StackTrace": ["  File x"]}
+    ours, theirs = ErrorObject.from_dict({**wire, "Other": 1}), AwsErrorObject.from_dict({**wire, "Other": 1})
+    assert ours.to_dict() == theirs.to_dict() == wire
+    assert (ours.message, ours.type, ours.data, ours.stack_trace) == \
+        (theirs.message, theirs.type, theirs.data, theirs.stack_trace)
+    assert ErrorObject.from_message("late").to_dict() == AwsErrorObject.from_message("late").to_dict() == \
+        {"ErrorMessage": "late"}
+    assert ErrorObject.from_dict({}).to_dict() == {}

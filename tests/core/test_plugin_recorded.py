@@ -25,7 +25,7 @@ class Recorder(DurableInstrumentationPlugin):
 
     def on_invocation_start(self, info: InvocationStartInfo) -> None:
         self.loaded.append(len(info.operations))
-        self.updated.append([(op.Name, op.Status) for op in info.operations if op.Id in info.updated_operation_ids])
+        self.updated.append([(op.name, op.status) for op in info.updated_operations.values()])
 
     def on_operation_recorded(self, info: RecordedOperation) -> None:
         op = info.operation

@@ -84,7 +84,7 @@ def test_a_chained_invoke_passes_the_plugins_header_to_the_execution_it_starts(t
         result = runner.run()
     assert result.status == "SUCCEEDED" and result.value == "stocked"
     (asked,) = parent_seen.asked
-    assert asked.function_name == "stock" and asked.operation_id == result.get_invoke("restock").Id
+    assert asked.target_function_name == "stock" and asked.operation_id == result.get_invoke("restock").Id
     assert child_seen.headers == [parent_seen.header]
 
 

@@ -16,11 +16,13 @@ from durably import (
     InvocationEndInfo,
     InvocationStartInfo,
     JitterStrategy,
-    OperationInfo,
+    OperationEndInfo,
+    OperationStartInfo,
     RetryStrategyConfig,
     StepConfig,
     StepContext,
-    UserFunctionInfo,
+    UserFunctionEndInfo,
+    UserFunctionStartInfo,
     create_retry_strategy,
     durable_execution,
     durable_step,
@@ -58,19 +60,19 @@ class ConformancePlugin(DurableInstrumentationPlugin):
     def on_invocation_end(self, info: InvocationEndInfo) -> None:
         self._log("invocation-end", status=_token(info.status))
 
-    def on_operation_start(self, info: OperationInfo) -> None:
+    def on_operation_start(self, info: OperationStartInfo) -> None:
         if _token(info.operation_type) == "STEP":
             self._log("operation-start", op=info.operation_id)
 
-    def on_operation_end(self, info: OperationInfo) -> None:
+    def on_operation_end(self, info: OperationEndInfo) -> None:
         if _token(info.operation_type) == "STEP":
             self._log("operation-end", op=info.operation_id, status=_token(info.status))
 
-    def on_user_function_start(self, info: UserFunctionInfo) -> None:
+    def on_user_function_start(self, info: UserFunctionStartInfo) -> None:
         if _token(info.operation_type) == "STEP":
             self._log("attempt-start", n=info.attempt, op=info.operation_id)
 
-    def on_user_function_end(self, info: UserFunctionInfo) -> None:
+    def on_user_function_end(self, info: UserFunctionEndInfo) -> None:
         if _token(info.operation_type) == "STEP":
             self._log("attempt-end", n=info.attempt, outcome=_token(info.outcome), op=info.operation_id)
 

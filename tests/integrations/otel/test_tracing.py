@@ -123,7 +123,7 @@ def test_a_failed_step_is_an_error_span_with_its_stored_stack_trace(spans: Spans
 
 def test_tracing_is_off_until_an_sdk_provider_is_set() -> None:
     assert isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)  # nothing set in this process
-    assert DurableTracing().create_plugin(InvocationStartInfo("arn", True)) is None  # no plugin: no cost
+    assert DurableTracing().create_plugin(InvocationStartInfo(None, "arn", True)) is None  # no plugin: no cost
 
 
 def test_instrument_traces_every_handler_until_uninstrumented(spans: Spans) -> None:
