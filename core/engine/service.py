@@ -559,7 +559,8 @@ class Service:
                  "TIMED_OUT": "ExecutionTimedOut", "STOPPED": "ExecutionStopped"}[status]
         details = {"Result": history.result(result)} if status == "SUCCEEDED" else {"Error": history.error(error)}
         history.append(conn, arn, event, now, details,
-                       Operation(Id=arn.rsplit("/", 1)[-1], Type="EXECUTION", Status=status, Name=name))
+                       Operation(Id=arn.rsplit("/", 1)[-1], Type="EXECUTION", Status=cast(OperationStatusName, status),
+                                 Name=name))
         if parent_arn:
             self._finish_invoke(conn, parent_arn, parent_op, status, now, result, error)
 
