@@ -122,6 +122,28 @@ class ErrorObject(_Wire):
         error.__cause__ = RecordedError(self.ErrorMessage, self.ErrorType, self.ErrorData, trace and list(trace))
         return error
 
+    @classmethod
+    def from_message(cls, message: str) -> "ErrorObject":
+        """An error with only a message (as AWS's ``ErrorObject.from_message``)."""
+        return cls(ErrorMessage=message)
+
+    # AWS's SDK spells the fields in snake case; these read them so (``error.message``, ``error.type``).
+    @property
+    def message(self) -> str | None:
+        return self.ErrorMessage
+
+    @property
+    def data(self) -> str | None:
+        return self.ErrorData
+
+    @property
+    def stack_trace(self) -> list[str] | None:
+        return self.StackTrace
+
+    @property
+    def type(self) -> str | None:
+        return self.ErrorType
+
 
 _ErrorObject = ErrorObject
 
