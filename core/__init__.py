@@ -62,6 +62,13 @@ from durably.core.execution import (
     durable_wait_for_callback,
     durable_with_child_context,
 )
+from durably.core.filesystem_serdes import (
+    FileSystemPathEncoding,
+    FileSystemSerDes,
+    FileSystemSerDesConfig,
+    FileSystemSerDesMode,
+    GeneratePreview,
+)
 from durably.core.identity import idempotency_key
 from durably.core.logger import JsonFormatter, register_log_fields
 from durably.core.model import (
@@ -95,6 +102,7 @@ from durably.core.plugins import (
     register_global_plugin,
     unregister_global_plugin,
 )
+from durably.core.preview import FieldMatchMode, PreviewConfig, PreviewField, PreviewMode, build_preview
 from durably.core.retries import (
     LinearRetryStrategyConfig,
     RetryDecision,
@@ -145,6 +153,12 @@ __all__ = [
     "ExecutionError",
     "ExecutionStatus",
     "ExtendedTypeSerDes",
+    "FieldMatchMode",
+    "FileSystemPathEncoding",
+    "FileSystemSerDes",
+    "FileSystemSerDesConfig",
+    "FileSystemSerDesMode",
+    "GeneratePreview",
     "HandlerImportError",
     "InvalidParameterValueException",
     "InvocationEndInfo",
@@ -174,6 +188,9 @@ __all__ = [
     "ParallelConfig",
     "PassThroughSerDes",
     "PluginLoadError",
+    "PreviewConfig",
+    "PreviewField",
+    "PreviewMode",
     "PropagationInput",
     "PropagationMetadata",
     "RecordedError",
@@ -207,6 +224,7 @@ __all__ = [
     "WaitForConditionError",
     "WaitStrategyConfig",
     "WithRetryConfig",
+    "build_preview",
     "create_linear_retry_strategy",
     "create_retry_strategy",
     "create_wait_strategy",

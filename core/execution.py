@@ -28,7 +28,8 @@ from durably.core.errors import (
     SuspendExecution,
 )
 from durably.core.limits import MAX_EXECUTION_RESULT, utf8_size
-from durably.core.model import ErrorObject, InvocationOutput, InvocationStatus, Operation
+from durably.core.model import ErrorObject, InvocationOutput, Operation
+from durably.core.model import InvocationStatus as InvocationStatus  # where AWS's SDK has it
 from durably.core.plugins import (
     NO_PLUGINS,
     InvocationEndInfo,

@@ -75,11 +75,11 @@ class DurableTestRunner:
     __test__ = False
 
     def __init__(self, handler: DurableFunction | None = None, *, db: str | Path | None = None,
-                 skip_time: bool = True) -> None:
+                 skip_time: bool = True, region: str = "us-east-1") -> None:
         self._tmp = None if db is not None else tempfile.mkdtemp(prefix="durably-test-")
         path = db if db is not None else Path(self._tmp or ".") / "test.db"
         self.skip_time = skip_time
-        self.engine = Engine(path, synchronous="OFF", clock=SkippingClock() if skip_time else None)
+        self.engine = Engine(path, synchronous="OFF", region=region, clock=SkippingClock() if skip_time else None)
         self.handler = handler
 
     def register_durable_function(self, name: str, handler: DurableFunction, **kwargs: Any) -> None:

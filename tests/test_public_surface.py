@@ -36,7 +36,17 @@ AWS_MODULES = {
                 "WithRetryConfig"],
     "waits": ["WaitForConditionConfig", "WaitStrategyConfig", "create_wait_strategy"],
     "serdes": ["SerDes", "SerDesContext", "JsonSerDes", "ExtendedTypeSerDes"],
+    "execution": ["InvocationStatus", "durable_execution"],
+    "filesystem_serdes": ["FileSystemSerDes", "FileSystemSerDesConfig", "FileSystemSerDesMode",
+                          "FileSystemPathEncoding", "GeneratePreview"],
+    "preview": ["PreviewConfig", "PreviewField", "PreviewMode", "FieldMatchMode", "build_preview"],
 }
+
+# ``aws_durable_execution_sdk_python_testing.runner`` names a port reaches in ``durably.testing``.
+AWS_TESTING_NAMES = """
+DurableFunctionTestRunner DurableChildContextTestRunner DurableFunctionTestResult Operation
+ExecutionOperation ContextOperation StepOperation WaitOperation CallbackOperation InvokeOperation
+""".split()
 
 
 def test_aws_names_are_exported_at_the_top() -> None:
@@ -62,6 +72,18 @@ def test_aws_modules_have_their_names_under_core() -> None:
     for module, names in AWS_MODULES.items():
         mod = importlib.import_module(f"durably.core.{module}")
         assert [n for n in names if not hasattr(mod, n)] == [], module
+
+
+def test_aws_testing_names_are_in_durably_testing() -> None:
+    import durably.testing
+
+    assert [n for n in AWS_TESTING_NAMES if n not in durably.testing.__all__] == []
+    assert "DurableFunctionsTestError" in durably.testing.__all__
+
+
+def test_serdes_names_are_exported_at_the_top() -> None:
+    for name in AWS_MODULES["filesystem_serdes"] + AWS_MODULES["preview"]:
+        assert name in durably.__all__ and name in durably.core.__all__
 
 
 def test_every_package_folder_is_listed_in_pyproject() -> None:

@@ -201,12 +201,13 @@ class Engine:
     # ------------------------------------------------------------------ service API
     def start_execution(self, handler: Any, input: Any = None, *, name: str | None = None,
                         function_name: str | None = None, input_is_json: bool = False,
-                        trace_context: str | None = None) -> str:
+                        trace_context: str | None = None, tenant_id: str | None = None) -> str:
         """Start an execution of ``handler`` (a durable function, a registered name or a reference).
 
         ``input`` is a Python value, or JSON text when ``input_is_json``. Starting again with the
         same ``name`` and input returns the same execution. ``trace_context``: the caller's W3C
         ``traceparent``; with tracing on, the execution's trace is then a child of the caller's.
+        ``tenant_id`` is recorded with the execution (as Lambda's tenant isolation).
         """
         spec = self._spec_for(handler, function_name)
         if input_is_json:
@@ -222,7 +223,7 @@ class Engine:
                 raise InvalidParameterValueException(f"the input cannot be stored as JSON: {exc}") from exc
         if name is not None and not functions.FUNCTION_NAME.match(name):
             raise InvalidParameterValueException(f"execution name {name!r} must match [A-Za-z0-9_-]{{1,64}}")
-        arn, _ = self.service.start_execution(spec, text, name, trace_header=trace_context)
+        arn, _ = self.service.start_execution(spec, text, name, tenant_id=tenant_id, trace_header=trace_context)
         self._wake.set()
         return arn
 
@@ -235,12 +236,12 @@ class Engine:
                    for u in updates if u.ChainedInvokeOptions is not None}
         return self.service.checkpoint(arn, token, updates, targets)
 
-    def get_history(self, arn: str) -> list[dict[str, Any]]:
-        """Every event of an execution, in order (all pages)."""
+    def get_history(self, arn: str, *, include_data: bool = True) -> list[dict[str, Any]]:
+        """Every event of an execution, in order (all pages); payloads left out unless ``include_data``."""
         events: list[dict[str, Any]] = []
         marker = None
         while True:
-            page = self.service.get_history(arn, marker)
+            page = self.service.get_history(arn, marker, include_data=include_data)
             events.extend(page["Events"])
             marker = page.get("NextMarker")
             if not marker:

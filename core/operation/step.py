@@ -124,8 +124,16 @@ def encode_result(serdes: SerDes[Any], value: Any, ctx: SerDesContext, what: str
     return payload
 
 
-def decode_result(serdes: SerDes[Any], payload: str | None, ctx: SerDesContext) -> Any:
-    return None if payload is None else serdes.deserialize(payload, ctx)
+def decode_result(serdes: SerDes[Any], payload: str | None, ctx: SerDesContext, what: str | None = None) -> Any:
+    """Read back an operation's stored result; a SerDesError names ``what``, when given."""
+    if payload is None:
+        return None
+    try:
+        return serdes.deserialize(payload, ctx)
+    except SerDesError as exc:
+        if what is None:
+            raise
+        raise SerDesError(f"{what}: {exc}") from exc
 
 
 def describe(name: str | None, op_id: str) -> str:
@@ -141,10 +149,8 @@ def replayed(core: ContextCore, op: Operation, func: Callable[..., Any], name: s
     """A settled step's stored result; or its stored error, or a suspension until its next attempt."""
     details = op.StepDetails
     if op.Status == "SUCCEEDED":
-        payload = details.Result if details else None
-        if payload is None:
-            return None
-        return result_serdes(config.serdes, func).deserialize(payload, SerDesContext(op.Id, core.arn))
+        return decode_result(result_serdes(config.serdes, func), details.Result if details else None,
+                             SerDesContext(op.Id, core.arn), describe(name, op.Id))
     if op.Status == "FAILED":
         raise stored_error(op).to_error(StepError)
     due = (details.NextAttemptTimestamp or 0) / 1000 if details else time.time()
@@ -209,4 +215,4 @@ def step(core: ContextCore, func: Callable[..., Any], name: str | None,
     except SerDesError as exc:
         return fail(exc)
     core.state.write(core.update(op_id, STEP, "SUCCEED", sub_type, name, Payload=payload))
-    return decode_result(serdes, payload, sctx)
+    return decode_result(serdes, payload, sctx, describe(name, op_id))
