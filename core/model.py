@@ -103,6 +103,24 @@ class ErrorObject(_Wire):
     def from_exception(cls, exc: BaseException) -> "ErrorObject":
         return cls(**exception_details(exc)).bounded()
 
+    @classmethod
+    def from_failure(cls, exc: BaseException) -> "ErrorObject":
+        """The failure that escaped: for a :class:`DurableOperationError` that carries one (a failed
+        child, step, ...), the error it wraps under that error's own type; else ``exc`` itself."""
+        if isinstance(exc, DurableOperationError) and exc.error_type:
+            return cls(ErrorMessage=exc.message, ErrorType=exc.error_type, ErrorData=exc.data,
+                       StackTrace=exc.stack_trace).bounded()
+        return cls.from_exception(exc)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ErrorObject":
+        """The error of a wire dict (``ErrorMessage``, ``ErrorType``, ``ErrorData``, ``StackTrace``)."""
+        return cls.model_validate(data)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The wire dict, without unset fields (as AWS's SDK writes it)."""
+        return self.to_wire()
+
     def bounded(self) -> "ErrorObject":
         """This error with its fields cut to the limits of ``durably.core.limits`` (itself when they fit)."""
         fields = {
@@ -121,6 +139,23 @@ class ErrorObject(_Wire):
         error = cls(self.ErrorMessage, self.ErrorType, self.ErrorData, trace and list(trace))
         error.__cause__ = RecordedError(self.ErrorMessage, self.ErrorType, self.ErrorData, trace and list(trace))
         return error
+
+    # The field names of AWS's SDK ErrorObject, so code written for it reads these errors unchanged.
+    @property
+    def message(self) -> str | None:
+        return self.ErrorMessage
+
+    @property
+    def type(self) -> str | None:
+        return self.ErrorType
+
+    @property
+    def data(self) -> str | None:
+        return self.ErrorData
+
+    @property
+    def stack_trace(self) -> list[str] | None:
+        return self.StackTrace
 
 
 _ErrorObject = ErrorObject
