@@ -54,6 +54,11 @@ class BatchSpec:
     nesting: NestingType
 
 
+def item_name(name: str | None, prefix: str, index: int) -> str:
+    """A branch's name: the one it was given (even ""), else ``<prefix><index>`` (as AWS names them)."""
+    return name if name is not None else f"{prefix}{index}"
+
+
 def validate(spec: BatchSpec, count: int) -> None:
     """Refuse a bad configuration before anything is checkpointed."""
     c = spec.completion

@@ -11,6 +11,8 @@ import pytest
 from aws_durable_execution_sdk_python.concurrency import models as aws_models
 from aws_durable_execution_sdk_python.config import BatchItemStatus as AwsBatchItemStatus
 from aws_durable_execution_sdk_python.config import CompletionConfig as AwsCompletionConfig
+from aws_durable_execution_sdk_python.config import ParallelBranch as AwsParallelBranch
+from aws_durable_execution_sdk_python.context import durable_parallel_branch as aws_durable_parallel_branch
 from aws_durable_execution_sdk_python.exceptions import ChildContextError as AwsChildContextError
 from aws_durable_execution_sdk_python.lambda_service import ErrorObject as AwsErrorObject
 from durably import (
@@ -25,11 +27,15 @@ from durably import (
     Duration,
     ErrorObject,
     MapConfig,
+    ParallelBranch,
     ParallelConfig,
     durable_execution,
+    durable_parallel_branch,
 )
 from durably.core import concurrency
 from durably.core.errors import RecordedError
+from durably.core.identity import operation_id
+from durably.testing import TestResult
 
 from .conftest import MakeRunner
 
@@ -235,3 +241,61 @@ def test_an_empty_parallel_has_an_empty_result(make_runner: MakeRunner) -> None:
         return ctx.parallel([], name="none", config=ParallelConfig()).to_dict()
 
     assert make_runner(handler).run(None).value == {"all": [], "completionReason": "ALL_COMPLETED"}
+
+
+def test_a_decorated_parallel_branch_is_made_by_calling_it_with_its_arguments(make_runner: MakeRunner) -> None:
+    @durable_parallel_branch(name="load-user")
+    def load_user(ctx: DurableContext, user_id: str, *, suffix: str = "") -> str:
+        return str(ctx.step(lambda _: f"user {user_id}{suffix}", name="load"))
+
+    @durable_parallel_branch()
+    def load_orders(ctx: DurableContext, user_id: str) -> list[str]:
+        return [f"{user_id}-order"]
+
+    @durable_execution
+    def handler(event: str, ctx: DurableContext) -> list[Any]:
+        return ctx.parallel([load_user(event, suffix="!"), load_orders(event)], name="load").get_results()
+
+    result = make_runner(handler).run("u1")
+    assert result.value == ["user u1!", ["u1-order"]]
+    assert branch_names(result, "load", 2) == ["load-user", "parallel-branch-1"]
+
+
+@pytest.mark.parametrize("name", [None, "named"])
+def test_durable_parallel_branch_calls_as_aws_decorator_does(name: str | None) -> None:
+    def body(ctx: Any, a: int, *, b: int = 0) -> tuple[Any, int, int]:
+        return ctx, a, b
+
+    mine, aws = durable_parallel_branch(name)(body)(1, b=2), aws_durable_parallel_branch(name)(body)(1, b=2)
+    assert isinstance(mine, ParallelBranch) and isinstance(aws, AwsParallelBranch)
+    assert (mine.name, mine.func("ctx")) == (aws.name, aws.func("ctx"))
+
+
+def test_unnamed_branches_and_items_are_named_as_aws_names_them(make_runner: MakeRunner) -> None:
+    names = ["first", None, ""]
+
+    @durable_execution
+    def handler(_event: Any, ctx: DurableContext) -> None:
+        ctx.parallel([_branch_returning(1), ParallelBranch(_branch_returning(2)),
+                      ParallelBranch(_branch_returning(3), name=""), ParallelBranch(_branch_returning(4), "b")],
+                     name="branches")
+        ctx.map([0, 1, 2], lambda _ctx, item, _i, _items: item, name="items")
+        ctx.map([0, 1, 2], lambda _ctx, item, _i, _items: item, name="named-items",
+                config=MapConfig(item_namer=lambda _item, i: names[i]))  # type: ignore[arg-type,return-value]
+
+    result = make_runner(handler).run(None)
+    assert branch_names(result, "branches", 4) == ["parallel-branch-0", "parallel-branch-1", "", "b"]
+    assert branch_names(result, "items", 3) == ["map-item-0", "map-item-1", "map-item-2"]
+    assert branch_names(result, "named-items", 3) == ["first", "map-item-1", ""]
+
+
+def branch_names(result: TestResult, batch: str, count: int) -> list[str | None]:
+    """The names of a batch's branches, by index (their ids derive from it)."""
+    names = {op.Id: op.Name for op in result.operations}
+    return [names[operation_id(result.get_context(batch).Id, i)] for i in range(count)]
+
+
+def _branch_returning(value: int) -> Any:
+    def branch(_ctx: DurableContext) -> int:
+        return value
+    return branch
