@@ -4,8 +4,10 @@ Branches start in index order, at most ``max_concurrency`` in flight: threads fo
 tasks for async code. A branch that suspends (a wait, a retry, a callback) keeps its slot but
 does not block the others; when nothing can make progress, the batch returns and the operation
 suspends the invocation. The ``complete`` policy is asked after every branch outcome; once it
-says so, branches still running are orphaned: their next checkpoint raises
-``OrphanedChildException`` instead of writing.
+says so, the outcomes are final (a branch started but not finished by then is STARTED) and
+branches still running are orphaned: their next checkpoint raises ``OrphanedChildException``
+instead of writing. Which branches start depends only on the outcomes, never on thread timing:
+every branch the limit admits is started at once.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import functools
 import os
 import queue
 import threading
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,7 +31,8 @@ IDLE_SECONDS = 10.0
 @dataclass
 class Outcome:
     status: str
-    """SUCCEEDED, FAILED, SUSPENDED or ABORTED (an error that ends the whole operation)."""
+    """SUCCEEDED, FAILED, SUSPENDED, ABORTED (an error that ends the whole operation) or STARTED
+    (started, not finished when the batch completed)."""
     value: Any = None
     error: BaseException | None = None
 
@@ -72,8 +76,12 @@ class _Progress:
         self.succeeded = 0
         self.failed = 0
         self.aborted: BaseException | None = None
+        self.final: list[Outcome | None] | None = None
+        """The outcomes as they were when the batch completed; later outcomes change nothing."""
 
     def record(self, index: int, outcome: Outcome) -> None:
+        if self.final is not None:
+            return
         self.outcomes[index] = outcome
         self.finished += 1
         if outcome.status == "SUCCEEDED":
@@ -82,9 +90,16 @@ class _Progress:
             self.failed += 1
         elif outcome.status == "ABORTED" and self.aborted is None:
             self.aborted = outcome.error
+        if self.aborted is None:
+            if not self.req.complete(self.succeeded, self.failed):
+                return
+            self.final = [o if o is not None or i >= self.started else Outcome("STARTED")
+                          for i, o in enumerate(self.outcomes)]
+        if self.running():
+            self.req.orphaned.set()
 
     def done(self) -> bool:
-        return self.aborted is not None or self.req.complete(self.succeeded, self.failed)
+        return self.aborted is not None or self.final is not None or self.req.complete(self.succeeded, self.failed)
 
     def can_start(self) -> bool:
         held = self.started - self.succeeded - self.failed
@@ -96,7 +111,7 @@ class _Progress:
     def result(self) -> list[Outcome | None]:
         if self.aborted is not None:
             raise self.aborted
-        return self.outcomes
+        return list(self.final if self.final is not None else self.outcomes)
 
 
 class _Threads:
@@ -146,18 +161,21 @@ os.register_at_fork(after_in_child=_threads.reset)
 def run_sync(req: Concurrently, drive: Callable[[Any], Any]) -> list[Outcome | None]:
     """Run the branches in threads; ``drive`` runs one branch generator to its end.
 
-    Each thread, once its branch ends, takes the next one itself; the calling thread only waits
-    for the batch to be complete or to have nothing left that can make progress.
+    Branches are started (admitted) as soon as the limit allows, all at once; at most
+    ``MAX_THREADS`` threads run them, each taking the next admitted branch when its own ends.
+    The calling thread only waits for the batch to be complete or to have nothing left that can
+    make progress.
     """
     progress = _Progress(req)
     cond = threading.Condition(threading.Lock())
+    admitted: deque[int] = deque()  # started branches that no thread has taken yet
 
     def take() -> int | None:
-        """The index of the next branch to start, if one may start now; called with ``cond`` held."""
-        if progress.done() or not progress.can_start():
-            return None
-        progress.started += 1
-        return progress.started - 1
+        """The index of the next started branch to run, if any; called with ``cond`` held."""
+        while not progress.done() and progress.can_start():
+            admitted.append(progress.started)
+            progress.started += 1
+        return admitted.popleft() if admitted and not progress.done() else None
 
     def work(index: int | None) -> None:
         while index is not None:
@@ -172,13 +190,13 @@ def run_sync(req: Concurrently, drive: Callable[[Any], Any]) -> list[Outcome | N
                     cond.notify()
 
     with cond:
-        while progress.running() < MAX_THREADS and (index := take()) is not None:
+        threads = 0
+        while threads < MAX_THREADS and (index := take()) is not None:
             _threads.run(functools.partial(work, index))
+            threads += 1
         while progress.running() and not progress.done():
             cond.wait()
-        if progress.running():
-            req.orphaned.set()
-    return progress.result()
+        return progress.result()
 
 
 async def run_async(req: Concurrently, drive: Callable[[Any], Any]) -> list[Outcome | None]:
@@ -205,6 +223,4 @@ async def run_async(req: Concurrently, drive: Callable[[Any], Any]) -> list[Outc
             break
         changed.clear()
         await changed.wait()
-    if progress.running():
-        req.orphaned.set()
     return progress.result()

@@ -110,6 +110,15 @@ class ErrorObject(_Wire):
         return cls(ErrorMessage=message)
 
     @classmethod
+    def from_failure(cls, exc: BaseException) -> "ErrorObject":
+        """The failure that escaped: for a :class:`DurableOperationError` that carries one (a failed
+        child, step, ...), the error it wraps under that error's own type; else ``exc`` itself."""
+        if isinstance(exc, DurableOperationError) and exc.error_type:
+            return cls(ErrorMessage=exc.message, ErrorType=exc.error_type, ErrorData=exc.data,
+                       StackTrace=exc.stack_trace).bounded()
+        return cls.from_exception(exc)
+
+    @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "ErrorObject":
         """From the wire dict (``ErrorMessage``, ``ErrorType``, ``ErrorData``, ``StackTrace``); other keys
         are ignored."""

@@ -21,12 +21,12 @@ from typing import Any, TypeVar, overload
 
 from durably.core import (
     AsyncDurableContext,
+    BatchItemStatus,
     BatchResult,
     CallbackConfig,
     CallbackTimeoutError,
     ChildConfig,
     DurableContext,
-    DurableOperationError,
     ErrorObject,
     ExecutionError,
     InvocationError,
@@ -147,9 +147,9 @@ class _SagaState:
         for item, spec in zip(sorted(batch.all, key=lambda i: i.index), specs, strict=True):
             if spec.compensate is None or self.pivoted:
                 continue
-            if item.status == "SUCCEEDED":
+            if item.status is BatchItemStatus.SUCCEEDED:
                 group.append(self._done_entry(spec, item.result, position=item.index))
-            elif item.status == "FAILED" and spec.compensate_on_failure:
+            elif item.status is BatchItemStatus.FAILED and spec.compensate_on_failure:
                 group.append(self._done_entry(spec, None, item.error, position=item.index))
         if group:
             self._done.append(group)
@@ -485,10 +485,7 @@ def _compensating(saga: _SagaState, done: _Done) -> Callable[[DurableContext], d
 
 def _original(exc: Exception) -> ErrorObject:
     """The error as it happened: for a durable operation's error, the failure it wraps."""
-    if isinstance(exc, DurableOperationError) and exc.error_type and not isinstance(exc, SagaError):
-        return ErrorObject(ErrorType=exc.error_type, ErrorMessage=exc.message, ErrorData=exc.data,
-                           StackTrace=exc.stack_trace)
-    return ErrorObject.from_exception(exc)
+    return ErrorObject.from_exception(exc) if isinstance(exc, SagaError) else ErrorObject.from_failure(exc)
 
 
 def _matches(exc: BaseException, types: Sequence[type[BaseException]]) -> bool:

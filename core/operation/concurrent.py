@@ -3,6 +3,8 @@
 Replay: a completed batch returns its stored BatchResult without running any branch. A batch
 whose result was too large to store (ReplayChildren) runs again, but only the branches that had
 finished; each returns its own stored result, so nothing runs twice and nothing new is written.
+The rest of the result comes from the recorded decision (completion reason, which items were
+started and unfinished), so the replayed BatchResult equals the first one.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from durably.core.batch import BatchItem, BatchItemStatus, BatchResult, CompletionReason
+from durably.core.batch import BatchItem, BatchItemStatus, BatchResult, CompletionPolicy, CompletionReason
 from durably.core.concurrency import Concurrently, Outcome
 from durably.core.config import CompletionConfig, NestingType
 from durably.core.context_core import ContextCore, OpGen, UserCall
@@ -29,6 +31,7 @@ from durably.core.operation import child
 from durably.core.serdes import SerDes, SerDesContext, dumps
 
 CONTEXT = OperationType.CONTEXT
+_STARTED = Outcome("STARTED")
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,11 @@ class BatchSpec:
     nesting: NestingType
 
 
+def item_name(name: str | None, prefix: str, index: int) -> str:
+    """A branch's name: the one it was given (even ""), else ``<prefix><index>`` (as AWS names them)."""
+    return name if name is not None else f"{prefix}{index}"
+
+
 def validate(spec: BatchSpec, count: int) -> None:
     """Refuse a bad configuration before anything is checkpointed."""
     c = spec.completion
@@ -64,44 +72,12 @@ def validate(spec: BatchSpec, count: int) -> None:
         raise ValidationError("tolerated_failure_percentage must be between 0 and 100")
 
 
-class Policy:
-    """The completion rules of a CompletionConfig over ``total`` items."""
-
-    def __init__(self, config: CompletionConfig, total: int) -> None:
-        self.config = config
-        self.total = total
-
-    def tolerance_exceeded(self, failures: int) -> bool:
-        c = self.config
-        if c.min_successful is None and c.tolerated_failure_count is None and c.tolerated_failure_percentage is None:
-            return failures > 0
-        if c.tolerated_failure_count is not None and failures > c.tolerated_failure_count:
-            return True
-        return (c.tolerated_failure_percentage is not None and self.total > 0
-                and 100 * failures / self.total > c.tolerated_failure_percentage)
-
-    def reason(self, outcomes: Sequence[Outcome | None]) -> CompletionReason | None:
-        successes = sum(1 for o in outcomes if o is not None and o.status == "SUCCEEDED")
-        failures = sum(1 for o in outcomes if o is not None and o.status == "FAILED")
-        return self.reason_for(successes, failures)
-
-    def reason_for(self, successes: int, failures: int) -> CompletionReason | None:
-        if self.tolerance_exceeded(failures):
-            return CompletionReason.FAILURE_TOLERANCE_EXCEEDED
-        if successes + failures == self.total:
-            return CompletionReason.ALL_COMPLETED
-        if self.config.min_successful is not None and successes >= self.config.min_successful:
-            return CompletionReason.MIN_SUCCESSFUL_REACHED
-        return None
-
-
 def run_batch(core: ContextCore, spec: BatchSpec, branches: Sequence[Branch], name: str | None) -> OpGen:
     validate(spec, len(branches))
     op_id = core.next_id()
     op = core.existing(op_id, CONTEXT, spec.kind, name)
     sctx = SerDesContext(op_id, core.arn)
-    only: set[int] | None = None
-    stored: dict[str, Any] = {}
+    record: _Record | None = None
     if op is not None:
         details = op.ContextDetails
         if op.Status == "SUCCEEDED" and not (details and details.ReplayChildren):
@@ -110,32 +86,33 @@ def run_batch(core: ContextCore, spec: BatchSpec, branches: Sequence[Branch], na
             error = (details.Error if details else None) or ErrorObject()
             raise ChildContextError(error.ErrorMessage, error.ErrorType, error.ErrorData, error.StackTrace)
         if op.Status == "SUCCEEDED":
-            stored = json.loads((details.Result if details else None) or "{}") if _is_envelope(details) else {}
-            only = set(stored.get("completedIndexes", []))
+            record = _Record.of(details.Result if details else None, len(branches))
     else:
         core.replaying = False
         core.state.queue(core.update(op_id, CONTEXT, "START", spec.kind, name))
 
     batch_core = core.child(op_id)
-    request = Concurrently([], spec.max_concurrency, lambda _s, _f: False)
+    indexes = list(range(len(branches))) if record is None else sorted(record.completed)
+    policy = CompletionPolicy(spec.completion, len(branches))
+    request = Concurrently([_branch_factory(batch_core, spec, op_id, i, branches[i]) for i in indexes],
+                           spec.max_concurrency, lambda _s, _f: False)
+    if record is None:
+        request.complete = lambda successes, failures: policy.reason_for(successes, failures) is not None
     batch_core.orphaned = request.orphaned
-    indexes = [i for i in range(len(branches)) if only is None or i in only]
-    request.branches = [_branch_factory(batch_core, spec, op_id, i, branches[i]) for i in indexes]
-    policy = Policy(spec.completion, len(indexes))
-    request.complete = lambda successes, failures: policy.reason_for(successes, failures) is not None
-    outcomes = yield request
+    outcomes = dict(zip(indexes, (yield request), strict=True))
 
-    reason = policy.reason(outcomes)
+    if record is not None:
+        # A result too large to store: the recorded decision, with the finished items replayed.
+        return BatchResult(_items([outcomes.get(i, _STARTED) for i in range(record.total)]), record.reason)
+    ordered = [outcomes[i] for i in indexes]
+    reason = policy.reason_for(*_counts(ordered))
     if reason is None:
-        raise _suspension(outcomes)
-    result = _batch_result(indexes, outcomes, reason)
-    if only is not None:
-        return BatchResult(result.all, CompletionReason(stored.get("completionReason") or reason))
-    payload = spec.serdes.serialize(result, sctx) if spec.serdes else dumps(result.to_json())
+        raise _suspension(ordered)
+    result = BatchResult(_items(ordered), reason)
+    payload = spec.serdes.serialize(result, sctx) if spec.serdes else dumps(result.to_dict())
     if payload is not None and utf8_size(payload) > REPLAY_CHILDREN_THRESHOLD:
-        envelope = _envelope(spec, result, len(branches))
-        core.state.write(core.update(op_id, CONTEXT, "SUCCEED", spec.kind, name, Payload=dumps(envelope),
-                                     ContextOptions={"ReplayChildren": True}))
+        core.state.write(core.update(op_id, CONTEXT, "SUCCEED", spec.kind, name,
+                                     Payload=dumps(_envelope(spec, result)), ContextOptions={"ReplayChildren": True}))
     else:
         core.state.write(core.update(op_id, CONTEXT, "SUCCEED", spec.kind, name, Payload=payload))
     return _decode(spec, payload, sctx)
@@ -162,27 +139,37 @@ def _suspension(outcomes: Sequence[Outcome | None]) -> SuspendExecution:
     return SuspendExecution("the batch's branches are waiting for outside events")
 
 
-def _batch_result(indexes: list[int], outcomes: Sequence[Outcome | None],
-                  reason: CompletionReason) -> BatchResult[Any]:
+def _counts(outcomes: Sequence[Outcome | None]) -> tuple[int, int]:
+    """The numbers of succeeded and of failed branches."""
+    statuses = [o.status for o in outcomes if o is not None]
+    return statuses.count("SUCCEEDED"), statuses.count("FAILED")
+
+
+def _items(outcomes: Sequence[Outcome | None]) -> list[BatchItem[Any]]:
+    """The batch items of the branch outcomes, by index; a branch never started has none."""
     items: list[BatchItem[Any]] = []
-    for index, outcome in zip(indexes, outcomes, strict=True):
+    for index, outcome in enumerate(outcomes):
         if outcome is None:
             continue
         if outcome.status == "SUCCEEDED":
             items.append(BatchItem(index, BatchItemStatus.SUCCEEDED, outcome.value))
         elif outcome.status == "FAILED":
             assert outcome.error is not None
-            items.append(BatchItem(index, BatchItemStatus.FAILED, error=ErrorObject.from_exception(outcome.error)))
+            items.append(BatchItem(index, BatchItemStatus.FAILED, error=ErrorObject.from_failure(outcome.error)))
         else:
             items.append(BatchItem(index, BatchItemStatus.STARTED))
-    return BatchResult(items, reason)
+    return items
 
 
-def _envelope(spec: BatchSpec, result: BatchResult[Any], total: int) -> dict[str, Any]:
+def _envelope(spec: BatchSpec, result: BatchResult[Any]) -> dict[str, Any]:
+    """What a result too large to store is checkpointed as (AWS's shape): the completion decision
+    and the counts; the shorter of the started (unfinished) and completed index lists."""
+    started = [i.index for i in result.started()]
+    completed = [i.index for i in result.all if i.status is not BatchItemStatus.STARTED]
     envelope: dict[str, Any] = {
-        "type": f"{spec.kind}Result", "totalCount": total, "completionReason": result.completion_reason.value,
-        "startedIndexes": [i.index for i in result.all],
-        "completedIndexes": [i.index for i in result.all if i.status is not BatchItemStatus.STARTED],
+        "type": f"{spec.kind}Result", "totalCount": result.total_count,
+        "completionReason": result.completion_reason.value,
+        **({"startedIndexes": started} if len(started) <= len(completed) else {"completedIndexes": completed}),
         "startedCount": result.started_count, "successCount": result.success_count,
         "failureCount": result.failure_count, "status": result.status.value,
     }
@@ -191,11 +178,28 @@ def _envelope(spec: BatchSpec, result: BatchResult[Any], total: int) -> dict[str
     return envelope
 
 
-def _is_envelope(details: Any) -> bool:
-    return bool(details and details.ReplayChildren and details.Result)
+@dataclass(frozen=True)
+class _Record:
+    """The completion decision of an envelope: the started items are ``range(total)``."""
+
+    total: int
+    completed: frozenset[int]
+    reason: CompletionReason
+
+    @classmethod
+    def of(cls, payload: str | None, count: int) -> _Record:
+        data = json.loads(payload or "{}")
+        total = data.get("totalCount", count)
+        if "completedIndexes" in data:  # exact in AWS's envelopes and in durably's older ones (both lists)
+            completed = frozenset(data["completedIndexes"])
+        else:
+            completed = frozenset(range(total)) - frozenset(data.get("startedIndexes", []))
+        return cls(total, completed, CompletionReason(data.get("completionReason", "ALL_COMPLETED")))
 
 
 def _decode(spec: BatchSpec, payload: str | None, sctx: SerDesContext) -> Any:
     if spec.serdes is not None:
         return None if payload is None else spec.serdes.deserialize(payload, sctx)
-    return BatchResult.from_json(json.loads(payload)) if payload else BatchResult()
+    if not payload:
+        return BatchResult([], CompletionReason.ALL_COMPLETED)
+    return BatchResult.from_dict(json.loads(payload), spec.completion)

@@ -7,41 +7,42 @@ any branch.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from durably.core.config import ParallelConfig
 from durably.core.context_core import ContextCore, OpGen
-from durably.core.operation.concurrent import BatchSpec, Branch, run_batch
+from durably.core.operation.concurrent import BatchSpec, Branch, item_name, run_batch
 
 T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class ParallelBranch(Generic[T]):
-    """A parallel branch with its own name."""
+    """A parallel branch with its own name (None: ``parallel-branch-<i>``)."""
 
     func: Callable[..., T]
     name: str | None = None
 
 
-def durable_parallel_branch(name: str | None = None) -> Callable[[Callable[..., T]], ParallelBranch[T]]:
-    """``@durable_parallel_branch(name="x") def f(ctx)``: ``f`` becomes a named branch."""
-    def wrap(func: Callable[..., T]) -> ParallelBranch[T]:
-        return ParallelBranch(func, name or func.__name__)
-    return wrap
+def durable_parallel_branch(name: str | None = None) -> Callable[[Callable[..., T]], Callable[..., ParallelBranch[T]]]:
+    """``@durable_parallel_branch(name="x") def f(ctx, a, b)``: ``f(a, b)`` makes a branch running
+    ``f(ctx, a, b)``, named ``name`` (without one, ``parallel-branch-<i>`` as any unnamed branch)."""
+    def decorator(func: Callable[..., T]) -> Callable[..., ParallelBranch[T]]:
+        @functools.wraps(func)
+        def make_branch(*args: Any, **kwargs: Any) -> ParallelBranch[T]:
+            return ParallelBranch(lambda ctx: func(ctx, *args, **kwargs), name)
+        return make_branch
+    return decorator
 
 
 def parallel(core: ContextCore, functions: Sequence[Callable[..., Any] | ParallelBranch[Any]], name: str | None,
              config: ParallelConfig | None) -> OpGen:
     config = config or ParallelConfig()
-    branches = []
-    for i, f in enumerate(functions):
-        if isinstance(f, ParallelBranch):
-            branches.append(Branch(f.name or f"parallel-branch-{i}", f.func))
-        else:
-            branches.append(Branch(f"parallel-branch-{i}", f))
+    branches = [Branch(item_name(f.name, "parallel-branch-", i), f.func) if isinstance(f, ParallelBranch)
+                else Branch(f"parallel-branch-{i}", f) for i, f in enumerate(functions)]
     spec = BatchSpec("Parallel", "ParallelBranch", config.max_concurrency, config.completion_config,
                      config.serdes, config.item_serdes, config.summary_generator, config.nesting_type)
     return (yield from run_batch(core, spec, branches, name))

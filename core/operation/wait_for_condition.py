@@ -1,6 +1,7 @@
 """``context.wait_for_condition``: poll ``check(state, ctx)`` until the wait strategy stops.
 
-It is one STEP (SubType WaitForCondition) whose every poll is checkpointed with the new state:
+It is one STEP (SubType WaitForCondition), named only by ``name`` (as AWS: never after the
+check function), whose every poll is checkpointed with the new state:
 a poll that continues is a RETRY carrying the state, and the invocation suspends until the next
 poll is due. Replay: a finished wait returns its final state without polling again.
 """
@@ -12,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from durably.core.context_core import ContextCore, OpGen, UserCall, default_name
+from durably.core.context_core import ContextCore, OpGen, UserCall
 from durably.core.errors import (
     ExecutionError,
     InvocationError,
@@ -39,7 +40,6 @@ class WaitForConditionCheckContext:
 def wait_for_condition(core: ContextCore, check: Callable[..., Any], config: WaitForConditionConfig[Any],
                        name: str | None) -> OpGen:
     op_id = core.next_id()
-    name = name if name is not None else default_name(check)
     op = core.existing(op_id, STEP, SUB_TYPE, name)
     serdes = config.serdes or JsonSerDes()
     sctx = SerDesContext(op_id, core.arn)
