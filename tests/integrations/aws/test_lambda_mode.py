@@ -18,9 +18,6 @@ from botocore.exceptions import ClientError  # noqa: E402
 from durably import (  # noqa: E402
     DurableContext,
     Duration,
-    RetryStrategyConfig,
-    StepConfig,
-    create_retry_strategy,
     durable_execution,
 )
 from durably.core.engine import lambda_contract  # noqa: E402
@@ -31,33 +28,7 @@ from durably.integrations.aws import CheckpointRefused, LambdaBackend, default_c
 from durably.integrations.aws._backend import _client_error  # noqa: E402
 from durably.server import BackgroundServer  # noqa: E402
 
-ATTEMPTS: dict[str, int] = {}
-
-
-def flaky(order: str) -> str:
-    ATTEMPTS[order] = ATTEMPTS.get(order, 0) + 1
-    if ATTEMPTS[order] < 2:
-        raise ConnectionError(f"payment service busy ({ATTEMPTS[order]})")
-    return f"paid {order}"
-
-
-@durable_execution
-def pricing(event: Any, ctx: DurableContext) -> Any:
-    return ctx.step(lambda _: len(event["items"]) * 10, name="price")
-
-
-@durable_execution
-def basics(event: Any, ctx: DurableContext) -> Any:
-    retry = StepConfig(retry_strategy=create_retry_strategy(RetryStrategyConfig(
-        max_attempts=3, initial_delay=Duration.from_seconds(1))))
-    paid = ctx.step(lambda _: flaky(event["order"]), name="pay", config=retry)
-    ctx.wait(Duration.from_seconds(5), name="cool-off")
-    packed = ctx.map(event["items"], lambda c, item, i, items: c.step(lambda _: item.upper(), name="pack"),
-                     name="pack items")
-    price = ctx.invoke("pricing", {"items": event["items"]}, name="price")
-    answer = ctx.wait_for_callback(lambda callback_id, _: None, name="approve")
-    return {"paid": paid, "packed": packed.get_results(), "price": price, "answer": answer}
-
+from .lambda_handlers import ATTEMPTS, basics, pricing, run_answering_callbacks, shape  # noqa: E402
 
 RUNS: list[int] = []
 
@@ -74,25 +45,6 @@ def many_steps(event: Any, ctx: DurableContext) -> Any:
     squares = [ctx.step(square(i), name=f"square {i}") for i in range(event["n"])]
     ctx.wait(Duration.from_seconds(1), name="then")  # the second invocation replays them all
     return squares
-
-
-def shape(events: list[dict[str, Any]]) -> tuple[list[tuple[str, str | None, str | None]], list[tuple[str, ...]]]:
-    """What a history says happened, without times, ids and the invocations that did it: the
-    top-level events in order, and every event (map items run concurrently, in any order)."""
-    kept = [e for e in events if e["EventType"] != "InvocationCompleted"]
-    top = [(e["EventType"], e.get("SubType"), e.get("Name")) for e in kept if not e.get("ParentId")]
-    return top, sorted((e["EventType"], e.get("SubType") or "", e.get("Name") or "") for e in kept)
-
-
-def run(engine: Engine, handler: Any, event: dict[str, Any], name: str) -> tuple[str, list[dict[str, Any]]]:
-    arn = engine.start_execution(handler, event, name=name)
-    while True:
-        execution = engine.run_until_complete(arn, skip_time=True, stop_when_blocked=True)
-        if execution["Status"] != "RUNNING":
-            assert execution["Status"] == "SUCCEEDED", execution.get("Error")
-            return execution["Status"], engine.get_history(arn)
-        callback = next(e for e in engine.get_history(arn) if e["EventType"] == "CallbackStarted")
-        engine.send_callback_success(callback["CallbackStartedDetails"]["CallbackId"], '"ok"')
 
 
 @pytest.fixture
@@ -114,18 +66,17 @@ def test_the_basics_run_through_the_lambda_api_as_they_run_in_process(lambda_eng
                                                                       tmp_path: Path) -> None:
     ATTEMPTS.clear()
     event = {"order": "A-1", "items": ["cup", "pot"]}
-    status, through_lambda = run(lambda_engine, basics, event, "basics")
-    assert status == "SUCCEEDED"
+    execution, through_lambda = run_answering_callbacks(lambda_engine, basics, event, "basics")
+    assert execution["Status"] == "SUCCEEDED", execution.get("Error")
     ATTEMPTS.clear()
     with Engine(tmp_path / "local.db", clock=SkippingClock()) as local:
         local.register_durable_function("pricing", pricing)
-        local_status, in_process = run(local, basics, event, "basics")
-    assert local_status == "SUCCEEDED"
+        local_execution, in_process = run_answering_callbacks(local, basics, event, "basics")
+    assert local_execution["Status"] == "SUCCEEDED"
     assert shape(through_lambda) == shape(in_process)
     assert [e for e in shape(through_lambda)[0] if e[2] == "pay"][-1][0] == "StepSucceeded"
-    result = json.loads(lambda_engine.get_execution(lambda_engine.list_executions(
-        function_name="basics")["DurableExecutions"][0]["DurableExecutionArn"])["Result"])
-    assert result == {"paid": "paid A-1", "packed": ["CUP", "POT"], "price": 20, "answer": '"ok"'}
+    assert json.loads(execution["Result"]) == {"paid": "paid A-1", "packed": ["CUP", "POT"], "price": 20,
+                                               "answer": '"ok"'}
 
 
 def test_state_beyond_the_envelope_is_paged(lambda_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
