@@ -1,5 +1,6 @@
 """durably.core: the durable runtime, the embedded engine and the test runner."""
 
+from durably.core.backend import Backend
 from durably.core.batch import BatchItem, BatchItemStatus, BatchResult, CompletionReason
 from durably.core.config import (
     CallbackConfig,
@@ -40,6 +41,7 @@ from durably.core.errors import (
     DurableExecutionsError,
     DurableOperationError,
     ExecutionError,
+    GetExecutionStateError,
     InvocationError,
     InvokeError,
     NonDeterministicExecutionError,
@@ -61,6 +63,7 @@ from durably.core.execution import (
     durable_step,
     durable_wait_for_callback,
     durable_with_child_context,
+    set_lambda_backend_factory,
 )
 from durably.core.filesystem_serdes import (
     FileSystemPathEncoding,
@@ -72,7 +75,9 @@ from durably.core.filesystem_serdes import (
 from durably.core.identity import idempotency_key
 from durably.core.logger import JsonFormatter, register_log_fields
 from durably.core.model import (
+    CheckpointResponse,
     ErrorObject,
+    ExecutionState,
     ExecutionStatus,
     InvocationStatus,
     Operation,
@@ -123,6 +128,7 @@ from durably.core.waits import (
 
 __all__ = [
     "AsyncDurableContext",
+    "Backend",
     "BatchCompletionError",
     "BatchItem",
     "BatchItemStatus",
@@ -136,6 +142,7 @@ __all__ = [
     "CallbackTimeoutException",
     "CheckpointError",
     "CheckpointFailedError",
+    "CheckpointResponse",
     "ChildConfig",
     "ChildContextError",
     "CompletionConfig",
@@ -151,6 +158,7 @@ __all__ = [
     "ErrorObject",
     "ExecutionContext",
     "ExecutionError",
+    "ExecutionState",
     "ExecutionStatus",
     "ExtendedTypeSerDes",
     "FieldMatchMode",
@@ -159,6 +167,7 @@ __all__ = [
     "FileSystemSerDesConfig",
     "FileSystemSerDesMode",
     "GeneratePreview",
+    "GetExecutionStateError",
     "HandlerImportError",
     "InvalidParameterValueException",
     "InvocationEndInfo",
@@ -239,6 +248,7 @@ __all__ = [
     "register_function",
     "register_global_plugin",
     "register_log_fields",
+    "set_lambda_backend_factory",
     "unregister_global_plugin",
     "with_retry",
 ]

@@ -18,6 +18,7 @@ from durably.core.engine.engine import Engine
 from durably.core.engine.errors import InvalidParameterValueException, RequestTooLargeException, ServiceError
 from durably.core.engine.history import render_timestamps
 from durably.core.model import ErrorObject, OperationUpdate
+from durably.server._client_tokens import ClientTokens
 from durably.server._invoke import SYNC_INVOKE_SECONDS, invoke
 from durably.server._sigv4 import AccessKey, verify
 from pydantic import ValidationError
@@ -114,6 +115,7 @@ def create_app(engine: Engine, *, access_key: AccessKey | None = None,
     ``Invoke`` waits for its execution to end.
     """
     service = engine.service
+    client_tokens = ClientTokens()
 
     def guarded(handler: Handler) -> Handler:
         async def run(request: Request) -> Response:
@@ -156,8 +158,13 @@ def create_app(engine: Engine, *, access_key: AccessKey | None = None,
             first = exc.errors()[0]
             raise InvalidParameterValueException(
                 f"Updates: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
-        response = engine.checkpoint(request.path_params["arn"], token, updates)
-        return _json(response.model_dump(exclude_none=True))
+        arn, client_token = request.path_params["arn"], data.get("ClientToken")
+        if isinstance(client_token, str) and (answer := client_tokens.answered(arn, client_token, token)) is not None:
+            return _json(answer)
+        answer = engine.checkpoint(arn, token, updates).model_dump(exclude_none=True)
+        if isinstance(client_token, str):
+            client_tokens.remember(arn, client_token, token, answer)
+        return _json(answer)
 
     async def list_by_function(request: Request) -> Response:
         statuses = request.query_params.getlist("Statuses") or None

@@ -14,8 +14,14 @@ from typing import Any
 
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
-from durably.core.errors import CheckpointError, ExecutionError, GetExecutionStateError
-from durably.core.model import CheckpointResponse, ExecutionState, OperationUpdate
+from durably.core import (
+    CheckpointError,
+    CheckpointResponse,
+    ExecutionError,
+    ExecutionState,
+    GetExecutionStateError,
+    OperationUpdate,
+)
 
 RETRIES = Config(retries={"mode": "standard", "max_attempts": 8}, connect_timeout=5, read_timeout=60,
                  user_agent_extra="durably")

@@ -151,3 +151,20 @@ def test_checkpoint_and_state_through_boto3(served: tuple[Engine, Served]) -> No
         server.client.checkpoint_durable_execution(  # the old token: fenced
             DurableExecutionArn=arn, CheckpointToken=claim.token,
             Updates=[{"Id": "step-2", "Type": "STEP", "Action": "START"}])
+
+
+def test_a_checkpoint_repeated_with_its_client_token_gets_the_first_answer(served: tuple[Engine, Served]) -> None:
+    engine, server = served
+    arn = engine.start_execution(approval, {"order": "T-1"})
+    claim = engine.service.claim(arn=arn)
+    assert claim is not None
+    update = {"Id": "a1b2", "Type": "STEP", "SubType": "Step", "Action": "START", "Name": "pack"}
+    first = server.client.checkpoint_durable_execution(DurableExecutionArn=arn, CheckpointToken=claim.token,
+                                                       ClientToken="retry-1", Updates=[update])
+    again = server.client.checkpoint_durable_execution(DurableExecutionArn=arn, CheckpointToken=claim.token,
+                                                       ClientToken="retry-1", Updates=[update])
+    assert again["CheckpointToken"] == first["CheckpointToken"]
+    assert [op["Name"] for op in again["NewExecutionState"]["Operations"]] == ["pack"]
+    with pytest.raises(server.client.exceptions.InvalidParameterValueException, match="Invalid checkpoint token"):
+        server.client.checkpoint_durable_execution(DurableExecutionArn=arn, CheckpointToken=claim.token,
+                                                   ClientToken="retry-2", Updates=[update])
