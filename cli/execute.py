@@ -17,6 +17,7 @@ import click
 from durably.cli import render
 from durably.cli.errors import EXIT_FAILED, EXIT_INTERRUPTED
 from durably.cli.inputs import json_text, lambda_name
+from durably.cli.lambda_endpoint import served_if_needed
 from durably.cli.logs import CLI_LOGGER, engine_logs_at_least, log_options, stderr_logs
 from durably.cli.progress import reporting
 from durably.cli.settings import command_options, open_engine, settings
@@ -58,7 +59,8 @@ def run(handler: str, input_: str | None, name: str | None, function_name: str |
         # handler code that prints goes to stderr: stdout is the command's output
         arn = engine.start_execution(handler, text, name=name, function_name=function_name,
                                      input_is_json=text is not None, trace_context=traceparent or None)
-        with nullcontext() if quiet else reporting(engine.service, arn, _callback_command()):
+        with served_if_needed(engine, handler), \
+                nullcontext() if quiet else reporting(engine.service, arn, _callback_command()):
             execution = _drive(engine, arn, no_wait)
         events = None if settings().json else engine.get_history(arn)
     if events is None:

@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import importlib.util
 import ipaddress
-import os
-from typing import TYPE_CHECKING
 
 import click
 from durably.cli.errors import BadInput
 from durably.cli.execute import cwd_on_path
+from durably.cli.lambda_endpoint import checkpoints_through
 from durably.cli.logs import CLI_LOGGER, log_options, stderr_logs
 from durably.cli.settings import command_options, open_engine
 from durably.cli.tracing import traced_from_env
-
-if TYPE_CHECKING:
-    from durably.server import AccessKey
 
 
 def _loopback(host: str) -> bool:
@@ -25,19 +21,6 @@ def _loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def _checkpoints_through(url: str, key: AccessKey | None) -> None:
-    """Handlers invoked through the Lambda contract (AWS SDK ones) by this server's workers
-    checkpoint through this server, signed with its key, unless the environment says otherwise."""
-    os.environ.setdefault("AWS_ENDPOINT_URL_LAMBDA", url)
-    if key is not None:
-        os.environ.setdefault("AWS_ACCESS_KEY_ID", key.access_key_id)
-        os.environ.setdefault("AWS_SECRET_ACCESS_KEY", key.secret_access_key)
-    else:  # loopback and unsigned: any key signs
-        os.environ.setdefault("AWS_ACCESS_KEY_ID", "durably")
-        os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "durably")
-    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
 
 @click.command("serve", short_help="Serve the Lambda durable-execution API on this database.")
@@ -85,7 +68,7 @@ def serve(host: str, port: int, workers: int, access_key_id: str | None, secret_
     key = AccessKey(access_key_id, secret_access_key) if access_key_id and secret_access_key else None
     if workers:
         cwd_on_path()
-        _checkpoints_through(f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}", key)
+        checkpoints_through(f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}", key)
     with stderr_logs(log_level, log_format, quiet), traced_from_env(), \
             open_engine(workers=max(workers, 1)) as engine:
         if workers:

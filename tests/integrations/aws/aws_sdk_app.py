@@ -12,3 +12,10 @@ def handler(event: dict, context: DurableContext) -> dict:  # type: ignore[type-
     callback = context.create_callback(name="approval", config=CallbackConfig(timeout=Duration.from_minutes(5)))
     decision = callback.result()
     return {"order": order, "decision": decision}
+
+
+@durable_execution
+def quick(event: dict, context: DurableContext) -> dict:  # type: ignore[type-arg]
+    total = context.step(lambda _: sum(event["prices"]), name="total")
+    context.wait(Duration.from_seconds(1), name="settle")
+    return {"total": total}

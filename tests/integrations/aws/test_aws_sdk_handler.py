@@ -119,3 +119,14 @@ def test_durably_serve_with_workers_runs_an_aws_sdk_handler(tmp_path: Path) -> N
         server.send_signal(signal.SIGINT)
         _, stderr = server.communicate(timeout=30)
     assert "Traceback" not in stderr, stderr
+
+
+def test_durably_run_drives_an_aws_sdk_handler_serving_its_checkpoints_meanwhile(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["DURABLY_DB"] = str(tmp_path / "durably.db")
+    command = [sys.executable, "-m", "durably", "--output", "json", "run", f"{HERE / 'aws_sdk_app.py'}:quick",
+               "--input", '{"prices": [2, 5]}']
+    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    execution = json.loads(done.stdout)
+    assert execution["Status"] == "SUCCEEDED" and json.loads(execution["Result"]) == {"total": 7}
