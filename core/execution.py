@@ -123,7 +123,10 @@ class DurableFunction:
         operations = list(inv.operations)
         marker = inv.next_marker
         while marker:
-            page = backend.get_state(inv.durable_execution_arn, inv.checkpoint_token, marker)
+            try:
+                page = backend.get_state(inv.durable_execution_arn, inv.checkpoint_token, marker)
+            except ExecutionError as exc:  # refused for good (a transient failure raises, to be invoked again)
+                return _failed(exc)
             operations.extend(page.Operations)
             marker = page.NextMarker or None
         first = not any(op.Type != "EXECUTION" for op in operations)

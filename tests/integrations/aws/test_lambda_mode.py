@@ -144,3 +144,19 @@ def test_a_refused_checkpoint_fails_the_invocation(lambda_engine: Engine) -> Non
     output = many_steps(event, None)
     assert output["Status"] == "FAILED" and "ResourceNotFoundException" in output["Error"]["ErrorMessage"]
     assert isinstance(LambdaBackend(boto3.client("lambda")), LambdaBackend)
+
+
+def test_a_state_read_refused_for_good_fails_the_invocation(lambda_engine: Engine,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lambda_contract, "ENVELOPE_PAGE", 1)
+    arn = lambda_engine.start_execution(many_steps, {"n": 2})
+    lambda_engine.run_until_suspended(arn)  # both steps done, waiting
+    lambda_engine.advance_time(2)
+    lambda_engine.service.fire_due_timers()
+    claim = lambda_engine.service.claim(arn=arn)
+    assert claim is not None
+    event = lambda_contract.envelope(lambda_engine.service, claim)
+    assert event["InitialExecutionState"]["NextMarker"]
+    event["InitialExecutionState"]["NextMarker"] = "not-a-marker"
+    output = many_steps(event, None)
+    assert output["Status"] == "FAILED" and "InvalidParameterValueException" in output["Error"]["ErrorMessage"]
