@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -66,3 +71,55 @@ def make_runner(tmp_path: Path) -> Iterator[Callable[[DurableFunction], DurableT
     yield make
     for runner in runners:
         runner.close()
+
+
+class LocalPorts:
+    """Free loopback ports, and waiting until a server process listens on one."""
+
+    @staticmethod
+    def free() -> int:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return int(s.getsockname()[1])
+
+    @staticmethod
+    def wait_listening(process: subprocess.Popen[str], port: int, what: str, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return
+            except OSError:
+                assert process.poll() is None and time.monotonic() < deadline, f"{what} did not start"
+                time.sleep(0.1)
+
+
+@pytest.fixture(scope="session")
+def local_ports() -> LocalPorts:
+    return LocalPorts()
+
+
+ServeProcess = Callable[..., tuple[subprocess.Popen[str], str]]
+
+
+@pytest.fixture
+def durably_serve(tmp_path: Path, local_ports: LocalPorts) -> Iterator[ServeProcess]:
+    """``durably_serve(*args, env=..., cwd=...)``: ``durably serve ARGS --port P`` as a real process,
+    answered once it listens, with its URL (on 127.0.0.1); stopped with Ctrl-C after the test,
+    which must not have printed a traceback."""
+    started: list[subprocess.Popen[str]] = []
+
+    def serve(*args: str, env: Mapping[str, str], cwd: Path = tmp_path) -> tuple[subprocess.Popen[str], str]:
+        port = local_ports.free()
+        process = subprocess.Popen([sys.executable, "-m", "durably", "serve", *args, "--port", str(port)],
+                                   cwd=cwd, env=dict(env), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                   text=True)
+        started.append(process)
+        local_ports.wait_listening(process, port, "durably serve")
+        return process, f"http://127.0.0.1:{port}"
+
+    yield serve
+    for process in started:
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=30)
+        assert "Traceback" not in stderr, stderr

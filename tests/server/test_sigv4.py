@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -33,6 +31,8 @@ from durably.server._sigv4 import (  # noqa: E402
 
 KEY = AccessKey("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
 URL = "http://127.0.0.1:8765/2025-12-01/durable-executions/arn%3Aaws%3Alambda%3Aus-east-1%3A0%3Afunction%3Af%3A%24LATEST/stop"
+
+ServeProcess = Callable[..., tuple[subprocess.Popen[str], str]]  # the durably_serve fixture (conftest.py)
 
 
 def signed(body: bytes = b'{"ErrorMessage": "x"}', secret: str = KEY.secret_access_key) -> dict[str, str]:
@@ -70,46 +70,23 @@ def test_a_wrong_secret_and_an_old_signature_are_refused() -> None:
         verify(KEY, "POST", URL, signed(), b'{"ErrorMessage": "x"}', now=later)
 
 
-def test_a_server_on_another_address_needs_credentials_and_checks_them(tmp_path: Path) -> None:
+def test_a_server_on_another_address_needs_credentials_and_checks_them(tmp_path: Path,
+                                                                     durably_serve: ServeProcess) -> None:
     env = {**os.environ, "DURABLY_DB": str(tmp_path / "durably.db")}
     refused = subprocess.run([sys.executable, "-m", "durably", "serve", "--host", "0.0.0.0"], cwd=tmp_path,
                              env=env, capture_output=True, text=True, timeout=60)
     assert refused.returncode == 2 and "--access-key-id" in refused.stderr
     env.update(DURABLY_SERVE_ACCESS_KEY_ID=KEY.access_key_id, DURABLY_SERVE_SECRET_ACCESS_KEY=KEY.secret_access_key)
-    port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "durably", "serve", "--host", "0.0.0.0", "--port", str(port)],
-                              cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
-    try:
-        _wait_until_listening(server, port)
-        url = f"http://127.0.0.1:{port}"
-        with pytest.raises(urllib.error.HTTPError) as unsigned:
-            urllib.request.urlopen(f"{url}/2025-12-01/functions/f/durable-executions", timeout=10)
-        assert unsigned.value.code == 403
-        assert unsigned.value.headers["x-amzn-errortype"] == "MissingAuthenticationTokenException"
-        client = boto3.client("lambda", endpoint_url=url, region_name="eu-west-1",
-                              aws_access_key_id=KEY.access_key_id, aws_secret_access_key=KEY.secret_access_key)
-        assert client.list_durable_executions_by_function(FunctionName="f")["DurableExecutions"] == []
-        wrong = boto3.client("lambda", endpoint_url=url, region_name="eu-west-1",
-                             aws_access_key_id=KEY.access_key_id, aws_secret_access_key="guess")
-        with pytest.raises(wrong.exceptions.ClientError, match="InvalidSignatureException"):
-            wrong.list_durable_executions_by_function(FunctionName="f")
-    finally:
-        server.send_signal(signal.SIGINT)
-        server.wait(timeout=20)
+    _, url = durably_serve("--host", "0.0.0.0", env=env)
+    with pytest.raises(urllib.error.HTTPError) as unsigned:
+        urllib.request.urlopen(f"{url}/2025-12-01/functions/f/durable-executions", timeout=10)
+    assert unsigned.value.code == 403
+    assert unsigned.value.headers["x-amzn-errortype"] == "MissingAuthenticationTokenException"
+    client = boto3.client("lambda", endpoint_url=url, region_name="eu-west-1",
+                          aws_access_key_id=KEY.access_key_id, aws_secret_access_key=KEY.secret_access_key)
+    assert client.list_durable_executions_by_function(FunctionName="f")["DurableExecutions"] == []
+    wrong = boto3.client("lambda", endpoint_url=url, region_name="eu-west-1",
+                         aws_access_key_id=KEY.access_key_id, aws_secret_access_key="guess")
+    with pytest.raises(wrong.exceptions.ClientError, match="InvalidSignatureException"):
+        wrong.list_durable_executions_by_function(FunctionName="f")
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_until_listening(server: subprocess.Popen[str], port: int) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            assert server.poll() is None and time.monotonic() < deadline, "durably serve did not start"
-            time.sleep(0.1)

@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +25,8 @@ from durably.server import BackgroundServer  # noqa: E402
 
 HERE = Path(__file__).parent
 APP = f"{HERE / 'aws_sdk_app.py'}:handler"
+
+ServeProcess = Callable[..., tuple[subprocess.Popen[str], str]]  # the durably_serve fixture (conftest.py)
 
 
 def callback_id(history: list[dict[str, Any]]) -> str | None:
@@ -86,39 +86,22 @@ def test_without_an_endpoint_the_worker_leaves_it_for_one_that_has_it(tmp_path: 
         assert "AWS_ENDPOINT_URL_LAMBDA" in problem["Error"]["ErrorMessage"]
 
 
-def test_durably_serve_with_workers_runs_an_aws_sdk_handler(tmp_path: Path) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+def test_durably_serve_with_workers_runs_an_aws_sdk_handler(tmp_path: Path, durably_serve: ServeProcess) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env["DURABLY_DB"] = str(tmp_path / "durably.db")
-    server = subprocess.Popen([sys.executable, "-m", "durably", "serve", "--port", str(port), "--workers", "2"],
-                              cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        client = boto3.client("lambda", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
-                              aws_access_key_id="local", aws_secret_access_key="local")
-        with Engine(tmp_path / "durably.db") as engine:  # only writes the start; the server's workers run it
-            arn = engine.start_execution(APP, {"order": "C-1"})
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                client.get_durable_execution(DurableExecutionArn=arn)
-                break
-            except Exception:
-                assert server.poll() is None and time.monotonic() < deadline, "durably serve did not start"
-                time.sleep(0.1)
-        cid = wait_for_callback(lambda: client.get_durable_execution_history(DurableExecutionArn=arn)["Events"])
-        client.send_durable_execution_callback_success(CallbackId=cid, Result=b'"yes"')
-        deadline = time.monotonic() + 60
-        while (got := client.get_durable_execution(DurableExecutionArn=arn))["Status"] == "RUNNING":
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
-        assert got["Status"] == "SUCCEEDED"
-        assert json.loads(got["Result"])["decision"] == '"yes"'
-    finally:
-        server.send_signal(signal.SIGINT)
-        _, stderr = server.communicate(timeout=30)
-    assert "Traceback" not in stderr, stderr
+    _, url = durably_serve("--workers", "2", env=env)
+    client = boto3.client("lambda", endpoint_url=url, region_name="us-east-1",
+                          aws_access_key_id="local", aws_secret_access_key="local")
+    with Engine(tmp_path / "durably.db") as engine:  # only writes the start; the server's workers run it
+        arn = engine.start_execution(APP, {"order": "C-1"})
+    cid = wait_for_callback(lambda: client.get_durable_execution_history(DurableExecutionArn=arn)["Events"])
+    client.send_durable_execution_callback_success(CallbackId=cid, Result=b'"yes"')
+    deadline = time.monotonic() + 60
+    while (got := client.get_durable_execution(DurableExecutionArn=arn))["Status"] == "RUNNING":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert got["Status"] == "SUCCEEDED"
+    assert json.loads(got["Result"])["decision"] == '"yes"'
 
 
 def test_durably_run_drives_an_aws_sdk_handler_serving_its_checkpoints_meanwhile(tmp_path: Path) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -40,31 +39,15 @@ FUNCTIONS = {"basics": f"{HANDLERS}:basics", "pricing": f"{HANDLERS}:pricing", "
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "STOPPED"}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_listening(process: subprocess.Popen[bytes], port: int, what: str) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            assert process.poll() is None and time.monotonic() < deadline, f"{what} did not start"
-            time.sleep(0.1)
-
-
 class Emulator:
     """AWS's emulator on one port, and the Lambda shim it invokes on another."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, ports: Any) -> None:
+        """``ports``: the local_ports fixture (conftest.py)."""
         runner = shutil.which("dex-local-runner", path=str(Path(sys.executable).parent))
         if runner is None:
             pytest.skip("dex-local-runner is not installed")
-        self.port, shim_port = _free_port(), _free_port()
+        self.port, shim_port = ports.free(), ports.free()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         env.update(AWS_ACCESS_KEY_ID="local", AWS_SECRET_ACCESS_KEY="local", AWS_DEFAULT_REGION="us-east-1")
@@ -79,8 +62,8 @@ class Emulator:
              "--lambda-endpoint", f"http://127.0.0.1:{shim_port}", "--local-runner-region", "us-east-1",
              "--skip-time", "--function-configs", json.dumps(configs)],
             env=env, cwd=workdir, stdout=subprocess.DEVNULL, stderr=open(workdir / "runner.log", "wb"))
-        _wait_listening(self.shim, shim_port, "the Lambda shim")
-        _wait_listening(self.runner, self.port, "dex-local-runner")
+        ports.wait_listening(self.shim, shim_port, "the Lambda shim")
+        ports.wait_listening(self.runner, self.port, "dex-local-runner")
         self.client = boto3.client("lambda", endpoint_url=self.url, region_name="us-east-1",
                                    aws_access_key_id="local", aws_secret_access_key="local")
 
@@ -121,8 +104,8 @@ class Emulator:
 
 
 @pytest.fixture(scope="module")
-def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
-    found = Emulator(tmp_path_factory.mktemp("emulator"))
+def emulator(tmp_path_factory: pytest.TempPathFactory, local_ports: Any) -> Iterator[Emulator]:
+    found = Emulator(tmp_path_factory.mktemp("emulator"), local_ports)
     yield found
     found.close()
 
