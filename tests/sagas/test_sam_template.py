@@ -169,3 +169,25 @@ def test_a_non_durable_event_gets_the_clear_error(loaded_handler: dict[str, Any]
     assert loaded_handler["error"] is not None
     assert "not a durable invocation" in loaded_handler["error"]
     assert "DurableConfig" in loaded_handler["error"]
+
+
+# ---------------------------------------------------------------------------- the README's commands
+CLI_OPTIONS = {"--cli-binary-format", "--query", "--output"}  # the AWS CLI's own, not the operation's
+
+
+def test_readme_commands_are_lambda_operations_with_their_parameters() -> None:
+    """Each ``aws lambda`` command of examples/sam/README.md names an operation of boto's Lambda model and
+    only that operation's parameters (so a renamed or misspelt option fails here, not on a deploy)."""
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("lambda")
+    text = (SAM / "README.md").read_text().replace("\\\n", " ")
+    commands = re.findall(r"aws lambda ([a-z-]+)([^\n)]*)", text)
+    assert {name for name, _ in commands} >= {"invoke", "get-durable-execution", "get-durable-execution-history",
+                                              "send-durable-execution-callback-success"}
+    for name, rest in commands:
+        operation = model.operation_model("".join(part.title() for part in name.split("-")))
+        members = set(operation.input_shape.members)
+        for option in set(re.findall(r"(?<!\S)--[a-z-]+", rest)) - CLI_OPTIONS:
+            assert "".join(part.title() for part in option[2:].split("-")) in members, (name, option)
+    assert function()["Handler"] in text and ":live" in text
