@@ -35,7 +35,7 @@ def template() -> dict[str, Any]:
     """The template as CloudFormation reads it (``!Ref`` and friends as their ``Ref`` / ``Fn::`` forms)."""
     parsed, errors = decode(str(TEMPLATE))
     assert not errors, errors
-    assert parsed is not None
+    assert isinstance(parsed, dict)
     return parsed
 
 
@@ -47,7 +47,7 @@ def function() -> dict[str, Any]:
 
 
 def code_uri() -> Path:
-    return (SAM / function()["CodeUri"]).resolve()
+    return (SAM / str(function()["CodeUri"])).resolve()
 
 
 # ---------------------------------------------------------------------------- cfn-lint
