@@ -11,6 +11,7 @@ import functools
 import importlib.metadata
 import inspect
 import json
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
@@ -27,8 +28,8 @@ from durably.core.errors import (
     SerDesError,
     SuspendExecution,
 )
-from durably.core.limits import MAX_EXECUTION_RESULT, utf8_size
-from durably.core.model import ErrorObject, InvocationOutput, Operation
+from durably.core.limits import INLINE_EXECUTION_RESULT, MAX_EXECUTION_RESULT, utf8_size
+from durably.core.model import ErrorObject, InvocationOutput, Operation, OperationUpdate
 from durably.core.model import InvocationStatus as InvocationStatus  # where AWS's SDK has it
 from durably.core.plugins import (
     NO_PLUGINS,
@@ -191,9 +192,15 @@ class DurableFunction:
         except (TypeError, ValueError) as exc:
             return _failed(SerDesError(
                 f"the handler returned a {type(result).__qualname__}, which cannot be stored as JSON: {exc}"))
-        if utf8_size(text) > MAX_EXECUTION_RESULT:
+        size = utf8_size(text)
+        if size > MAX_EXECUTION_RESULT:
             return _failed(SerDesError(
-                f"the execution result is {utf8_size(text)} bytes, over the {MAX_EXECUTION_RESULT}-byte limit"))
+                f"the execution result is {size} bytes, over the {MAX_EXECUTION_RESULT}-byte limit"))
+        if size > INLINE_EXECUTION_RESULT:
+            # The service accepts an EXECUTION update under an Id of its own (PROTOCOL.md 1.4).
+            state.write(OperationUpdate(Id=f"execution-result-{time.time_ns() // 1_000_000}", Type="EXECUTION",
+                                        Action="SUCCEED", Payload=text))
+            return InvocationOutput(Status=InvocationStatus.SUCCEEDED, Result="")
         return InvocationOutput(Status=InvocationStatus.SUCCEEDED, Result=text)
 
 

@@ -4,6 +4,9 @@ MAX_OPERATION_PAYLOAD = 1024 * 1024
 """Step results, callback results, invoke payloads and results (bytes of UTF-8)."""
 MAX_EXECUTION_RESULT = 6 * 1024 * 1024
 """The execution's input and result."""
+INLINE_EXECUTION_RESULT = MAX_EXECUTION_RESULT - 50
+"""A longer result is checkpointed (``EXECUTION SUCCEED``) instead of returned in the invocation's
+response, which must also fit Lambda's 6 MB response limit (AWS's SDK uses the same threshold)."""
 REPLAY_CHILDREN_THRESHOLD = 256 * 1024
 """A child/map/parallel result above this is not stored; the children are replayed instead."""
 MAX_WAIT_SECONDS = 31_622_400

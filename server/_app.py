@@ -17,6 +17,7 @@ from typing import Any
 from durably.core.engine.engine import Engine
 from durably.core.engine.errors import InvalidParameterValueException, RequestTooLargeException, ServiceError
 from durably.core.engine.history import render_timestamps
+from durably.core.limits import MAX_EXECUTION_RESULT
 from durably.core.model import ErrorObject, OperationUpdate
 from durably.server._client_tokens import ClientTokens
 from durably.server._invoke import SYNC_INVOKE_SECONDS, invoke
@@ -28,8 +29,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 API = "/2025-12-01"
-MAX_BODY = 6 * 1024 * 1024
-"""The largest request body accepted (Lambda's own request limit is 6 MB)."""
+MAX_BODY = 3 * MAX_EXECUTION_RESULT + 1024 * 1024
+"""The largest request body accepted: room for a checkpoint of the largest execution result with
+every byte escaped (``\\u00e9`` is six bytes of JSON for two of UTF-8) and the request's other fields.
+The fields themselves are held to their own limits by the engine."""
 _log = logging.getLogger("durably.server")
 Handler = Callable[[Request], Awaitable[Response]]
 

@@ -24,6 +24,8 @@ from durably.core.engine import lambda_contract  # noqa: E402
 from durably.core.engine.clock import SkippingClock  # noqa: E402
 from durably.core.engine.engine import Engine  # noqa: E402
 from durably.core.errors import CheckpointError, ExecutionError, GetExecutionStateError  # noqa: E402
+from durably.core.limits import INLINE_EXECUTION_RESULT  # noqa: E402
+from durably.core.model import InvocationOutput  # noqa: E402
 from durably.integrations.aws import CheckpointRefused, LambdaBackend, default_client  # noqa: E402
 from durably.integrations.aws._backend import _client_error  # noqa: E402
 from durably.server import BackgroundServer  # noqa: E402
@@ -113,6 +115,26 @@ def test_an_oversize_step_result_fails_that_step_naming_it(lambda_engine: Engine
     execution = lambda_engine.run_until_complete(arn, skip_time=True)
     assert execution["Status"] == "FAILED"
     assert "too big" in execution["Error"]["ErrorMessage"] and "1048576" in execution["Error"]["ErrorMessage"]
+
+
+def test_a_result_too_big_for_the_response_is_checkpointed_then_returned_empty(lambda_engine: Engine) -> None:
+    big = "x" * INLINE_EXECUTION_RESULT  # + 2 quotes as JSON: over Lambda's response, within the limit
+
+    @durable_execution
+    def large(event: Any, ctx: DurableContext) -> Any:
+        return big
+
+    lambda_engine.register_durable_function("large", large)
+    arn = lambda_engine.start_execution("large", {})
+    claim = lambda_engine.service.claim(arn=arn)
+    assert claim is not None
+    output = large(lambda_contract.envelope(lambda_engine.service, claim), None)
+    assert output == {"Status": "SUCCEEDED", "Result": ""}
+    execution = lambda_engine.get_execution(arn)
+    assert execution["Status"] == "SUCCEEDED"
+    assert execution["Result"] == json.dumps(big)
+    lambda_engine.service.complete_invocation(claim, InvocationOutput.model_validate(output))
+    assert lambda_engine.get_execution(arn)["Result"] == json.dumps(big)
 
 
 def client_error(status: int, code: str, message: str) -> ClientError:
