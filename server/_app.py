@@ -20,6 +20,7 @@ from durably.core.engine.history import render_timestamps
 from durably.core.limits import MAX_EXECUTION_RESULT
 from durably.core.model import ErrorObject, OperationUpdate
 from durably.server._client_tokens import ClientTokens
+from durably.server.dashboard import dashboard_routes
 from durably.server._invoke import SYNC_INVOKE_SECONDS, invoke
 from durably.server._sigv4 import AccessKey, verify
 from pydantic import ValidationError
@@ -206,6 +207,7 @@ def create_app(engine: Engine, *, access_key: AccessKey | None = None,
         return _error("UnknownOperationException", f"no route for {request.method} {request.url.path}", 404)
 
     routes = [
+        *dashboard_routes(engine, access_key),
         Route(f"{API}/durable-executions/{{arn:path}}/history", guarded(get_history), methods=["GET"]),
         Route(f"{API}/durable-executions/{{arn:path}}/state", guarded(get_state), methods=["GET"]),
         Route(f"{API}/durable-executions/{{arn:path}}/checkpoint", guarded(checkpoint), methods=["POST"]),

@@ -81,6 +81,18 @@ TRACEPARENT = re.compile(r"00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-
 """A W3C trace context ``traceparent`` (version 00, no all-zero ids)."""
 
 
+@dataclass(frozen=True)
+class OpenCallback:
+    """A callback waiting for its answer; the timeouts are when it fails unanswered (epoch ms)."""
+
+    arn: str
+    execution_name: str
+    function_name: str
+    operation: Operation
+    timeout_due: int | None
+    heartbeat_due: int | None
+
+
 @dataclass
 class Claim:
     """An invocation a worker now owns."""
@@ -259,9 +271,16 @@ class Service:
     def list_executions(self, function_name: str | None = None, name: str | None = None,
                         statuses: list[str] | None = None, started_after: int | None = None,
                         started_before: int | None = None, reverse: bool = True,
-                        marker: str | None = None, max_items: int = 100) -> dict[str, Any]:
+                        marker: str | None = None, max_items: int = 100,
+                        search: str | None = None) -> dict[str, Any]:
+        """Executions, newest first, as ``ListDurableExecutionsByFunction`` answers; ``search``: a
+        part of the name or of the ARN (a durably extension, for the dashboard)."""
         where: list[str] = ["durable = 1"]
         args: list[Any] = []
+        if search:
+            pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            where.append("(name LIKE ? ESCAPE '\\' OR arn LIKE ? ESCAPE '\\')")
+            args.extend((pattern, pattern))
         if function_name:
             where.append("function_name = ?")
             args.append(function_name.split(":")[0])
@@ -295,6 +314,24 @@ class Service:
         if len(rows) > limit:
             out["NextMarker"] = str(offset + limit)
         return out
+
+    def function_names(self) -> list[str]:
+        """The functions that have durable executions, by name."""
+        return [name for (name,) in self.store.reader().execute(
+            "SELECT DISTINCT function_name FROM executions WHERE durable = 1 ORDER BY function_name")]
+
+    def open_callbacks(self, limit: int = 500) -> list[OpenCallback]:
+        """The callbacks that wait for an answer, in running executions, oldest first."""
+        rows = self.store.reader().execute(
+            "SELECT o.arn, e.name, e.function_name, o.doc, "
+            " (SELECT due FROM timers t WHERE t.arn = o.arn AND t.op_id = o.id AND t.kind = 'cb_timeout'),"
+            " (SELECT due FROM timers t WHERE t.arn = o.arn AND t.op_id = o.id AND t.kind = 'cb_heartbeat')"
+            " FROM operations o JOIN executions e ON e.arn = o.arn"
+            " WHERE o.callback_id IS NOT NULL AND e.status = 'RUNNING'").fetchall()
+        found = [OpenCallback(arn, name, fn, op, timeout, heartbeat)
+                 for arn, name, fn, doc, timeout, heartbeat in rows if (op := load_op(doc)).Status == "STARTED"]
+        found.sort(key=lambda c: (c.operation.StartTimestamp or 0, c.arn))
+        return found[:limit]
 
     # ------------------------------------------------------------------ checkpoint
     def checkpoint(self, arn: str, token: str, updates: list[OperationUpdate],
