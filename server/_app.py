@@ -20,9 +20,9 @@ from durably.core.engine.history import render_timestamps
 from durably.core.limits import MAX_EXECUTION_RESULT
 from durably.core.model import ErrorObject, OperationUpdate
 from durably.server._client_tokens import ClientTokens
-from durably.server.dashboard import dashboard_routes
 from durably.server._invoke import SYNC_INVOKE_SECONDS, invoke
 from durably.server._sigv4 import AccessKey, verify
+from durably.server.dashboard import dashboard_routes
 from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request

@@ -9,10 +9,9 @@ import hmac
 import secrets
 from urllib.parse import urlsplit
 
+from durably.server._sigv4 import AccessKey
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-
-from durably.server._sigv4 import AccessKey
 
 CSRF_COOKIE = "durably_csrf"
 CSRF_FIELD = "csrf"

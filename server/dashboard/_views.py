@@ -10,11 +10,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 import jinja2
-from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
-from starlette.staticfiles import StaticFiles
-
 from durably.core.engine.engine import Engine
 from durably.core.engine.errors import ServiceError
 from durably.core.model import ErrorObject, Operation
@@ -27,6 +22,10 @@ from durably.server.dashboard._security import (
     refused_login,
     set_csrf_cookie,
 )
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
 
 HERE = Path(__file__).parent
 STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "STOPPED")
@@ -122,10 +121,12 @@ def dashboard_routes(engine: Engine, access_key: AccessKey | None) -> list[BaseR
         return run
 
     def render(name: str, request: Request, token: str, status: int = 200, **values: Any) -> HTMLResponse:
-        values.setdefault("notice", {k: request.query_params[k] for k in ("done", "error") if k in request.query_params})
-        html = _env.get_template(name).render(request=request, csrf=token, path=request.url.path,
-                                              here=str(request.url.path) + (f"?{request.url.query}" if
-                                                                            request.url.query else ""), **values)
+        q = request.query_params
+        values.setdefault("notice", {k: q[k] for k in ("done", "error") if k in q})
+        kept = urlencode([(k, v) for k, v in q.multi_items() if k not in ("done", "error")])
+        here = request.url.path + (f"?{kept}" if kept else "")
+        html = _env.get_template(name).render(request=request, csrf=token, path=request.url.path, here=here,
+                                              **values)
         return HTMLResponse(html, status_code=status)
 
     def listing(request: Request) -> dict[str, Any]:
@@ -254,6 +255,9 @@ def dashboard_routes(engine: Engine, access_key: AccessKey | None) -> list[BaseR
     static = StaticFiles(directory=HERE / "static", follow_symlink=True)  # an editable install links its files
 
     async def assets(scope: Any, receive: Any, send: Any) -> None:
+        if (refused := refused_login(Request(scope), access_key)) is not None:
+            await refused(scope, receive, send)
+            return
         response_started = False
 
         async def with_headers(message: Any) -> None:
