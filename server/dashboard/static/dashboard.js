@@ -32,8 +32,9 @@ function drawGraph() {
   dagre.layout(g);
 
   const graphSize = g.graph();
-  target.setAttribute("viewBox", `0 0 ${graphSize.width} ${graphSize.height}`);
-  target.setAttribute("width", graphSize.width);
+  const width = graphSize.width + (model.edges.some((e) => e.kind === "undo") ? 80 : 0);  // room for undo curves
+  target.setAttribute("viewBox", `0 0 ${width} ${graphSize.height}`);
+  target.setAttribute("width", width);
   target.setAttribute("height", graphSize.height);
   const defs = svg("defs", {}, target);
   for (const kind of ["flow", "undo"]) {
