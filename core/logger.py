@@ -11,12 +11,30 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import sys
+import traceback
 from collections.abc import Callable, Mapping
 from typing import Any
 
 WORKFLOW_LOGGER = logging.getLogger("durably.workflow")
 def _never() -> bool:
     return False
+
+
+RecordSink = Callable[[int, str, dict[str, Any]], None]
+"""``sink(level, message, fields)``: sees every record a durable logger emits, whatever the levels
+of the stdlib loggers (the embedded engine keeps them with the execution)."""
+_record_sinks: list[RecordSink] = []
+
+
+def add_record_sink(sink: RecordSink) -> None:
+    if sink not in _record_sinks:
+        _record_sinks.append(sink)
+
+
+def remove_record_sink(sink: RecordSink) -> None:
+    if sink in _record_sinks:
+        _record_sinks.remove(sink)
 
 
 _FIELDS = ("executionArn", "operationId", "operationName", "attempt", "parentId", "trace_id", "span_id")
@@ -58,6 +76,8 @@ class DurableLogger:
             except Exception:  # a field that cannot be had never costs the record
                 pass
         kwargs.setdefault("stacklevel", 3)
+        if _record_sinks:
+            _to_sinks(level, msg, args, extra, kwargs.get("exc_info"))
         self.base.log(level, msg, *args, extra=extra, **kwargs)
 
     def debug(self, msg: object, *args: object, **kwargs: Any) -> None:
@@ -75,6 +95,24 @@ class DurableLogger:
     def exception(self, msg: object, *args: object, **kwargs: Any) -> None:
         kwargs.setdefault("exc_info", True)
         self.log(logging.ERROR, msg, *args, **kwargs)
+
+
+def _to_sinks(level: int, msg: object, args: tuple[object, ...], fields: dict[str, Any], exc_info: Any) -> None:
+    try:
+        message = str(msg) % args if args else str(msg)
+    except (TypeError, ValueError):
+        message = f"{msg} {args}"
+    if exc_info:
+        error = sys.exc_info() if exc_info is True else exc_info
+        if isinstance(error, BaseException):
+            error = (type(error), error, error.__traceback__)
+        if isinstance(error, tuple) and error[0] is not None:
+            message += "\n" + "".join(traceback.format_exception(*error)).rstrip()
+    for sink in list(_record_sinks):
+        try:
+            sink(level, message, fields)
+        except Exception:  # keeping a record never costs the code that logs it
+            pass
 
 
 class JsonFormatter(logging.Formatter):

@@ -29,6 +29,7 @@ from durably.core.engine.errors import (
     ResourceNotFoundException,
     ServiceError,
 )
+from durably.core.engine.execution_logs import ExecutionLogs
 from durably.core.engine.functions import FunctionSpec
 from durably.core.engine.service import Claim, Service, Takeover
 from durably.core.engine.store import Store
@@ -108,6 +109,8 @@ class Engine:
         self._threads: list[threading.Thread] = []
         self._pool: ThreadPoolExecutor | None = None
         self._renewer: threading.Thread | None = None
+        self.logs = ExecutionLogs(self.store, self.clock, lambda: self._running)
+        """The handlers' log records, kept with their executions (``service.get_logs``)."""
         self._unimportable: dict[str, tuple[float, int]] = {}
         """Functions this engine could not import: when to try again, and how many tries failed."""
         self._last_takeover = self._last_purge = 0.0
@@ -295,6 +298,10 @@ class Engine:
             log.error("invocation of %s failed unexpectedly: %s: %s; its lease will expire and the execution "
                       "will be invoked again", claim.arn, type(exc).__name__, exc, exc_info=exc, extra=fields)
         finally:
+            try:
+                self.logs.flush()
+            except Exception as exc:  # the records are lost; the invocation is not
+                log.error("the log records of %s could not be kept: %s", claim.arn, exc, extra=fields)
             with self._running_lock:
                 self._running.discard(claim.arn)
             self._wake.set()
@@ -564,6 +571,7 @@ class Engine:
         if self._pool is not None:
             pool, self._pool = self._pool, None
             pool.shutdown(wait=True)
+        self.logs.close()
 
     def __enter__(self) -> Engine:
         return self

@@ -315,6 +315,15 @@ class Service:
             out["NextMarker"] = str(offset + limit)
         return out
 
+    def get_logs(self, arn: str, after: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
+        """The log records of ``arn``'s handler (``context.logger``), oldest first, after record ``after``."""
+        conn = self.store.reader()
+        self._exec_row(conn, arn)
+        return [{"Id": rid, "Timestamp": ts, "Level": level, "Message": message, **json.loads(fields)}
+                for rid, ts, level, message, fields in conn.execute(
+                    "SELECT id, ts, level, message, fields FROM logs WHERE arn = ? AND id > ? ORDER BY id LIMIT ?",
+                    (arn, after, max(1, min(limit, 10_000))))]
+
     def function_names(self) -> list[str]:
         """The functions that have durable executions, by name."""
         return [name for (name,) in self.store.reader().execute(
@@ -760,7 +769,7 @@ class Service:
                 "SELECT arn FROM executions WHERE end_ts IS NOT NULL AND end_ts + retention_days * 86400000 < ?",
                 (now,))]
             for arn in arns:
-                for table in ("operations", "events", "timers", "invocation_errors", "executions"):
+                for table in ("operations", "events", "timers", "invocation_errors", "logs", "executions"):
                     conn.execute(f"DELETE FROM {table} WHERE arn = ?", (arn,))
             return len(arns)
         return self.store.transact(tx)

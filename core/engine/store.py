@@ -22,7 +22,7 @@ from durably.core.model import Operation
 T = TypeVar("T")
 
 APPLICATION_ID = 0x64757261  # "dura"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 DENIED = frozenset({"SQLITE_READONLY", "SQLITE_READONLY_DIRECTORY", "SQLITE_READONLY_CANTINIT", "SQLITE_PERM"})
 """SQLite's answers when the file, or the folder that must hold its -wal and -shm, is not writable."""
 NO_WAL_INDEX = frozenset({"SQLITE_READONLY_DIRECTORY", "SQLITE_READONLY_CANTINIT", "SQLITE_CANTOPEN"})
@@ -64,11 +64,18 @@ CREATE TABLE IF NOT EXISTS timers(
 CREATE INDEX IF NOT EXISTS timers_due ON timers(due);
 CREATE TABLE IF NOT EXISTS invocation_errors(
     arn TEXT PRIMARY KEY, ts INTEGER NOT NULL, owner TEXT NOT NULL, error TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS logs(
+    id INTEGER PRIMARY KEY, arn TEXT NOT NULL, ts INTEGER NOT NULL, level TEXT NOT NULL, message TEXT NOT NULL,
+    fields TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS logs_arn ON logs(arn, id);
 """
 MIGRATIONS = {
     2: "CREATE TABLE IF NOT EXISTS invocation_errors(arn TEXT PRIMARY KEY, ts INTEGER NOT NULL,"
        " owner TEXT NOT NULL, error TEXT NOT NULL) WITHOUT ROWID;",
     3: "ALTER TABLE executions ADD COLUMN trace_header TEXT;",
+    4: "CREATE TABLE IF NOT EXISTS logs(id INTEGER PRIMARY KEY, arn TEXT NOT NULL, ts INTEGER NOT NULL,"
+       " level TEXT NOT NULL, message TEXT NOT NULL, fields TEXT NOT NULL);"
+       " CREATE INDEX IF NOT EXISTS logs_arn ON logs(arn, id);",
 }
 """What takes a database of the previous version to each version (applied when it is opened for writing)."""
 

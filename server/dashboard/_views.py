@@ -30,6 +30,7 @@ from starlette.staticfiles import StaticFiles
 HERE = Path(__file__).parent
 STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "STOPPED")
 PAGE_SIZE = 50
+LOG_LIMIT = 2000
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
@@ -163,6 +164,7 @@ def dashboard_routes(engine: Engine, access_key: AccessKey | None) -> list[BaseR
             summary = service.get_execution(arn)
         except ServiceError as exc:
             return render("missing.html", request, token, status=exc.status, message=str(exc))
+        engine.logs.flush()
         operations = service.all_operations(arn)
         events = engine.get_history(arn)
         now = engine.clock.now_ms()
@@ -171,6 +173,7 @@ def dashboard_routes(engine: Engine, access_key: AccessKey | None) -> list[BaseR
                       graph=_reading.graph(operations), timeline=_reading.timeline(operations, events, now),
                       events=events, now=now, problem=service.last_invocation_error(arn),
                       version=_version(summary, len(events)), payloads=_reading.payloads,
+                      logs=service.get_logs(arn, limit=LOG_LIMIT), LOG_LIMIT=LOG_LIMIT,
                       events_json=lambda e: json.dumps(e, indent=2, ensure_ascii=False))
 
     async def version(request: Request, token: str) -> Response:

@@ -33,7 +33,8 @@ def retried(event: Any, ctx: DurableContext) -> Any:
 
 @durable_execution
 def hostile(event: Any, ctx: DurableContext) -> Any:
-    """Every place a page shows user data gets markup: a name, a result, an error."""
+    """Every place a page shows user data gets markup: a name, a result, an error, a log line."""
+    ctx.logger.warning("about to return %s", XSS)
     ctx.step(lambda _: XSS, name=XSS[:60])
     raise ValueError(XSS)
 

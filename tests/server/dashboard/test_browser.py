@@ -108,7 +108,8 @@ def test_a_rolled_back_saga_draws_a_node_per_operation_and_its_undo_edges(open_p
     screenshot(page, "dashboard-saga-graph")
     failed = page.locator("svg.graph g.node.FAILED", has_text="create_shipment")
     failed.click()
-    playwright_api.expect(page.locator(f"#op-{failed.get_attribute('data-op')} > details")).to_have_attribute("open", "")
+    details = page.locator(f"#op-{failed.get_attribute('data-op')} > details")
+    playwright_api.expect(details).to_have_attribute("open", "")
 
 
 def test_the_agent_graph_shows_its_turns(open_page: Callable[..., Page], engine: Engine, shown: Shown) -> None:

@@ -107,6 +107,7 @@ def test_user_data_is_escaped_everywhere(server: BackgroundServer, shown: Shown)
     page = Browser(server.url).get(page_of(shown.hostile)).text
     assert "<script>window.__xss" not in page and "<img src=x" not in page
     assert "&lt;script&gt;window.__xss" in page
+    assert "about to return &lt;script&gt;" in page  # its log line
     graph = re.search(r'<script type="application/json" id="graph-data">(.*?)</script>', page, re.S)
     assert graph is not None and "<" not in graph.group(1)  # tojson escapes < > & in the embedded graph
 
