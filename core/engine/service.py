@@ -324,6 +324,16 @@ class Service:
                     "SELECT id, ts, level, message, fields FROM logs WHERE arn = ? AND id > ? ORDER BY id LIMIT ?",
                     (arn, after, max(1, min(limit, 10_000))))]
 
+    def find_executions(self, ref: str, limit: int = 10) -> list[dict[str, Any]]:
+        """Executions a person may mean by ``ref``: its ARN, its name, or the start of its id; newest first."""
+        pattern = ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        rows = self.store.reader().execute(
+            "SELECT arn, name, status, start_ts FROM executions WHERE durable = 1 AND "
+            "(arn = ? OR name = ? OR exec_id LIKE ? ESCAPE '\\') ORDER BY start_ts DESC LIMIT ?",
+            (ref, ref, pattern, limit)).fetchall()
+        return [{"DurableExecutionArn": arn, "DurableExecutionName": name, "Status": status, "StartTimestamp": ts}
+                for arn, name, status, ts in rows]
+
     def function_names(self) -> list[str]:
         """The functions that have durable executions, by name."""
         return [name for (name,) in self.store.reader().execute(
