@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import decimal
+import enum
 import inspect
 import json
 import uuid
@@ -97,13 +98,43 @@ def return_type(func: Callable[..., Any]) -> Any:
     return hint
 
 
+_COMES_BACK_AS = ((set, "a list"), (frozenset, "a list"), (dt.datetime, "a string"), (dt.date, "a string"),
+                  (dt.time, "a string"), (dt.timedelta, "a number"), (decimal.Decimal, "a string"),
+                  (uuid.UUID, "a string"), (bytes, "a string"), (enum.Enum, "its value"))
+
+
+def unfaithful(value: Any, path: str = "the value") -> str | None:
+    """Why plain JSON cannot give ``value`` back as it is (a set, a datetime, ... inside plain
+    containers), or None. Models and dataclasses are converted to objects on purpose."""
+    for kind, becomes in _COMES_BACK_AS:
+        if isinstance(value, kind):
+            return f"{path} is a {type(value).__qualname__}, which JSON gives back as {becomes}"
+    if isinstance(value, dict):
+        return next((why for k, v in value.items() if (why := unfaithful(v, f"{path}[{k!r}]"))), None)
+    if isinstance(value, (list, tuple)):
+        return next((why for i, v in enumerate(value) if (why := unfaithful(v, f"{path}[{i}]"))), None)
+    return None
+
+
 class JsonSerDes(SerDes[Any]):
-    """durably's default: compact plain JSON, typed read-back when a ``return_type`` is known."""
+    """durably's default: compact plain JSON, typed read-back when a ``return_type`` is known.
+
+    Without a ``return_type``, a value JSON cannot give back as it is (a set, a datetime, a
+    Decimal, bytes, ... in plain containers) is refused rather than silently changed.
+    """
 
     def __init__(self, return_type: Any = None) -> None:
         self.return_type = return_type
 
     def serialize(self, value: Any, serdes_context: SerDesContext) -> str:
+        try:
+            return _ENCODER.encode(value)
+        except (TypeError, ValueError):
+            pass  # not plain JSON: converted below, if that keeps it
+        if self.return_type is None and (why := unfaithful(value)) is not None:
+            raise SerDesError(
+                f"{why}: annotate the function's return type (e.g. -> set[int], -> datetime) so it is read "
+                "back as that type, convert it yourself, or give the operation serdes=ExtendedTypeSerDes()")
         try:
             return dumps(value)
         except (TypeError, ValueError) as exc:

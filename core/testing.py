@@ -38,28 +38,41 @@ class TestResult:
         """The result parsed from JSON (None when there is none)."""
         return None if self.result is None else json.loads(self.result)
 
-    def get_operation(self, name: str, type: str | None = None) -> Operation:
-        """The first operation called ``name`` (of ``type``, if given); KeyError if none."""
-        for op in self.operations:
-            if op.Name == name and (type is None or op.Type == type):
-                return op
+    def get_operations(self, name: str, type: str | None = None, parent: str | None = None) -> list[Operation]:
+        """Every operation called ``name`` (of ``type``; directly inside an operation called
+        ``parent``, if given), in start order; possibly none."""
+        parents = None if parent is None else {op.Id for op in self.operations if op.Name == parent}
+        return [op for op in self.operations if op.Name == name and (type is None or op.Type == type)
+                and (parents is None or op.ParentId in parents)]
+
+    def get_operation(self, name: str, type: str | None = None, parent: str | None = None) -> Operation:
+        """The one operation called ``name`` (see :meth:`get_operations`); KeyError if none, or if
+        several share the name (then pick with ``parent=`` or use :meth:`get_operations`)."""
+        found = self.get_operations(name, type, parent)
+        if len(found) == 1:
+            return found[0]
+        kind = (type or "operation").lower().replace("_", " ")
+        where = f" named {name!r}" + (f" in {parent!r}" if parent else "")
+        if found:
+            raise KeyError(f"{len(found)} {kind}s{where} (ids {', '.join(op.Id[:12] for op in found)}): "
+                           "use get_operations() for all of them, or parent= to pick one")
         known = sorted({op.Name for op in self.operations if op.Name})
-        raise KeyError(f"no {type or 'operation'} named {name!r}; named operations: {known}")
+        raise KeyError(f"no {kind}{where}; named operations: {known}")
 
-    def get_step(self, name: str) -> Operation:
-        return self.get_operation(name, "STEP")
+    def get_step(self, name: str, parent: str | None = None) -> Operation:
+        return self.get_operation(name, "STEP", parent)
 
-    def get_wait(self, name: str) -> Operation:
-        return self.get_operation(name, "WAIT")
+    def get_wait(self, name: str, parent: str | None = None) -> Operation:
+        return self.get_operation(name, "WAIT", parent)
 
-    def get_context(self, name: str) -> Operation:
-        return self.get_operation(name, "CONTEXT")
+    def get_context(self, name: str, parent: str | None = None) -> Operation:
+        return self.get_operation(name, "CONTEXT", parent)
 
-    def get_callback(self, name: str) -> Operation:
-        return self.get_operation(name, "CALLBACK")
+    def get_callback(self, name: str, parent: str | None = None) -> Operation:
+        return self.get_operation(name, "CALLBACK", parent)
 
-    def get_invoke(self, name: str) -> Operation:
-        return self.get_operation(name, "CHAINED_INVOKE")
+    def get_invoke(self, name: str, parent: str | None = None) -> Operation:
+        return self.get_operation(name, "CHAINED_INVOKE", parent)
 
     def events(self, event_type: str | None = None, name: str | None = None) -> list[dict[str, Any]]:
         return [e for e in self.history if (event_type is None or e["EventType"] == event_type)

@@ -33,6 +33,9 @@ from durably.core.serdes import JsonSerDes, SerDes, SerDesContext, return_type
 
 STEP = OperationType.STEP
 DEFAULT_RETRY = RetryPresets.default()
+PROGRAMMING_ERRORS = (TypeError, NameError, AttributeError, ImportError, SyntaxError, AssertionError,
+                      NotImplementedError, RecursionError)
+"""Errors that say the code is wrong: a retry cannot fix them, so the default strategy's retries say so."""
 DEFAULT_CONFIG = StepConfig()
 
 
@@ -180,6 +183,7 @@ def step(core: ContextCore, func: Callable[..., Any], name: str | None,
         err = ErrorObject.from_exception(error)
         if decision is not None and decision.should_retry:
             delay = decision.delay.seconds
+            _say_retry(core, op_id, name, attempt, error, delay, config.retry_strategy is None)
             core.state.write(core.update(op_id, STEP, "RETRY", sub_type, name, Error=err,
                                          StepOptions={"NextAttemptDelaySeconds": delay}))
             raise TimedSuspendExecution(f"{describe(name, op_id)} retries in {delay}s",
@@ -216,3 +220,17 @@ def step(core: ContextCore, func: Callable[..., Any], name: str | None,
         return fail(exc)
     core.state.write(core.update(op_id, STEP, "SUCCEED", sub_type, name, Payload=payload))
     return decode_result(serdes, payload, sctx, describe(name, op_id))
+
+
+def _say_retry(core: ContextCore, op_id: str, name: str | None, attempt: int, error: BaseException, delay: int,
+               default_strategy: bool) -> None:
+    """A warning for each retry as it is decided (logged once: a replay does not decide it again)."""
+    assert core.logger is not None
+    what = f"{type(error).__name__}: {error}"
+    hint = ""
+    if default_strategy and isinstance(error, PROGRAMMING_ERRORS):
+        hint = (" — this looks like a bug in the code, which retrying will not fix; give the step a "
+                "retry_strategy that stops it (e.g. StepConfig(retry_strategy=RetryPresets.none()))")
+    core.logger.for_running_code(operationId=op_id, operationName=name, attempt=attempt).warning(
+        "%s failed on attempt %d (%s); attempt %d in %d s%s", describe(name, op_id), attempt, what[:500],
+        attempt + 1, delay, hint)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import decimal
+import re
 import uuid
 from typing import Any
 
@@ -114,6 +115,33 @@ def test_steps_are_rebuilt_from_their_return_annotation(
     if stored is not None:
         details = result.get_step("typed").StepDetails
         assert details is not None and details.Result == stored
+
+
+@pytest.mark.parametrize(("value", "said"), [
+    ({1, 2}, "the value is a set, which JSON gives back as a list"),
+    ({"at": dt.datetime(2026, 1, 1)}, "the value['at'] is a datetime, which JSON gives back as a string"),
+    ([1, decimal.Decimal("1.5")], "the value[1] is a Decimal"),
+    ((b"raw",), "the value[0] is a bytes"),
+], ids=["set", "datetime-in-dict", "decimal-in-list", "bytes-in-tuple"])
+def test_a_value_json_would_change_is_refused_without_a_return_type(value: Any, said: str) -> None:
+    with pytest.raises(SerDesError, match=re.escape(said)) as refused:
+        JsonSerDes().serialize(value, CTX)
+    assert "annotate the function's return type" in str(refused.value)
+    assert JsonSerDes(return_type=type(value)).serialize(value, CTX)  # a typed read-back keeps it
+
+
+def test_json_serdes_still_converts_models_dataclasses_and_tuples() -> None:
+    assert JsonSerDes().serialize({"p": Point(1, 2), "t": (1, 2)}, CTX) == '{"p":{"x":1,"y":2},"t":[1,2]}'
+
+
+def test_an_unannotated_step_returning_a_set_fails_naming_the_step(make_runner: MakeRunner) -> None:
+    @durable_execution
+    def handler(event: Any, ctx: DurableContext) -> Any:
+        return ctx.step(lambda _: {"a", "b"}, name="tags")
+
+    result = make_runner(handler).run(None)
+    assert result.status == "FAILED" and result.error is not None
+    assert "tags" in (result.error.ErrorMessage or "") and "set" in (result.error.ErrorMessage or "")
 
 
 def test_a_handler_result_that_is_not_json_fails_the_execution(make_runner: MakeRunner) -> None:

@@ -68,3 +68,29 @@ def test_logs_go_with_their_execution_when_it_is_purged(engine: Engine) -> None:
     assert engine.service.purge_expired() >= 1
     count = engine.store.reader().execute("SELECT COUNT(*) FROM logs WHERE arn = ?", (arn,)).fetchone()[0]
     assert count == 0
+
+
+def _broken(_: Any) -> Any:
+    return len(None)  # type: ignore[arg-type]
+
+
+def _flaky(_: Any) -> Any:
+    raise ConnectionError("refused")
+
+
+@durable_execution
+def buggy(event: Any, ctx: DurableContext) -> Any:
+    return ctx.step(_broken if event["bug"] else _flaky, name="compute")
+
+
+def test_each_retry_is_said_as_it_is_decided_and_a_bug_is_called_one(engine: Engine) -> None:
+    arn = engine.start_execution(buggy, {"bug": True})
+    assert engine.run_until_complete(arn, skip_time=True)["Status"] == "FAILED"
+    retries = [r for r in engine.service.get_logs(arn) if r["Level"] == "WARNING"]
+    assert [r["attempt"] for r in retries] == [1, 2, 3, 4, 5]  # the sixth attempt fails for good
+    assert retries[0]["Message"].startswith("step 'compute'") and "TypeError" in retries[0]["Message"]
+    assert "attempt 2 in" in retries[0]["Message"] and "a bug in the code" in retries[0]["Message"]
+    flaky = engine.start_execution(buggy, {"bug": False})
+    engine.run_until_complete(flaky, skip_time=True)
+    messages = [r["Message"] for r in engine.service.get_logs(flaky)]
+    assert len(messages) == 5 and not any("a bug in the code" in m for m in messages)
