@@ -23,7 +23,7 @@ def _loopback(host: str) -> bool:
         return False
 
 
-@click.command("serve", short_help="Serve the Lambda durable-execution API on this database.")
+@click.command("serve", short_help="Serve the Lambda durable-execution API and the dashboard on this database.")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on. Another address than loopback needs --access-key-id and "
                    "--secret-access-key.")
@@ -51,8 +51,12 @@ def serve(host: str, port: int, workers: int, access_key_id: str | None, secret_
         --cli-binary-format raw-in-base64-out --payload '{"order": "A-1"}' out.json
     aws lambda get-durable-execution --endpoint-url http://127.0.0.1:8765 --durable-execution-arn "ARN"
 
-    Requests are authenticated only when an access key is given; then every request must be
-    signed with it (an AWS CLI profile with that key works), and unsigned ones get a 403.
+    The web dashboard is at / on the same address: executions, their graph and timeline, and
+    an inbox of the callbacks that wait for a person.
+
+    Requests are authenticated only when an access key is given; then every API request must be
+    signed with it (an AWS CLI profile with that key works), and unsigned ones get a 403; the
+    dashboard then asks for the access key id and secret as user name and password.
     """
     if (access_key_id is None) != (secret_access_key is None):
         raise BadInput("give both --access-key-id and --secret-access-key, or neither")
@@ -60,7 +64,7 @@ def serve(host: str, port: int, workers: int, access_key_id: str | None, secret_
         raise BadInput(f"--host {host} is not a loopback address: requests from other machines must be "
                        "authenticated; give --access-key-id and --secret-access-key (or their DURABLY_SERVE_ "
                        "variables)")
-    if importlib.util.find_spec("starlette") is None or importlib.util.find_spec("uvicorn") is None:
+    if any(importlib.util.find_spec(m) is None for m in ("starlette", "uvicorn", "jinja2", "multipart")):
         raise BadInput("durably serve needs the serve extra: pip install 'durably[serve]'", "DependencyMissing")
     import uvicorn
     from durably.server import AccessKey, create_app
@@ -73,7 +77,7 @@ def serve(host: str, port: int, workers: int, access_key_id: str | None, secret_
             open_engine(workers=max(workers, 1)) as engine:
         if workers:
             engine.start()
-        CLI_LOGGER.info("durably serve: the Lambda durable API of %s on http://%s:%d%s%s; Ctrl-C to stop",
-                        engine.store.path, host, port, f", {workers} worker(s)" if workers else "",
-                        ", signed requests only" if key else "")
+        CLI_LOGGER.info("durably serve: the Lambda durable API of %s on http://%s:%d (dashboard at /)%s%s; "
+                        "Ctrl-C to stop", engine.store.path, host, port,
+                        f", {workers} worker(s)" if workers else "", ", signed requests only" if key else "")
         uvicorn.run(create_app(engine, access_key=key), host=host, port=port, log_level="warning")
