@@ -110,13 +110,18 @@ class ContextCore:
         ):
             if recorded != current:
                 recorded, current = _shown(recorded), _shown(current)
-                raise NonDeterministicExecutionError(
+                message = (
                     f"Non-deterministic operation identity at id={op.Id!r} (recorded as "
                     f"{_shown(op.Type)} {op.Name!r}): {what} "
                     f"checkpoint={recorded!r} current={current!r}. The code no longer matches "
                     "the execution's history; deploy such a change under a new function name "
                     "or let running executions finish first."
                 )
+                if self.state.replay_check is not None:
+                    self.state.replay_check.diverged(op, _validate_update({
+                        "Id": op.Id, "ParentId": self.parent_id, "Name": name, "Type": op_type,
+                        "SubType": sub_type, "Action": "START"}), message)
+                raise NonDeterministicExecutionError(message)
 
     def update(self, op_id: str, op_type: OperationType, action: str, sub_type: str | None,
                name: str | None, **fields: Any) -> OperationUpdate:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
 
-from durably.core.backend import Backend
+from durably.core.backend import Backend, ReplayCheck
 from durably.core.context import AsyncDurableContext, DurableContext
 from durably.core.context_core import ContextCore, run_handler_coroutine
 from durably.core.errors import (
@@ -85,6 +85,8 @@ class InvocationInput:
     lambda_context: Any = None
     trace_header: str | None = None
     """The trace context the execution was started with (durably's engine; see InvocationStartInfo)."""
+    replay_check: ReplayCheck | None = None
+    """Set by a replay check (:mod:`durably.core.replay_check`): the invocation writes nothing."""
 
 
 class DurableFunction:
@@ -134,7 +136,7 @@ class DurableFunction:
         start = _start_info(inv, operations, first) if self.plugins or has_global_plugins() else None
         plugins = Plugins.create(self.plugins, start) if start is not None else NO_PLUGINS
         state = InvocationState(inv.durable_execution_arn, inv.checkpoint_token, operations, backend,
-                                plugins, inv.updated_operation_ids)
+                                plugins, inv.updated_operation_ids, inv.replay_check)
         plugins.emit("on_invocation_start", start)
         try:
             output = self._run(inv, state, operations)

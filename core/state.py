@@ -14,6 +14,9 @@ A failed checkpoint (refused because another worker took the execution over, or 
 halts the invocation for good: that write, and every later ``queue`` or ``write``, raises
 :class:`~durably.core.errors.CheckpointFailedError`, so no user code runs after it. A batch the
 background flusher could not write is never dropped silently: the next write reports it.
+
+In a replay check (``replay_check`` set) nothing is queued or written: the check refuses the first
+update, and the START of an operation found STARTED (:meth:`InvocationState.rerun`), by raising.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import time
 import weakref
 from collections.abc import Iterable, Mapping
 
-from durably.core.backend import Backend
+from durably.core.backend import Backend, ReplayCheck
 from durably.core.errors import CheckpointFailedError, SuspendExecution
 from durably.core.model import Operation, OperationUpdate
 from durably.core.plugins import (
@@ -41,13 +44,15 @@ class InvocationState:
     """Operations known to this invocation, keyed by id, and the checkpoint token chain."""
 
     def __init__(self, arn: str, token: str, operations: Iterable[Operation], backend: Backend,
-                 plugins: Plugins = NO_PLUGINS, updated_ids: Iterable[str] = ()) -> None:
+                 plugins: Plugins = NO_PLUGINS, updated_ids: Iterable[str] = (),
+                 replay_check: ReplayCheck | None = None) -> None:
         self.arn = arn
         self.token: str | None = token
         self.ops: dict[str, Operation] = {op.Id: op for op in operations}
         self.backend = backend
         self.plugins = plugins
         self.updated_ids = set(updated_ids)
+        self.replay_check = replay_check
         self._queued: list[OperationUpdate] = []
         self._queued_at = 0.0
         self._watched = False
@@ -67,6 +72,8 @@ class InvocationState:
 
     def queue(self, update: OperationUpdate) -> None:
         """Send ``update`` with the next write (or within ``QUEUED_FLUSH_SECONDS``)."""
+        if self.replay_check is not None:
+            self.replay_check.refuse([update])
         self._observe_start(update)
         with self._lock:
             if self._halted is not None:
@@ -80,6 +87,8 @@ class InvocationState:
 
     def write(self, *updates: OperationUpdate) -> None:
         """Make the queued updates and ``updates`` durable before returning."""
+        if self.replay_check is not None and updates:
+            self.replay_check.refuse(updates)
         for update in updates:
             self._observe_start(update)
         with self._lock:
@@ -104,6 +113,12 @@ class InvocationState:
                 raise self._halt()
         for update in updates:
             self._observe_end(update)
+
+    def rerun(self, start: OperationUpdate) -> None:
+        """An operation found STARTED is about to run its body again without a new START (an
+        at-least-once step after a crash); a replay check refuses ``start`` instead."""
+        if self.replay_check is not None:
+            self.replay_check.refuse([start])
 
     def _send_queued(self) -> None:
         """Send everything gathered so far as one checkpoint; called with the lock held."""
@@ -177,6 +192,8 @@ class InvocationState:
     def observe_replayed(self, op: Operation) -> None:
         """An operation the code meets on replay: the end hook of one the engine finished while the
         execution was suspended, or the replayed start hook of one still unfinished (each once)."""
+        if self.replay_check is not None:
+            self.replay_check.replayed(op)
         if not self.plugins.plugins or op.Type == "EXECUTION":
             return
         if op.is_terminal:

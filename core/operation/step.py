@@ -3,7 +3,8 @@
 Replay: a SUCCEEDED step returns its stored result and a FAILED one raises its stored error,
 without running the body. A step whose retry is due runs its next attempt. An at-most-once step
 found STARTED (the process died mid-attempt) is not run again for that attempt: it counts as a
-failed attempt (``StepInterruptedError``) and the retry strategy decides.
+failed attempt (``StepInterruptedError``) and the retry strategy decides; an at-least-once step
+found STARTED runs its body again (that attempt's START is already on record).
 """
 
 from __future__ import annotations
@@ -200,6 +201,8 @@ def step(core: ContextCore, func: Callable[..., Any], name: str | None,
             core.state.write(start)
         else:
             core.state.queue(start)
+    else:
+        core.state.rerun(start)
 
     assert core.logger is not None
     step_ctx = StepContext(core.logger, attempt, core.arn, operationId=op_id, operationName=name)

@@ -60,8 +60,11 @@ def wait_for_condition(core: ContextCore, check: Callable[..., Any], config: Wai
     else:
         state = decode_result(serdes, encode_result(serdes, config.initial_state, sctx, what), sctx)
     attempt = (details.Attempt if details else 0) + 1
+    start = core.update(op_id, STEP, "START", SUB_TYPE, name)
     if op is None or op.Status == "READY":
-        core.state.queue(core.update(op_id, STEP, "START", SUB_TYPE, name))
+        core.state.queue(start)
+    else:
+        core.state.rerun(start)
 
     def fail(exc: BaseException) -> None:
         err = ErrorObject.from_exception(exc)
