@@ -133,7 +133,8 @@ def _stacked(headers: list[str], rows: list[list[Text]], widths: dict[int, int],
         return out
 
     indent = " " * (next(iter(widths.values())) + GAP)
-    lines = [line([Text(h, style="bold") for h in headers]), Text("─" * (sum(widths.values()) + GAP * (len(widths) - 1)))]
+    rule = Text("─" * (sum(widths.values()) + GAP * (len(widths) - 1)))
+    lines = [line([Text(h, style="bold") for h in headers]), rule]
     for row in rows:
         lines.append(line(row))
         if row[under].plain:

@@ -40,16 +40,14 @@ class Waiting:
 def waiting_on(operations: Sequence[Operation]) -> list[Waiting]:
     """The open callbacks, running waits, pending retries and chained invokes, in operation order.
 
-    A wait_for_callback's callback goes by the name of its context when it has none of its own.
+    A wait_for_callback's callback goes by the name of its context (as in ``durably run``'s progress).
     """
     by_id = {op.Id: op for op in operations}
     found: list[Waiting] = []
     for op in operations:
         if op.Type == "CALLBACK" and op.Status == "STARTED" and op.CallbackDetails is not None:
             parent = by_id.get(op.ParentId or "")
-            name = op.Name
-            if name is None and parent is not None and parent.SubType == CALLBACK_CONTEXT_SUBTYPE:
-                name = parent.Name
+            name = parent.Name if parent is not None and parent.SubType == CALLBACK_CONTEXT_SUBTYPE else op.Name
             found.append(Waiting("callback", name, op.Id, callback_id=op.CallbackDetails.CallbackId))
         elif op.Type == "WAIT" and op.Status == "STARTED":
             until = op.WaitDetails.ScheduledEndTimestamp if op.WaitDetails else None
