@@ -2,8 +2,8 @@
 
 The verbs follow the AWS CLI's durable execution commands (``run`` starts an execution and
 drives it in-process, ``worker`` serves the database, ``list``/``get``/``history``/``stop`` and
-``callback success|failure|heartbeat`` call the engine's service API). ``--output json`` prints
-the AWS response shapes with ISO 8601 timestamps.
+``callback success|failure|heartbeat`` call the engine's service API, ``logs`` prints the records
+the handlers logged). ``--output json`` prints the AWS response shapes with ISO 8601 timestamps.
 """
 
 from durably.cli.app import cli, main

@@ -10,6 +10,7 @@ from durably.cli.callback import callback
 from durably.cli.errors import guarded
 from durably.cli.execute import run, worker
 from durably.cli.inspect_cmds import get, history, list_, stop
+from durably.cli.logs_cmd import logs
 from durably.cli.replay import replay
 from durably.cli.serve import serve
 from durably.cli.settings import Settings, group_options
@@ -34,14 +35,27 @@ def cli(ctx: click.Context, db: str | None, output: str, region: str) -> None:
     """durably: durable execution on an embedded SQLite engine, with the AWS durable functions API.
 
     \b
-    durably run app.py:handler --input '{"order": 1}'
+    durably run app.py:handler --name order-1 --input '{"order": 1}'
     durably list --status RUNNING
-    durably callback success CALLBACK_ID --payload '"approved"'
+    durably get order-1
+    durably logs order-1 --follow
+    durably callback success CALLBACK_ID --payload approved
+
+    An execution is named by its ARN (in single quotes: it holds $LATEST), its name, or the start
+    of its id (6 characters or more). A callback's --payload is sent as-is, as text: the handler's
+    callback result above is the string approved (no JSON quotes needed).
+
+    \b
+    Exit codes:
+      0    done; `run`: the execution SUCCEEDED (or is RUNNING, with --no-wait)
+      1    a service or database error; `run`: the execution FAILED, TIMED_OUT or STOPPED
+      2    a usage error or bad input
+      130  interrupted (Ctrl-C; for `durably worker`, a second Ctrl-C or SIGTERM)
     """
     ctx.obj = Settings(db=db, output=output, region=region)
 
 
-for command in (run, worker, serve, list_, get, history, stop, callback, replay):
+for command in (run, worker, serve, list_, get, history, logs, stop, callback, replay):
     cli.add_command(command)
 
 

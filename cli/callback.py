@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from durably.cli import render
 from durably.cli.inputs import error_object, read_text
-from durably.cli.settings import command_options, open_engine, settings
+from durably.cli.settings import database_options, open_engine, settings
 
 
 @click.group("callback", short_help="Answer a callback: success, failure, heartbeat.")
@@ -22,10 +22,18 @@ def _done(callback_id: str, what: str) -> None:
 
 @callback.command("success")
 @click.argument("callback_id")
-@click.option("--payload", metavar="TEXT", help="The result, sent as-is (text, or file://PATH).")
-@command_options
+@click.option("--payload", metavar="TEXT",
+              help="Optional: the result, sent as-is (text, or file://PATH). Without it (or with an empty one) "
+                   "the result is empty: the callback's result() and wait_for_callback return None.")
+@database_options
 def success(callback_id: str, payload: str | None) -> None:
-    """Complete the callback with PAYLOAD as its result."""
+    """Complete the callback, with the text of --payload as its result (none without it).
+
+    \b
+    durably callback success CALLBACK_ID --payload approved
+    durably callback success CALLBACK_ID --payload '{"approved": true}'
+    durably callback success CALLBACK_ID --payload file://answer.json
+    """
     text = read_text(payload, "--payload") if payload is not None else None
     with open_engine(create=False) as engine:
         engine.send_callback_success(callback_id, text)
@@ -35,10 +43,11 @@ def success(callback_id: str, payload: str | None) -> None:
 @callback.command("failure")
 @click.argument("callback_id")
 @click.option("--payload", metavar="JSON",
-              help='The error: {"ErrorType": ..., "ErrorMessage": ..., "ErrorData": ...} (or file://PATH).')
-@command_options
+              help='Optional: the error, {"ErrorType": ..., "ErrorMessage": ..., "ErrorData": ...} (or file://PATH). '
+                   "Without it the callback fails with an error that has no type or message.")
+@database_options
 def failure(callback_id: str, payload: str | None) -> None:
-    """Fail the callback with the error in PAYLOAD."""
+    """Fail the callback with the error in --payload (the handler's wait raises CallbackExternalError)."""
     error = error_object(payload) if payload is not None else None
     with open_engine(create=False) as engine:
         engine.send_callback_failure(callback_id, error)
@@ -47,7 +56,7 @@ def failure(callback_id: str, payload: str | None) -> None:
 
 @callback.command("heartbeat")
 @click.argument("callback_id")
-@command_options
+@database_options
 def heartbeat(callback_id: str) -> None:
     """Tell the callback its submitter is still alive (resets its heartbeat timeout)."""
     with open_engine(create=False) as engine:

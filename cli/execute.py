@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shlex
 import signal
 import sys
 import threading
@@ -20,8 +19,10 @@ from durably.cli.inputs import json_text, lambda_name
 from durably.cli.lambda_endpoint import served_if_needed
 from durably.cli.logs import CLI_LOGGER, engine_logs_at_least, log_options, stderr_logs
 from durably.cli.progress import reporting
-from durably.cli.settings import command_options, open_engine, settings
+from durably.cli.resolve import quoted
+from durably.cli.settings import command_options, command_prefix, open_engine, settings
 from durably.cli.tracing import traced_from_env
+from durably.cli.waiting import waiting_on
 from durably.core.engine.engine import Engine
 
 
@@ -60,21 +61,15 @@ def run(handler: str, input_: str | None, name: str | None, function_name: str |
         arn = engine.start_execution(handler, text, name=name, function_name=function_name,
                                      input_is_json=text is not None, trace_context=traceparent or None)
         with served_if_needed(engine, handler), \
-                nullcontext() if quiet else reporting(engine.service, arn, _callback_command()):
+                nullcontext() if quiet else reporting(engine.service, arn, f"{command_prefix()} callback"):
             execution = _drive(engine, arn, no_wait)
-        events = None if settings().json else engine.get_history(arn)
-    if events is None:
+        shown = None if settings().json else (engine.get_history(arn), waiting_on(engine.service.all_operations(arn)))
+    if shown is None:
         render.print_json(execution)
     else:
-        render.print_run(execution, events)
+        render.print_run(execution, *shown, command_prefix())
     if execution["Status"] not in ("SUCCEEDED", "RUNNING"):
         sys.exit(EXIT_FAILED)
-
-
-def _callback_command() -> str:
-    """``durably callback``, with the ``--db`` that this run was given."""
-    db = settings().db
-    return f"durably --db {shlex.quote(db)} callback" if db else "durably callback"
 
 
 def _drive(engine: Engine, arn: str, no_wait: bool) -> dict[str, Any]:
@@ -83,7 +78,7 @@ def _drive(engine: Engine, arn: str, no_wait: bool) -> dict[str, Any]:
             return engine.run_until_suspended(arn)
         return engine.run_until_complete(arn)
     except KeyboardInterrupt:
-        CLI_LOGGER.warning("interrupted: %s is still RUNNING; `durably worker` drives it on", arn,
+        CLI_LOGGER.warning("interrupted: %s is still RUNNING; `durably worker` drives it on", quoted(arn),
                            extra={"executionArn": arn})
         sys.exit(EXIT_INTERRUPTED)
 

@@ -7,11 +7,15 @@ from typing import Any
 import click
 from durably.cli import render
 from durably.cli.errors import BadInput
-from durably.cli.settings import command_options, database_exists, open_engine, open_reader, settings
+from durably.cli.resolve import execution_arn, quoted
+from durably.cli.settings import command_prefix, database_exists, database_options, open_engine, open_reader, settings
+from durably.cli.waiting import Waiting, waiting_on
 from durably.core.model import ErrorObject
 
 STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "STOPPED")
 PAGE = 1000
+EXECUTION = "EXECUTION"
+"""The argument naming an execution: its ARN, its name or the start of its id (resolve.execution_arn)."""
 
 
 def _statuses(values: tuple[str, ...]) -> list[str]:
@@ -30,11 +34,12 @@ def _statuses(values: tuple[str, ...]) -> list[str]:
               help=f"Only these statuses (repeat, or comma-separate): {', '.join(STATUSES)}.")
 @click.option("--name", metavar="NAME", help="Only executions with this name.")
 @click.option("--max-items", type=click.IntRange(min=1), help="At most this many (newest first).")
-@command_options
+@database_options
 def list_(function_name: str | None, statuses: tuple[str, ...], name: str | None, max_items: int | None) -> None:
     """List durable executions, newest first (ListDurableExecutions)."""
     wanted = _statuses(statuses)
     items: list[dict[str, Any]] = []
+    waits: dict[str, list[Waiting]] = {}
     if settings().db is not None or database_exists():  # no default database yet: nothing has run here
         with open_reader() as service:
             marker = None
@@ -45,37 +50,48 @@ def list_(function_name: str | None, statuses: tuple[str, ...], name: str | None
                 marker = page.get("NextMarker")
                 if not marker:
                     break
-    items = items[:max_items] if max_items is not None else items
+            items = items[:max_items] if max_items is not None else items
+            if not settings().json:
+                waits = {item["DurableExecutionArn"]: waiting_on(service.all_operations(item["DurableExecutionArn"]))
+                         for item in items if item["Status"] == "RUNNING"}
     if settings().json:
         render.print_json({"DurableExecutions": items})
     else:
-        render.print_executions(items)
+        render.print_executions(items, waits, command_prefix())
 
 
 @click.command("get", short_help="Show one execution.")
-@click.argument("arn")
-@command_options
-def get(arn: str) -> None:
+@click.argument("execution", metavar=EXECUTION)
+@database_options
+def get(execution: str) -> None:
     """Show one execution: status, input, result or error (GetDurableExecution).
 
-    A running execution whose last invocation failed (an import error, a crash) also shows that
-    error, with when and on which worker it happened.
+    EXECUTION is its ARN (in single quotes: it holds $LATEST), its name, or the start of its id.
+    A running execution also shows what it waits on (a callback to answer, a wait, a step's next
+    attempt, an invoked execution) and, when its last invocation failed (an import error, a
+    crash), that error, with when and on which worker it happened.
     """
     with open_reader() as service:
-        execution = service.get_execution(arn)
+        arn = execution_arn(service, execution)
+        found = service.get_execution(arn)
+        if settings().json:
+            render.print_json(found)
+            return
         problem = service.last_invocation_error(arn)
-    if settings().json:
-        render.print_json(execution)
-    else:
-        render.print_execution(execution, problem)
+        waits = waiting_on(service.all_operations(arn)) if found["Status"] == "RUNNING" else []
+    render.print_execution(found, problem, waits, command_prefix())
 
 
 @click.command("history", short_help="Show the events of an execution.")
-@click.argument("arn")
-@command_options
-def history(arn: str) -> None:
-    """Show every event of an execution (GetDurableExecutionHistory, all pages)."""
+@click.argument("execution", metavar=EXECUTION)
+@database_options
+def history(execution: str) -> None:
+    """Show every event of an execution (GetDurableExecutionHistory, all pages).
+
+    EXECUTION is its ARN (in single quotes), its name, or the start of its id.
+    """
     with open_reader() as service:
+        arn = execution_arn(service, execution)
         page = service.get_history(arn)
         events: list[dict[str, Any]] = page["Events"]
         while page.get("NextMarker"):
@@ -88,19 +104,23 @@ def history(arn: str) -> None:
 
 
 @click.command("stop", short_help="Stop a running execution.")
-@click.argument("arn")
+@click.argument("execution", metavar=EXECUTION)
 @click.option("--error-type", metavar="TYPE", help="ErrorType recorded for the stop.")
 @click.option("--error-message", metavar="TEXT", help="ErrorMessage recorded for the stop.")
-@command_options
-def stop(arn: str, error_type: str | None, error_message: str | None) -> None:
-    """Stop a RUNNING execution (StopDurableExecution)."""
+@database_options
+def stop(execution: str, error_type: str | None, error_message: str | None) -> None:
+    """Stop a RUNNING execution (StopDurableExecution).
+
+    EXECUTION is its ARN (in single quotes), its name, or the start of its id.
+    """
     error = None
     if error_type is not None or error_message is not None:
         error = ErrorObject(ErrorType=error_type or "Execution.Stopped", ErrorMessage=error_message)
     with open_engine(create=False) as engine:
+        arn = execution_arn(engine.service, execution)
         out = engine.stop_execution(arn, error)
     if settings().json:
         stamp = out.get("StopTimestamp")
         render.print_json({**out, "StopTimestamp": render.iso(stamp)} if isinstance(stamp, int) else out)
     else:
-        render.print_line(f"Stopped {arn} at {render.clock(out.get('StopTimestamp'), date=True)} UTC")
+        render.print_line(f"Stopped {quoted(arn)} at {render.clock(out.get('StopTimestamp'), date=True)} UTC")

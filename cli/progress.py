@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from durably.cli.logs import CLI_LOGGER
-from durably.cli.render import error_line
+from durably.cli.render import error_line, took
 from durably.core.engine.service import Service
 from durably.sagas import COMPENSATION_SUBTYPE, ROLLBACK_SUBTYPE, SAGA_SUBTYPE
 
@@ -33,12 +33,6 @@ QUIET_CONTEXTS = frozenset({"MapIteration", "ParallelBranch", "ToolCall", "WaitF
 """Contexts whose end the lines of their operations already tell."""
 
 FAILURE_EXAMPLE = '{"ErrorType": "Rejected", "ErrorMessage": "..."}'
-
-
-def took(ms: int) -> str:
-    if ms < 1000:
-        return f"{ms} ms"
-    return f"{ms / 1000:.1f} s" if ms < 60_000 else f"{ms // 60_000} min {ms % 60_000 // 1000} s"
 
 
 def seconds(n: int) -> str:

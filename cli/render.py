@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from typing import Any
 
 import click
+from durably.cli.resolve import quoted
+from durably.cli.waiting import Waiting
 from durably.core.engine.history import render_timestamps
 from durably.sagas import COMPENSATION_SUBTYPE, ROLLBACK_SUBTYPE, SAGA_SUBTYPE
 from rich import box
@@ -16,7 +17,13 @@ from rich.table import Table
 from rich.text import Text
 
 DETAILS_WIDTH = 80
-WIDE = 400
+UNBOUNDED = 1_000_000
+"""The width of output that is not a terminal: no line is cut or wrapped."""
+GAP = 3
+"""Between two columns of a table: a space either side of rich's (blank) column divider."""
+MIN_FLEXIBLE = 6
+ID_SHOWN = 8
+"""The characters of an execution's id that tables show (any unique prefix of 6 or more names it)."""
 STATUS_STYLES = {"SUCCEEDED": "green", "RUNNING": "cyan", "FAILED": "red", "TIMED_OUT": "red",
                  "STOPPED": "yellow"}
 QUIET_DETAILS = frozenset({"ExecutionTimeout", "RequestId", "ExecutedVersion", "StartTimestamp", "EndTimestamp"})
@@ -33,29 +40,106 @@ OUTCOME_STYLES = {"rolled_back": "yellow", "compensation_failed": "bold red", "f
 LISTED_STEPS = 8
 """Steps named in a saga outcome before ``+N more``."""
 OUTCOME_WIDTH = 240
+LISTED_WAITS = 10
+"""What an execution waits on, listed before ``+N more``."""
 LC_AI_MESSAGE = "AIMessage"
 """The last part of the id langchain-core's serialisation gives an AIMessage (an agent's model step)."""
 
 
 def console() -> Console:
-    """A console on stdout; unbounded when stdout is not a terminal, so ARNs stay on one line."""
+    """A console on stdout: the terminal's width, or unbounded when stdout is not a terminal, so that
+    piped output has one line per row whatever its length (and whatever COLUMNS says)."""
     out = Console(highlight=False, soft_wrap=False)
-    if not out.is_terminal and "COLUMNS" not in os.environ:
-        out = Console(highlight=False, soft_wrap=False, width=WIDE)
+    if not out.is_terminal:
+        out = Console(highlight=False, soft_wrap=False, width=UNBOUNDED)
     return out
 
 
 def emit(*renderables: Any) -> None:
-    """Print to stdout; without a terminal, as plain lines with no trailing blanks."""
+    """Print to stdout; without a terminal, as plain lines with no trailing blanks.
+
+    A line of text is left for the terminal to wrap (an ARN in it stays whole when copied).
+    """
     out = console()
     if out.is_terminal:
         for renderable in renderables:
-            out.print(renderable)
+            out.print(renderable, soft_wrap=isinstance(renderable, Text))
         return
     with out.capture() as captured:
         for renderable in renderables:
             out.print(renderable)
     click.echo("\n".join(line.rstrip() for line in captured.get().splitlines()))
+
+
+def fitted_widths(natural: list[int], available: int) -> list[int]:
+    """Widths for columns that naturally take ``natural`` and together get ``available``: the narrow
+    ones keep theirs, the wide ones share the rest equally (each at least MIN_FLEXIBLE)."""
+    widths = list(natural)
+    left, pending = available, sorted(range(len(natural)), key=natural.__getitem__)
+    while pending:
+        share = max(left // len(pending), MIN_FLEXIBLE)
+        if natural[pending[0]] > share:
+            for i in pending:
+                widths[i] = share
+            break
+        left -= natural[pending[0]]
+        pending.pop(0)
+    return widths
+
+
+def tabulate(headers: list[str], rows: list[list[Text]], flexible: frozenset[int] = frozenset(),
+             under: int | None = None, right: frozenset[int] = frozenset()) -> list[Any]:
+    """A table whose rows take one line each, as renderables for ``emit``.
+
+    Without a terminal, or when it fits the terminal, it is a plain table. Otherwise the
+    ``flexible`` columns (by index) share the width the others leave, cut with ``…``, and the
+    ``under`` column (long details) moves to a line of its own under each row.
+    """
+    natural = [max([len(h), *(row[i].cell_len for row in rows)]) for i, h in enumerate(headers)]
+    width = console().width
+    if width >= UNBOUNDED or sum(natural) + GAP * (len(headers) - 1) <= width:
+        return [_table(headers, rows, natural, right)]
+    kept = [i for i in range(len(headers)) if i != under]
+    shares = [i for i in kept if i in flexible]
+    fixed = sum(natural[i] for i in kept if i not in flexible)
+    caps = fitted_widths([natural[i] for i in shares], width - fixed - GAP * (len(kept) - 1))
+    widths = {**{i: natural[i] for i in kept}, **dict(zip(shares, caps, strict=True))}
+    if under is None:
+        return [_table(headers, rows, [widths[i] for i in kept], right)]
+    return _stacked(headers, rows, widths, under, right)
+
+
+def _table(headers: list[str], rows: list[list[Text]], widths: list[int], right: frozenset[int]) -> Table:
+    out = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    for i, header in enumerate(headers):
+        out.add_column(header, no_wrap=True, overflow="ellipsis", max_width=widths[i],
+                       justify="right" if i in right else "left")
+    for row in rows:
+        out.add_row(*row)
+    return out
+
+
+def _stacked(headers: list[str], rows: list[list[Text]], widths: dict[int, int], under: int,
+             right: frozenset[int]) -> list[Text]:
+    """The table as lines, each row's ``under`` cell on a line of its own, below the row and indented."""
+    def line(cells: list[Text]) -> Text:
+        out = Text()
+        for i, width in widths.items():
+            cell = cells[i].copy()
+            cell.truncate(width, overflow="ellipsis")
+            cell.align("right" if i in right else "left", width)
+            out.append_text(cell).append(" " * GAP)
+        out.rstrip()
+        return out
+
+    indent = " " * (next(iter(widths.values())) + GAP)
+    rule = Text("─" * (sum(widths.values()) + GAP * (len(widths) - 1)))
+    lines = [line([Text(h, style="bold") for h in headers]), rule]
+    for row in rows:
+        lines.append(line(row))
+        if row[under].plain:
+            lines.append(Text(indent).append_text(row[under]))
+    return lines
 
 
 def print_json(value: Any) -> None:
@@ -73,6 +157,17 @@ def clock(ms: int | None, date: bool = False) -> str:
         return ""
     t = dt.datetime.fromtimestamp(ms / 1000, dt.UTC)
     return t.strftime("%Y-%m-%d %H:%M:%S") if date else t.strftime("%H:%M:%S.%f")[:-3]
+
+
+def took(ms: int) -> str:
+    if ms < 1000:
+        return f"{ms} ms"
+    return f"{ms / 1000:.1f} s" if ms < 60_000 else f"{ms // 60_000} min {ms % 60_000 // 1000} s"
+
+
+def stamp(ms: int) -> str:
+    """``2026-12-02 17:05:22.123``: the date and time (UTC) to the millisecond."""
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
 def shorten(text: str, width: int = DETAILS_WIDTH) -> str:
@@ -272,17 +367,11 @@ def _listed(names: list[str]) -> str:
     return shown + (f" +{len(names) - LISTED_STEPS} more" if len(names) > LISTED_STEPS else "")
 
 
-def history_table(events: list[dict[str, Any]]) -> Table:
+def history_table(events: list[dict[str, Any]]) -> list[Any]:
     """The history as a table. Operations are indented under the context they belong to (a saga, a
     child context, a map or parallel branch); a compensation reads ``↩ undo <step>``; the end of a
     saga that did not complete says how it ended (rolled back, or which compensation failed)."""
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    table.add_column("EventId", justify="right", no_wrap=True)
-    table.add_column("Time (UTC)", no_wrap=True)
-    table.add_column("EventType", no_wrap=True)
-    table.add_column("SubType", no_wrap=True)
-    table.add_column("Name", no_wrap=True)
-    table.add_column("Details", overflow="fold")
+    rows: list[list[Text]] = []
     levels = depths(events)
     for event in events:
         failed = event["EventType"].endswith(("Failed", "TimedOut", "Stopped"))
@@ -300,10 +389,11 @@ def history_table(events: list[dict[str, Any]]) -> Table:
             name.append(event.get("Name") or "")
         outcome = saga_outcome(event) if failed else rollback_result(event)
         details = Text(*outcome) if outcome else Text(summarize(event))
-        table.add_row(Text(str(event.get("EventId", ""))), Text(clock(event.get("EventTimestamp"))),
-                      Text(event["EventType"], style="red" if failed else ""), Text(sub_type, style=sub_style),
-                      name, details)
-    return table
+        rows.append([Text(str(event.get("EventId", ""))), Text(stamp(event["EventTimestamp"])),
+                     Text(event["EventType"], style="red" if failed else ""), Text(sub_type, style=sub_style),
+                     name, details])
+    return tabulate(["EventId", "Time (UTC)", "EventType", "SubType", "Name", "Details"], rows,
+                    flexible=frozenset({4}), under=5, right=frozenset({0}))
 
 
 def status_text(status: str) -> Text:
@@ -320,43 +410,62 @@ def summary(execution: dict[str, Any]) -> Text:
     return line
 
 
-def open_callbacks(events: list[dict[str, Any]]) -> list[tuple[str, str]]:
-    """(name, callback id) of the callbacks started and not yet answered."""
-    started: dict[str, tuple[str, str]] = {}
-    for event in events:
-        op_id = event.get("Id")
-        if event["EventType"] == "CallbackStarted" and op_id:
-            started[op_id] = (event.get("Name") or "", event["CallbackStartedDetails"].get("CallbackId", ""))
-        elif event["EventType"].startswith("Callback") and op_id:
-            started.pop(op_id, None)
-    return list(started.values())
+def waiting_text(wait: Waiting, prefix: str) -> str:
+    """What ``wait`` is and when it ends; for a callback, the command that answers it (``prefix``
+    starts it: ``durably``, with the ``--db`` in use)."""
+    until = f"{clock(wait.until, date=True)} UTC" if wait.until is not None else "(not set)"
+    if wait.kind == "callback":
+        return f"{wait.label}: {prefix} callback success {wait.callback_id} --payload TEXT"
+    if wait.kind == "wait":
+        return f"{wait.label} until {until}"
+    if wait.kind == "retry":
+        failed = f", after attempt {wait.attempt} failed: {error_line(wait.error.model_dump())}" if wait.error else ""
+        return f"{wait.label} at {until}{failed}"
+    if wait.kind == "condition":
+        return f"{wait.label} checked again at {until}" + (f" (after check {wait.attempt})" if wait.attempt else "")
+    return f"{wait.label}: until the execution it started ends"
 
 
-def print_run(execution: dict[str, Any], events: list[dict[str, Any]]) -> None:
+def waiting_short(waits: list[Waiting]) -> str:
+    """The first thing waited on, and how many more: ``callback 'approve' +2``."""
+    if not waits:
+        return ""
+    return waits[0].label + (f" +{len(waits) - 1}" if len(waits) > 1 else "")
+
+
+def waiting_lines(waits: list[Waiting], prefix: str, indent: str = "") -> list[Text]:
+    shown = [Text(indent + waiting_text(wait, prefix)) for wait in waits[:LISTED_WAITS]]
+    if len(waits) > LISTED_WAITS:
+        shown.append(Text(f"{indent}+{len(waits) - LISTED_WAITS} more"))
+    return shown
+
+
+def print_run(execution: dict[str, Any], events: list[dict[str, Any]], waits: list[Waiting],
+              prefix: str) -> None:
     """What ``durably run`` shows: the ARN, the history, the outcome, and how to go on."""
-    parts: list[Any] = [Text(f"Execution: {execution['DurableExecutionArn']}"), history_table(events),
+    parts: list[Any] = [Text(f"Execution: {quoted(execution['DurableExecutionArn'])}"), *history_table(events),
                         *stack_traces(events), summary(execution)]
     if execution["Status"] == "RUNNING":
-        for name, callback_id in open_callbacks(events):
-            label = f" {name!r}" if name else ""
-            parts.append(Text(f"Waiting on callback{label}: durably callback success {callback_id} --payload ..."))
-        parts.append(Text("Run `durably worker` to drive it on (waits, retries, answered callbacks)."))
+        if waits:
+            parts += [Text("Waiting on:"), *waiting_lines(waits, prefix, INDENT)]
+        parts.append(Text(f"Run `{prefix} worker` to drive it on (waits, retries, answered callbacks)."))
     emit(*parts)
 
 
 def print_history(events: list[dict[str, Any]]) -> None:
-    emit(history_table(events), *stack_traces(events))
+    emit(*history_table(events), *stack_traces(events))
 
 
-def print_execution(execution: dict[str, Any], problem: dict[str, Any] | None = None) -> None:
-    """GetDurableExecution as a two-column table, with the last invocation error of a running one."""
-    table = Table(show_header=False, box=None, pad_edge=False)
-    table.add_column("Field", style="bold", no_wrap=True)
-    table.add_column("Value", overflow="fold")
+def print_execution(execution: dict[str, Any], problem: dict[str, Any] | None, waits: list[Waiting],
+                    prefix: str) -> None:
+    """GetDurableExecution: the ARN on a line of its own, then a two-column table; a running
+    execution also shows its last invocation error and, below, what it waits on."""
+    grid = Table(show_header=False, box=None, pad_edge=False)
+    grid.add_column("Field", style="bold", no_wrap=True)
+    grid.add_column("Value", overflow="fold")
     rows: list[tuple[str, Text]] = [
-        ("Arn", Text(execution["DurableExecutionArn"])),
         ("Name", Text(execution.get("DurableExecutionName", ""))),
-        ("Function", Text(execution.get("FunctionArn", ""))),
+        ("Function", Text(function_name(execution.get("FunctionArn", "")))),
         ("Status", status_text(execution["Status"])),
         ("Started", Text(clock(execution.get("StartTimestamp"), date=True))),
     ]
@@ -375,25 +484,48 @@ def print_execution(execution: dict[str, Any], problem: dict[str, Any] | None = 
         rows.append(("Last invocation error", Text(f"{error_line(problem['Error'])} ({when}, worker "
                                                    f"{problem['Worker']})", style="yellow")))
     for field, value in rows:
-        table.add_row(field, value)
-    emit(table)
+        grid.add_row(field, value)
+    running = execution["Status"] == "RUNNING" and waits
+    waiting = [Text("Waiting on:"), *waiting_lines(waits, prefix, INDENT)] if running else []
+    emit(Text(f"Execution: {quoted(execution['DurableExecutionArn'])}"), grid, *waiting)
 
 
-def print_executions(items: list[dict[str, Any]]) -> None:
-    """ListDurableExecutions as a table, newest first."""
+def function_name(function_arn: str) -> str:
+    return function_arn.split(":function:")[-1].removesuffix(":$LATEST")
+
+
+def short_ref(arn: str) -> tuple[str, str]:
+    """An execution's name and the start of its id, from its ARN (``.../NAME/ID``)."""
+    _, name, exec_id = arn.rsplit("/", 2)
+    return name, exec_id[:ID_SHOWN]
+
+
+def print_executions(items: list[dict[str, Any]], waits: dict[str, list[Waiting]], prefix: str) -> None:
+    """ListDurableExecutions as a table, newest first; what the running ones wait on below it, and
+    the command that shows one."""
     if not items:
         emit(Text("No durable executions."))
         return
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    for column in ("Status", "Name", "Function", "Started (UTC)", "Ended (UTC)"):
-        table.add_column(column, no_wrap=True)
-    table.add_column("Arn", overflow="fold")
+    rows: list[list[Text]] = []
     for item in items:
-        table.add_row(status_text(item["Status"]), Text(item.get("DurableExecutionName", "")),
-                      Text(item.get("FunctionArn", "").split(":function:")[-1].removesuffix(":$LATEST")),
-                      Text(clock(item.get("StartTimestamp"), date=True)),
-                      Text(clock(item.get("EndTimestamp"), date=True)), Text(item["DurableExecutionArn"]))
-    emit(table)
+        arn, start, end = item["DurableExecutionArn"], item.get("StartTimestamp"), item.get("EndTimestamp")
+        rows.append([status_text(item["Status"]), Text(item.get("DurableExecutionName", "")),
+                     Text(short_ref(arn)[1]),
+                     Text(function_name(item.get("FunctionArn", ""))),
+                     Text(clock(start, date=True)),
+                     Text(took(end - start) if end is not None and start is not None else ""),
+                     Text(waiting_short(waits.get(arn, [])))])
+    parts = tabulate(["Status", "Name", "Id", "Function", "Started (UTC)", "Took", "Waiting on"], rows,
+                     flexible=frozenset({1, 3, 6}))
+    waiting = [item for item in items if waits.get(item["DurableExecutionArn"])]
+    if waiting:
+        parts.append(Text("\nWaiting on:"))
+        for item in waiting:
+            name, exec_id = short_ref(item["DurableExecutionArn"])
+            parts += waiting_lines(waits[item["DurableExecutionArn"]], prefix, f"{INDENT}{name} {exec_id}: ")
+    parts.append(Text(f"\nMore on one: {prefix} get {quoted(items[0]['DurableExecutionArn'])} "
+                      "(or its name, or the start of its id)"))
+    emit(*parts)
 
 
 def print_line(text: str) -> None:

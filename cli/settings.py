@@ -1,7 +1,9 @@
-"""Global options (``--db``, ``--output``, ``--region``), accepted on the group and on each command."""
+"""Global options (``--db``, ``--output``, ``--region``), accepted on the group and on each command
+(``--region`` only on the commands that start executions)."""
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -52,8 +54,14 @@ def group_options(f: F) -> F:
 
 
 def command_options(f: F) -> F:
-    """The same options on a command (``durably get ARN --output json``); they override the group's."""
+    """The same options on a command that starts executions (``durably run ... --region eu-west-1``);
+    they override the group's."""
     f = click.option("--region", expose_value=False, callback=_override("region"), help="As on the group.")(f)
+    return database_options(f)
+
+
+def database_options(f: F) -> F:
+    """``--db`` and ``--output`` on a command that starts no execution (``durably get ARN --output json``)."""
     f = click.option("--output", type=click.Choice(OUTPUTS), expose_value=False, callback=_override("output"),
                      help="As on the group.")(f)
     f = click.option("--db", type=click.Path(dir_okay=False), expose_value=False, callback=_override("db"),
@@ -63,6 +71,12 @@ def command_options(f: F) -> F:
 
 def settings() -> Settings:
     return click.get_current_context().ensure_object(Settings)
+
+
+def command_prefix() -> str:
+    """``durably``, with the ``--db`` this command was given: how the commands it suggests start."""
+    db = settings().db
+    return f"durably --db {shlex.quote(db)}" if db else "durably"
 
 
 def database_exists() -> bool:

@@ -20,7 +20,7 @@ def test_run_prints_result_and_history_table(durably: Any) -> None:
     result = durably("run", "handlers.py:double", "--input", '{"n": 21}')
     assert result.exit_code == 0, result.stderr
     out = result.stdout
-    assert "Execution: arn:aws:lambda:us-east-1:000000000000:function:handlers-double:$LATEST" in out
+    assert "Execution: 'arn:aws:lambda:us-east-1:000000000000:function:handlers-double:$LATEST/" in out
     for column in ("EventId", "EventType", "SubType", "Name", "Details"):
         assert column in out
     assert "StepSucceeded" in out and "Result: 42" in out
@@ -91,7 +91,7 @@ def test_no_wait_then_callback_then_run_again_by_name(durably: Any) -> None:
     assert table.exit_code == 0
     callback_id = durably.callback_id(arn)
     assert "\nStatus: RUNNING\n" in table.stdout
-    assert f"durably callback success {callback_id}" in table.stdout
+    assert f"durably --db {durably.db} callback success {callback_id} --payload TEXT" in table.stdout
 
     assert durably("callback", "heartbeat", callback_id).exit_code == 0
     sent = durably("callback", "success", callback_id, "--payload", "  raw text, not JSON ")
@@ -170,8 +170,10 @@ def test_list_filters_and_shapes(durably: Any) -> None:
 
     table = durably("list")
     assert table.exit_code == 0
-    for execution in every:
-        assert execution["DurableExecutionArn"] in table.stdout
+    for execution in every:  # a row: its name and the start of its id; the full ARN is in get and JSON
+        exec_id = execution["DurableExecutionArn"].rsplit("/", 1)[-1]
+        row = next(line for line in table.stdout.splitlines() if f" {exec_id[:8]} " in line)
+        assert execution["DurableExecutionName"] in row and exec_id not in row
     assert "handlers-boom" in table.stdout and "FAILED" in table.stdout
 
 

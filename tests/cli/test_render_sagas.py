@@ -99,7 +99,7 @@ def run_order(durably: Any, event: dict[str, Any]) -> tuple[str, list[Row]]:
     (durably.root / "order_saga.py").write_text(ORDER)
     result = durably("run", "order_saga.py:handler", "--input", json.dumps(event))
     assert result.exit_code == 1, (result.stdout, result.stderr)
-    arn = result.stdout.splitlines()[0].removeprefix("Execution: ")
+    arn = result.stdout.splitlines()[0].removeprefix("Execution: ").strip("'")
     rows = table_rows(result.stdout)
     history = durably("history", arn)
     assert history.exit_code == 0, history.stderr
