@@ -17,6 +17,8 @@ from rich.text import Text
 
 SEVERITY_STYLES = {"error": "bold red", "warning": "yellow", "info": "dim"}
 LABEL_WIDTH = 9
+SAID_MIN = 4
+"""Shorter details (``3``, ``0 ms``) are shown even when the summary has the same characters."""
 
 
 @click.command("diagnose", short_help="Find out why an execution is stuck, slow or failed.")
@@ -25,7 +27,6 @@ LABEL_WIDTH = 9
 def diagnose_cmd(execution: str) -> None:
     """Run the troubleshooting playbook on one execution (its ARN, name or the start of its id).
 
-    \b
     Checks: its status and how long it has run; whether a worker runs it; timers that fell due
     unfired; open operations and their age; an open callback (its id, the time left, the command
     that answers it); failed operations (error, stack trace, attempts) and steps retrying; the
@@ -123,9 +124,14 @@ def _details(finding: Finding) -> Group:
         elif isinstance(value, list):
             parts.append(Text(f"{_label(key)}:", style="dim"))
             parts.extend(Text("  " + str(line)) for line in value)
-        else:
+        elif not _said(_text(key, value), finding.summary):
             parts.append(Text.assemble((f"{_label(key)}: ", "dim"), _text(key, value)))
     return Group(*parts)
+
+
+def _said(text: str, summary: str) -> bool:
+    """Whether the summary already says ``text`` (people read it once; JSON keeps every detail)."""
+    return len(text) >= SAID_MIN and text in summary
 
 
 def _rows(rows: list[Any]) -> Table:

@@ -8,6 +8,7 @@ with a severity, a one-line summary, details and what to do. Nothing here reads 
 from __future__ import annotations
 
 import re
+import shlex
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ NON_DETERMINISTIC = "NonDeterministicExecutionError"
 IMPORT_ERROR = "HandlerImportError"
 OPEN = ("STARTED", "PENDING", "READY")
 FAILED = ("FAILED", "TIMED_OUT", "STOPPED")
+WAIT_FOR_CALLBACK = "WaitForCallback"
 _WORD_START = re.compile(r"(?<!^)(?=[A-Z])")
 
 
@@ -189,9 +191,9 @@ def _due_timers(facts: Facts) -> Iterator[tuple[str, int]]:
             yield f"step {_label(op)} retries", op.StepDetails.NextAttemptTimestamp
     for cb in facts.callbacks:
         if cb.timeout_due is not None:
-            yield f"callback {_label(cb.operation)} times out", cb.timeout_due
+            yield f"callback {_callback_label(cb.operation, facts)} times out", cb.timeout_due
         if cb.heartbeat_due is not None:
-            yield f"callback {_label(cb.operation)} misses its heartbeat", cb.heartbeat_due
+            yield f"callback {_callback_label(cb.operation, facts)} misses its heartbeat", cb.heartbeat_due
     if facts.invocation.get("NextInvocationTimestamp") is not None:
         yield "the failed invocation is tried again", facts.invocation["NextInvocationTimestamp"]
 
@@ -242,7 +244,7 @@ def _waits_for(op: Operation, facts: Facts) -> str:
             return f"attempt {attempt}, at the next invocation"
         if facts.invocation.get("Invocation") is not None:
             return f"attempt {attempt}, running"
-        return f"attempt {attempt}, cut short (it runs again at the next invocation)"
+        return f"attempt {attempt}, cut short: at the next invocation it runs again (or fails, if at most once)"
     if op.Type == "CALLBACK":
         return f"an answer to callback {op.CallbackDetails.CallbackId if op.CallbackDetails else '?'}"
     if op.Type == "CHAINED_INVOKE":
@@ -259,7 +261,7 @@ def _callbacks(facts: Facts, command: str) -> Iterator[Finding]:
         since = op.StartTimestamp or now
         details: dict[str, Detail] = {"callback_id": callback_id, "operation": op.Name, "since": Moment(since),
                                       "waiting_ms": Span(now - since)}
-        summary = f"waiting on callback {_label(op)} since {_when(since)} ({span_text(now - since)})"
+        summary = f"waiting on callback {_callback_label(op, facts)} since {_when(since)} ({span_text(now - since)})"
         severity: Severity = "info"
         for key, due in (("timeout", cb.timeout_due), ("heartbeat", cb.heartbeat_due)):
             if due is None:
@@ -365,7 +367,8 @@ def _invocation_errors(facts: Facts, command: str) -> Iterator[Finding]:
         return
     if problem is None and not failed:
         return
-    details: dict[str, Detail] = {"failed_invocations_in_a_row": count, "limit": MAX_INVOCATION_FAILURES,
+    details: dict[str, Detail] = {"failed_invocations_in_a_row": count,
+                                  "failed_invocations_limit": MAX_INVOCATION_FAILURES,
                                   "failed_invocations_in_history": len(failed)}
     error = problem["Error"] if problem else (failed[-1]["InvocationCompletedDetails"]["Error"].get("Payload") or {})
     if problem is not None:
@@ -391,7 +394,7 @@ def _non_determinism(facts: Facts, command: str) -> Iterator[Finding]:
     for error in errors:
         if _is_non_deterministic(error):
             arn = facts.execution["DurableExecutionArn"]
-            ref = facts.invocation.get("HandlerReference") or "MODULE:FUNCTION"
+            ref = shlex.quote(facts.invocation.get("HandlerReference") or "MODULE:FUNCTION")
             yield Finding("non_determinism", "error",
                           "the code no longer replays the execution's history (non-deterministic)",
                           {"error_type": error.get("ErrorType"), "error_message": error.get("ErrorMessage")},
@@ -426,6 +429,12 @@ def _duration(op: Operation, now: int) -> int:
 
 def _label(op: Operation) -> str:
     return repr(op.Name) if op.Name else f"#{op.Id[:12]}"
+
+
+def _callback_label(op: Operation, facts: Facts) -> str:
+    """A callback's name; for the callback of a ``wait_for_callback``, the name given to that."""
+    parent = next((p for p in facts.operations if p.Id == op.ParentId), None) if op.ParentId else None
+    return _label(parent) if parent is not None and parent.SubType == WAIT_FOR_CALLBACK else _label(op)
 
 
 def _type(op: Operation) -> str:
