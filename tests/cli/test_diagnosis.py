@@ -37,6 +37,11 @@ def gated(event: Any, context: DurableContext) -> Any:
 
 
 @durable_execution
+def asks_a_person(event: Any, context: DurableContext) -> Any:
+    return context.wait_for_callback(lambda callback_id, _: None, name="approval")
+
+
+@durable_execution
 def retries_slowly(event: Any, context: DurableContext) -> Any:
     def fetch(_: Any) -> Any:
         raise TimeoutError("upstream slow")
@@ -141,6 +146,14 @@ def test_a_callback_near_its_heartbeat_timeout(engine: Engine) -> None:
     late = one(diagnosis_at(engine, arn, now=started + 9 * 60_000 + 30_000), "open_callback")
     assert late.severity == "warning", "30 s left of a 10 min heartbeat"
     assert "stuck_operations" not in kinds(diagnosis_at(engine, arn)), "the callback has its own finding"
+
+
+def test_the_callback_of_a_wait_for_callback_goes_by_its_name(engine: Engine) -> None:
+    arn = engine.start_execution(asks_a_person, None)
+    assert engine.run_until_suspended(arn)["Status"] == "RUNNING"
+    callback = one(diagnosis_at(engine, arn), "open_callback")
+    assert callback.summary.startswith("waiting on callback 'approval' since ")
+    assert callback.summary.endswith("; no timeout") and callback.details["timeout_at"] is None
 
 
 def test_a_step_retrying_after_a_failed_attempt(engine: Engine) -> None:
