@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 from durably.cli.callback import callback
+from durably.cli.diagnose import diagnose_cmd
 from durably.cli.errors import guarded
 from durably.cli.execute import run, worker
 from durably.cli.inspect_cmds import get, history, list_, stop
@@ -55,7 +56,7 @@ def cli(ctx: click.Context, db: str | None, output: str, region: str) -> None:
     ctx.obj = Settings(db=db, output=output, region=region)
 
 
-for command in (run, worker, serve, list_, get, history, logs, stop, callback, replay):
+for command in (run, worker, serve, list_, get, history, logs, stop, callback, diagnose_cmd, replay):
     cli.add_command(command)
 
 

@@ -339,14 +339,15 @@ class Service:
         return [name for (name,) in self.store.reader().execute(
             "SELECT DISTINCT function_name FROM executions WHERE durable = 1 ORDER BY function_name")]
 
-    def open_callbacks(self, limit: int = 500) -> list[OpenCallback]:
-        """The callbacks that wait for an answer, in running executions, oldest first."""
+    def open_callbacks(self, limit: int = 500, arn: str | None = None) -> list[OpenCallback]:
+        """The callbacks that wait for an answer, in running executions (or in ``arn``), oldest first."""
         rows = self.store.reader().execute(
             "SELECT o.arn, e.name, e.function_name, o.doc, "
             " (SELECT due FROM timers t WHERE t.arn = o.arn AND t.op_id = o.id AND t.kind = 'cb_timeout'),"
             " (SELECT due FROM timers t WHERE t.arn = o.arn AND t.op_id = o.id AND t.kind = 'cb_heartbeat')"
             " FROM operations o JOIN executions e ON e.arn = o.arn"
-            " WHERE o.callback_id IS NOT NULL AND e.status = 'RUNNING'").fetchall()
+            " WHERE o.callback_id IS NOT NULL AND e.status = 'RUNNING'" + (" AND o.arn = ?" if arn else ""),
+            (arn,) if arn else ()).fetchall()
         found = [OpenCallback(arn, name, fn, op, timeout, heartbeat)
                  for arn, name, fn, doc, timeout, heartbeat in rows if (op := load_op(doc)).Status == "STARTED"]
         found.sort(key=lambda c: (c.operation.StartTimestamp or 0, c.arn))
@@ -946,6 +947,20 @@ class Service:
         if row is None:
             return None
         return {"Timestamp": row[0], "Worker": row[1], "Error": json.loads(row[2])}
+
+    def invocation_state(self, arn: str) -> dict[str, Any]:
+        """How ``arn`` stands with the workers (a durably extension, for diagnosis): HandlerReference
+        (what a worker imports), Ready (waits for a worker to claim it), FailedInvocations (in a row;
+        the execution fails at MAX_INVOCATION_FAILURES), Invocation (the one in progress: Worker,
+        StartTimestamp, LeaseExpiry) and NextInvocationTimestamp (a failed invocation's retry)."""
+        conn = self.store.reader()
+        row = self._exec_row(conn, arn)
+        due = conn.execute("SELECT due FROM timers WHERE arn = ? AND kind = 'reinvoke'", (arn,)).fetchone()
+        invocation = None if row["lease_owner"] is None else {
+            "Worker": row["lease_owner"], "StartTimestamp": row["invocation_start"], "LeaseExpiry": row["lease_expiry"]}
+        return {"HandlerReference": row["ref"], "Ready": bool(row["ready"]),
+                "FailedInvocations": row["failed_invocations"], "Invocation": invocation,
+                "NextInvocationTimestamp": due[0] if due else None}
 
     def _after_invocation(self, conn: sqlite3.Connection, arn: str, output: InvocationOutput | None,
                           invocation_error: ErrorObject | None, retry_delay_ms: int, ready: bool,
