@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import pty
+import re
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -130,3 +133,30 @@ class Process:
 def process(tmp_path: Path) -> Process:
     """``durably`` as real processes working in ``tmp_path``."""
     return Process(tmp_path)
+
+
+def _on_terminal(process: Process, *args: str, columns: int = 100) -> list[str]:
+    """The lines ``durably ARGS`` prints on a pseudo-terminal COLUMNS wide (colours and styles removed)."""
+    main, child = pty.openpty()
+    env = {**process.env, "COLUMNS": str(columns), "NO_COLOR": "1", "TERM": "xterm"}
+    proc = subprocess.Popen([sys.executable, "-m", "durably", *args], cwd=process.cwd, env=env, stdout=child,
+                            stderr=subprocess.PIPE)
+    os.close(child)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(main, 65536)
+        except OSError:  # the process closed its end
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(main)
+    assert proc.wait(timeout=60) == 0, proc.stderr.read() if proc.stderr else ""
+    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out.decode()).splitlines()
+
+
+@pytest.fixture
+def terminal(process: Process) -> Callable[..., list[str]]:
+    """``terminal(*args, columns=100)``: the lines ``durably ARGS`` prints on a pseudo-terminal that wide."""
+    return functools.partial(_on_terminal, process)

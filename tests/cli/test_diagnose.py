@@ -98,13 +98,11 @@ def test_a_callback_wait_names_the_callback_the_time_left_and_the_commands_that_
     assert "ready to run, but no worker has claimed it" in shown.stdout
 
 
-def test_the_readable_report_of_a_callback_wait(durably: Any) -> None:
+def test_the_readable_report_of_a_callback_wait(durably: Any, terminal: Callable[..., list[str]]) -> None:
     (durably.root / "approvals.py").write_text(APPROVAL)
     arn = durably.start("approvals.py:approval", "--name", "approval-2")["DurableExecutionArn"]
     callback_id = durably.callback_id(arn)
-    shown = durably("diagnose", "approval-2", env={"COLUMNS": "100"})
-    assert shown.exit_code == 0, shown.stderr
-    lines = shown.stdout.splitlines()
+    lines = terminal("--db", str(durably.db), "diagnose", "approval-2", columns=100)
     assert lines[0].startswith("Diagnosis of approval-2 (approvals-approval): RUNNING")
     assert lines[1] == f"'{arn}'", "the ARN, whole and quoted for the shell"
     assert any(line.startswith("INFO     waiting on callback 'approve' since ") for line in lines)

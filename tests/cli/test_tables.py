@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import pty
 import re
-import subprocess
-import sys
 from typing import Any
 
 from durably.cli.render import fitted_widths
@@ -17,36 +13,15 @@ STAMP = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}"
 STATUSES = ("RUNNING", "SUCCEEDED", "FAILED")
 
 
-def on_terminal(process: Any, *args: str, columns: int = 100) -> list[str]:
-    """The lines ``durably ARGS`` prints on a pseudo-terminal COLUMNS wide (colours and styles removed)."""
-    main, child = pty.openpty()
-    env = {**process.env, "COLUMNS": str(columns), "NO_COLOR": "1", "TERM": "xterm"}
-    proc = subprocess.Popen([sys.executable, "-m", "durably", *args], cwd=process.cwd, env=env, stdout=child,
-                            stderr=subprocess.PIPE)
-    os.close(child)
-    out = b""
-    while True:
-        try:
-            chunk = os.read(main, 65536)
-        except OSError:  # the process closed its end
-            break
-        if not chunk:
-            break
-        out += chunk
-    os.close(main)
-    assert proc.wait(timeout=60) == 0, proc.stderr.read() if proc.stderr else ""
-    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out.decode()).splitlines()
-
-
 def _start_long_ones(durably: Any) -> tuple[str, str]:
     waiting = durably.start("handlers.py:approval", "--function-name", FUNCTION, "--name", NAME)
     done = durably.json("run", "handlers.py:double", "--input", '{"n": 1}', "--function-name", FUNCTION)
     return waiting["DurableExecutionArn"], done["DurableExecutionArn"]
 
 
-def test_list_rows_take_one_line_of_a_100_column_terminal(durably: Any, process: Any) -> None:
+def test_list_rows_take_one_line_of_a_100_column_terminal(durably: Any, terminal: Any) -> None:
     waiting, done = _start_long_ones(durably)
-    lines = on_terminal(process, "--db", str(durably.db), "list")
+    lines = terminal("--db", str(durably.db), "list")
     table = lines[:lines.index("")]
     assert table[0].startswith("Status") and set(table[1]) == {"─"}
     assert all(len(line) <= 100 for line in table), table
@@ -61,10 +36,10 @@ def test_list_rows_take_one_line_of_a_100_column_terminal(durably: Any, process:
     assert f"'{done}'" in hint or f"'{waiting}'" in hint  # whole and quoted, for copy-paste
 
 
-def test_history_rows_take_one_line_and_their_details_the_next(durably: Any, process: Any) -> None:
+def test_history_rows_take_one_line_and_their_details_the_next(durably: Any, terminal: Any) -> None:
     waiting, _ = _start_long_ones(durably)
     events = durably.events(waiting)
-    lines = on_terminal(process, "--db", str(durably.db), "history", NAME)
+    lines = terminal("--db", str(durably.db), "history", NAME)
     assert all(len(line) <= 100 for line in lines[:2])
     rows = [line for line in lines[2:] if re.match(r"\s*\d+   " + STAMP, line)]
     assert [int(row.split()[0]) for row in rows] == [e["EventId"] for e in events]
@@ -74,9 +49,9 @@ def test_history_rows_take_one_line_and_their_details_the_next(durably: Any, pro
     assert lines[at + 1].strip() == f"CallbackId={callback_id}"  # whole, on the line under its row
 
 
-def test_get_prints_the_whole_arn_quoted_on_one_line(durably: Any, process: Any) -> None:
+def test_get_prints_the_whole_arn_quoted_on_one_line(durably: Any, terminal: Any) -> None:
     waiting, _ = _start_long_ones(durably)
-    lines = on_terminal(process, "--db", str(durably.db), "get", waiting.rsplit("/", 1)[-1][:10])
+    lines = terminal("--db", str(durably.db), "get", waiting.rsplit("/", 1)[-1][:10])
     assert lines[0] == f"Execution: '{waiting}'"
     assert any(line.split() == ["Function", FUNCTION] for line in lines)
 
