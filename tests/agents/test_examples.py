@@ -441,7 +441,7 @@ def test_the_readme_agent_tour_runs_as_written(tmp_path: Path) -> None:
     finally:
         shell.close()
     assert proc.returncode == 0 and "Status: SUCCEEDED" in out, out
-    arn = re.search(r"Execution: (\S+)", out)
+    arn = re.search(r"Execution: '([^']+)'", out)
     assert arn is not None
     assert refunds(shell.ledger, arn.group(1)) == [("lamp", 180)]
     ledger = shell(next(c for c in commands if c.startswith("python examples/refund_agent.py"))).stdout

@@ -299,7 +299,7 @@ def test_the_readme_first_command_works_in_a_fresh_directory(tmp_path: Path) -> 
         assert event in done.stdout, done.stdout  # the history is printed
     for step in FORWARD:
         assert step in done.stdout
-    arn = re.search(r"Execution: (\S+)", done.stdout)
+    arn = re.search(r"Execution: '([^']+)'", done.stdout)
     assert arn is not None
     assert shell.ledger == tmp_path / ".durably" / "shop.db"  # next to the default durably database
     assert effects(shell.ledger, arn.group(1)) == SHIPPED
@@ -326,7 +326,7 @@ def test_the_readme_saga_tour_rolls_back_and_answers_an_escalation(tmp_path: Pat
     done = shell(rollback, check=False)
     assert done.returncode == 1 and "SagaRolledBack" in done.stdout, (done.stdout, done.stderr)
     assert "rolled back" in done.stdout
-    arn = re.search(r"Execution: (\S+)", done.stdout)
+    arn = re.search(r"Execution: '([^']+)'", done.stdout)
     assert arn is not None and effects(shell.ledger, arn.group(1)) == ROLLED_BACK
 
     escalating = next(c for c in commands if '"fail": "refund-always"' in c)
@@ -351,7 +351,7 @@ def test_the_readme_saga_tour_rolls_back_and_answers_an_escalation(tmp_path: Pat
             run.kill()
             run.wait()
     assert run.returncode == 1 and "SagaRolledBack" in out, out
-    arn = re.search(r"Execution: (\S+)", out)
+    arn = re.search(r"Execution: '([^']+)'", out)
     assert arn is not None
     assert effects(shell.ledger, arn.group(1)) == ROLLED_BACK and refunds_by(shell.ledger, arn.group(1)) == ["hand"]
 
