@@ -12,6 +12,7 @@ from durably.cli.execute import run, worker
 from durably.cli.inspect_cmds import get, history, list_, stop
 from durably.cli.serve import serve
 from durably.cli.settings import Settings, group_options
+from durably.cli.versions import list_versions, publish_version, update_alias
 
 
 class DurablyGroup(click.Group):
@@ -40,7 +41,7 @@ def cli(ctx: click.Context, db: str | None, output: str, region: str) -> None:
     ctx.obj = Settings(db=db, output=output, region=region)
 
 
-for command in (run, worker, serve, list_, get, history, stop, callback):
+for command in (run, worker, serve, list_, get, history, stop, callback, publish_version, update_alias, list_versions):
     cli.add_command(command)
 
 
