@@ -139,7 +139,14 @@ class Engine:
         return self._add(functions.plain_spec(name, fn))
 
     def resolve(self, name: str) -> FunctionSpec | None:
-        """A registered name (also ``name:qualifier``), then an import reference; None if neither."""
+        """A published version (``name:version``, ``name:alias``), a registered name (also ``name:$LATEST``),
+        then an import reference; None if none."""
+        try:
+            versioned = self.published_spec(name)
+        except ResourceNotFoundException:
+            return None
+        if versioned is not None:
+            return versioned
         for candidate in (name, name.split(":")[0]):
             spec = self._functions.get(candidate) or functions.registered().get(candidate)
             if spec is not None:

@@ -698,7 +698,8 @@ class Service:
             child_arn, _ = self._insert_execution(conn, spec, u.Payload, None, parent=(arn, op.Id),
                                                   tenant_id=tenant, trace_header=u.ChainedInvokeOptions.XAmznTraceId)
         details: dict[str, Any] = {"FunctionName": fn, "Input": history.result(u.Payload),
-                                   "ExecutedVersion": "$LATEST", "DurableExecutionArn": child_arn}
+                                   "ExecutedVersion": spec.version if spec else LATEST,
+                                   "DurableExecutionArn": child_arn}
         if tenant is not None:
             details["TenantId"] = tenant
         history.append(conn, arn, "ChainedInvokeStarted", now, details, op)

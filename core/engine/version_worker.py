@@ -20,6 +20,7 @@ import dataclasses
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -123,6 +124,10 @@ def _check(ref: str) -> None:
 
 
 def main(argv: list[str]) -> None:
+    # The parent ends this process (by closing its stdin) once its invocations have: a Ctrl-C or SIGTERM sent
+    # to the whole process group must not cut them short.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     command, folder = argv[0], argv[2] if argv[0] == "serve" else argv[1]

@@ -215,3 +215,26 @@ def test_a_schema_4_database_is_migrated(tmp_path: Path, code: Path) -> None:
         engine.store.close()
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == str(SCHEMA_VERSION)
+
+
+def test_a_chained_invoke_of_an_alias_runs_that_version(versions_engine: Engine, tmp_path: Path) -> None:
+    from durably import DurableContext, durable_execution
+
+    folder = tmp_path / "rate"
+    folder.mkdir()
+    (folder / "rate.py").write_text("from durably import durable_execution\nimport table\n\n"
+                                    "@durable_execution\ndef rate(event, context):\n    return table.RATE\n")
+    (folder / "table.py").write_text("RATE = 1\n")
+    versions_engine.service.publish_version("rate", f"{folder}/rate.py:rate")
+    versions_engine.service.update_alias("rate", "live", 1)
+    (folder / "table.py").write_text("RATE = 2\n")
+
+    @durable_execution
+    def caller(event: Any, ctx: DurableContext) -> Any:
+        return ctx.invoke("rate:live", {}, name="call")
+
+    arn = versions_engine.start_execution(caller, {})
+    assert versions_engine.run_until_complete(arn, timeout=30)["Result"] == "1"
+    (started,) = [e for e in versions_engine.get_history(arn) if e["EventType"] == "ChainedInvokeStarted"]
+    details = started["ChainedInvokeStartedDetails"]
+    assert details["ExecutedVersion"] == "1" and ":function:rate:1/" in details["DurableExecutionArn"]

@@ -7,8 +7,7 @@ import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
-
-from tests.cli.conftest import Cli, Process
+from typing import Any
 
 APP = '''
 import pricing
@@ -26,7 +25,7 @@ def pricing(version: int) -> str:
     return f"VERSION = {version}\n\ndef price(n):\n    return n * {version * 10}\n"
 
 
-def test_publish_alias_list_and_run_a_version(durably: Cli) -> None:
+def test_publish_alias_list_and_run_a_version(durably: Any) -> None:
     published = durably("publish-version", "double", "handlers.py:double", "--description", "first cut")
     assert published.exit_code == 0, published.stderr
     assert published.stdout.strip() == ("published double version 1: "
@@ -53,7 +52,7 @@ def test_publish_alias_list_and_run_a_version(durably: Cli) -> None:
     assert listed["Aliases"][0]["Name"] == "live" and listed["Aliases"][0]["FunctionVersion"] == "1"
 
 
-def test_bad_versions_are_one_line_errors(durably: Cli, one_line_error: Callable[..., str]) -> None:
+def test_bad_versions_are_one_line_errors(durably: Any, one_line_error: Callable[..., str]) -> None:
     assert "nowhere.py" in one_line_error(durably("publish-version", "app", "nowhere.py:handler"),
                                           "HandlerImportError")
     assert "not decorated" in one_line_error(durably("publish-version", "app", "handlers.py:plain"),
@@ -71,12 +70,12 @@ def test_bad_versions_are_one_line_errors(durably: Cli, one_line_error: Callable
     assert "with published versions" in one_line_error(durably("run", "other:1"), "ResourceNotFoundException")
 
 
-def _callback_id(process: Process, arn: str) -> str:
+def _callback_id(process: Any, arn: str) -> str:
     events = json.loads(process("history", arn, "--output", "json").stdout)["Events"]
     return str(next(e["CallbackStartedDetails"]["CallbackId"] for e in events if e["EventType"] == "CallbackStarted"))
 
 
-def test_two_versions_of_one_function_run_side_by_side_in_one_worker(tmp_path: Path, process: Process) -> None:
+def test_two_versions_of_one_function_run_side_by_side_in_one_worker(tmp_path: Path, process: Any) -> None:
     (tmp_path / "app.py").write_text(APP)
     (tmp_path / "pricing.py").write_text(pricing(1))
     process("publish-version", "app", "app.py:quote")
