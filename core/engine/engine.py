@@ -55,6 +55,7 @@ IMPORT_RETRY_FIRST, IMPORT_RETRY_CAP = 1.0, 60.0
 """Backoff (seconds) before this worker tries again a function it could not import."""
 STORAGE_RETRY_FIRST, STORAGE_RETRY_CAP = 1.0, 30.0
 """Backoff (seconds) before invoking again an execution whose invocation the database failed."""
+GAVE_BACK = "without running: the handler cannot be imported here"
 RECORD_RETRIES = (0.0, 0.1, 0.5)
 """Pauses before each try to record the end of an invocation."""
 
@@ -391,12 +392,17 @@ class Engine:
         if self._versions is None:
             self._versions = VersionWorkers(self.store.path, self.service.owner, self.lease_ms)
         try:
-            return self._versions.invoke(claim)
+            ended = self._versions.invoke(claim)
         except WorkerExited as exc:
             log.error("%s; recorded as crashed", exc, extra={"executionArn": claim.arn})
             crash = ErrorObject(ErrorType="Runtime.ExitError", ErrorMessage=str(exc))
             self._record(claim, lambda: self.service.complete_invocation(claim, None, crash, retry_delay_ms=0))
             return "with its worker process exiting"
+        if ended == GAVE_BACK:  # the child gave it back: this engine, too, leaves the function alone a while
+            self._pause(claim.function_name)
+        else:
+            self._unimportable.pop(claim.function_name, None)
+        return ended
 
     def _give_back(self, claim: Claim, exc: HandlerImportError) -> str:
         """This worker cannot import the handler: a deployment problem, not the execution's fault.
@@ -404,14 +410,19 @@ class Engine:
         The execution is released at once for any other worker (nothing counts against it), and
         this worker leaves the function alone for a capped, growing pause before it tries again.
         """
-        failures = self._unimportable.get(claim.function_name, (0.0, 0))[1] + 1
-        delay = capped_delay(failures, IMPORT_RETRY_FIRST, IMPORT_RETRY_CAP)
-        self._unimportable[claim.function_name] = (time.monotonic() + delay, failures)
+        delay = self._pause(claim.function_name)
         log.error("cannot run %s: %s; released for other workers, this worker tries function %s again in %g s",
                   claim.arn, exc, claim.function_name, delay, extra={"executionArn": claim.arn})
         problem = ErrorObject(ErrorType=exc.code, ErrorMessage=str(exc)).bounded()
         self._record(claim, lambda: self.service.release(claim, problem))
-        return "without running: the handler cannot be imported here"
+        return GAVE_BACK
+
+    def _pause(self, function_name: str) -> float:
+        """Leave ``function_name`` alone for a growing pause (answered, in seconds)."""
+        failures = self._unimportable.get(function_name, (0.0, 0))[1] + 1
+        delay = capped_delay(failures, IMPORT_RETRY_FIRST, IMPORT_RETRY_CAP)
+        self._unimportable[function_name] = (time.monotonic() + delay, failures)
+        return delay
 
     def _skipped_functions(self) -> list[str]:
         now = time.monotonic()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import shutil
 import sqlite3
 import sys
 from collections.abc import Iterator
@@ -238,3 +240,16 @@ def test_a_chained_invoke_of_an_alias_runs_that_version(versions_engine: Engine,
     (started,) = [e for e in versions_engine.get_history(arn) if e["EventType"] == "ChainedInvokeStarted"]
     details = started["ChainedInvokeStartedDetails"]
     assert details["ExecutedVersion"] == "1" and ":function:rate:1/" in details["DurableExecutionArn"]
+
+
+def test_a_version_whose_snapshot_is_gone_is_given_back_with_a_backoff(
+        versions_engine: Engine, code: Path, caplog: pytest.LogCaptureFixture) -> None:
+    versions_engine.service.publish_version("app", f"{code}/app.py:quote")
+    shutil.rmtree(Path(versions_engine.store.path).parent / "versions" / "app" / "1")
+    arn = versions_engine.start_execution("app:1", {"n": 1})
+    with caplog.at_level(logging.INFO, logger="durably.engine"):
+        assert versions_engine.run_until_complete(arn, timeout=2)["Status"] == "RUNNING"
+    gave_back = [r for r in caplog.records if "ended without running" in r.getMessage()]
+    assert 1 <= len(gave_back) <= 2  # not a busy loop: the first pause is 1 s, the next 2 s
+    problem = versions_engine.service.last_invocation_error(arn)
+    assert problem is not None and "cannot import" in problem["Error"]["ErrorMessage"]
