@@ -107,8 +107,12 @@ def _serve(db_path: str, owner: str, lease_ms: int) -> None:
     try:
         for line in sys.stdin:
             claim = Claim(**json.loads(line))
-            sys.stdout.write(json.dumps({"ended": engine._invoke(claim)}) + "\n")
-            sys.stdout.flush()
+            ended = engine._invoke(claim)
+            try:
+                sys.stdout.write(json.dumps({"ended": ended}) + "\n")
+                sys.stdout.flush()
+            except BrokenPipeError:  # the parent died meanwhile: nobody to answer
+                return
     finally:
         engine.close()
         engine.store.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import time
 from collections.abc import Callable
@@ -107,3 +108,65 @@ def test_two_versions_of_one_function_run_side_by_side_in_one_worker(tmp_path: P
                                                         {"price": 60, "pricing": 2, "answer": "two"}]
     assert [e["Version"] for e in ended] == ["1", "2"]
     assert sorted(p.name for p in (tmp_path / ".durably" / "versions" / "app").iterdir()) == ["1", "2"]
+
+
+SLOW = '''
+import os, pathlib, time
+from durably import DurableContext, Duration, durable_execution
+
+
+@durable_execution
+def work(event, context: DurableContext):
+    context.wait(Duration.from_seconds(1), name="later")
+
+    def body(_):
+        first = pathlib.Path(event["dir"]) / "first"
+        if not first.exists():
+            first.write_text(str(os.getpid()))
+            time.sleep(4)
+            return "stale"
+        return "fresh"
+    return context.step(body, name="work")
+'''
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def test_a_killed_workers_version_invocation_is_taken_over_and_its_process_fenced(
+        tmp_path: Path, process: Any) -> None:
+    (tmp_path / "slow.py").write_text(SLOW)
+    process("publish-version", "slow", "slow.py:work")
+    started = process("run", "slow:1", "--input", json.dumps({"dir": str(tmp_path)}), "--no-wait", "--output", "json")
+    arn = json.loads(started.stdout)["DurableExecutionArn"]
+    first = process.popen("worker")
+    deadline = time.monotonic() + 20
+    while not (tmp_path / "first").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stale_pid = int((tmp_path / "first").read_text())
+    first.kill()  # the worker only: its version process goes on with the step, unaware
+    first.wait(timeout=10)  # not communicate(): the version process holds the worker's stderr until it exits
+    second = process.popen("worker")
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not (
+                _gone(stale_pid) and json.loads(process("get", arn, "--output", "json").stdout)["Status"] != "RUNNING"):
+            time.sleep(0.2)
+    finally:
+        second.send_signal(signal.SIGTERM)
+        _, err = second.communicate(timeout=30)
+        first.communicate(timeout=10)
+    assert _gone(stale_pid)  # it exited once its invocation ended: its parent was gone
+    final = json.loads(process("get", arn, "--output", "json").stdout)
+    assert final["Status"] == "SUCCEEDED" and final["Result"] == '"fresh"', err
+    events = json.loads(process("history", arn, "--output", "json").stdout)["Events"]
+    types = [e["EventType"] for e in events]
+    assert types.count("StepSucceeded") == 1 and types[-1] == "ExecutionSucceeded"
+    crashed = [e for e in events
+               if e["EventType"] == "InvocationCompleted" and "Error" in e["InvocationCompletedDetails"]]
+    assert len(crashed) == 1 and "exited during the invocation" in json.dumps(crashed[0])
