@@ -15,6 +15,7 @@ from durably.cli.logs_cmd import logs
 from durably.cli.replay import replay
 from durably.cli.serve import serve
 from durably.cli.settings import Settings, group_options
+from durably.cli.versions import list_versions, publish_version, update_alias
 
 
 class DurablyGroup(click.Group):
@@ -56,7 +57,8 @@ def cli(ctx: click.Context, db: str | None, output: str, region: str) -> None:
     ctx.obj = Settings(db=db, output=output, region=region)
 
 
-for command in (run, worker, serve, list_, get, history, logs, stop, callback, diagnose_cmd, replay):
+for command in (run, worker, serve, list_, get, history, logs, stop, callback, diagnose_cmd, replay,
+                publish_version, update_alias, list_versions):
     cli.add_command(command)
 
 

@@ -46,6 +46,8 @@ def run(handler: str, input_: str | None, name: str | None, function_name: str |
         traceparent: str | None, log_level: str, log_format: str, quiet: bool) -> None:
     """Start an execution of MODULE:FUNCTION (or path/file.py:FUNCTION) and drive it in this process.
 
+    A published version runs as FUNCTION:VERSION or FUNCTION:ALIAS (see `durably publish-version`).
+
     Waits really wait; other executions in the database that fall due meanwhile run too, as in
     a worker. Progress (steps, retries, waits, callbacks to answer) goes to stderr, the outcome
     to stdout. Exit code 0 when it SUCCEEDED (or is RUNNING with --no-wait), 1 when it FAILED,
@@ -60,7 +62,7 @@ def run(handler: str, input_: str | None, name: str | None, function_name: str |
         # handler code that prints goes to stderr: stdout is the command's output
         arn = engine.start_execution(handler, text, name=name, function_name=function_name,
                                      input_is_json=text is not None, trace_context=traceparent or None)
-        with served_if_needed(engine, handler), \
+        with served_if_needed(engine, None if engine.published_spec(handler) else handler), \
                 nullcontext() if quiet else reporting(engine.service, arn, f"{command_prefix()} callback"):
             execution = _drive(engine, arn, no_wait)
         shown = None if settings().json else (engine.get_history(arn), waiting_on(engine.service.all_operations(arn)))

@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from durably.core.engine import functions, lambda_contract
+from durably.core.engine import code_versions, functions, lambda_contract
 from durably.core.engine.backoff import RepeatedErrors, capped_delay
 from durably.core.engine.clock import Clock, SkippingClock
 from durably.core.engine.errors import (
@@ -33,6 +33,7 @@ from durably.core.engine.execution_logs import ExecutionLogs
 from durably.core.engine.functions import FunctionSpec
 from durably.core.engine.service import Claim, Service, Takeover
 from durably.core.engine.store import Store
+from durably.core.engine.version_worker import VersionWorkers, WorkerExited
 from durably.core.errors import CheckpointError, GetExecutionStateError
 from durably.core.execution import DurableFunction, InvocationInput
 from durably.core.model import (
@@ -54,6 +55,7 @@ IMPORT_RETRY_FIRST, IMPORT_RETRY_CAP = 1.0, 60.0
 """Backoff (seconds) before this worker tries again a function it could not import."""
 STORAGE_RETRY_FIRST, STORAGE_RETRY_CAP = 1.0, 30.0
 """Backoff (seconds) before invoking again an execution whose invocation the database failed."""
+GAVE_BACK = "without running: the handler cannot be imported here"
 RECORD_RETRIES = (0.0, 0.1, 0.5)
 """Pauses before each try to record the end of an invocation."""
 
@@ -116,6 +118,9 @@ class Engine:
         self._last_takeover = self._last_purge = 0.0
         self._storage_failures = 0
         """Invocations in a row that the database failed (a full disk, a lost file)."""
+        self.isolate_versions = True
+        """Run invocations of published versions in processes of their own (``version_worker``)."""
+        self._versions: VersionWorkers | None = None
         for spec in functions.registered().values():
             self._add(spec)
 
@@ -135,7 +140,14 @@ class Engine:
         return self._add(functions.plain_spec(name, fn))
 
     def resolve(self, name: str) -> FunctionSpec | None:
-        """A registered name (also ``name:qualifier``), then an import reference; None if neither."""
+        """A published version (``name:version``, ``name:alias``), a registered name (also ``name:$LATEST``),
+        then an import reference; None if none."""
+        try:
+            versioned = self.published_spec(name)
+        except ResourceNotFoundException:
+            return None
+        if versioned is not None:
+            return versioned
         for candidate in (name, name.split(":")[0]):
             spec = self._functions.get(candidate) or functions.registered().get(candidate)
             if spec is not None:
@@ -173,6 +185,12 @@ class Engine:
             return self._add(FunctionSpec(name, True, ref, obj=handler))
         if not isinstance(handler, str):
             raise InvalidParameterValueException("the handler must be decorated with @durable_execution")
+        versioned = self.published_spec(handler)
+        if versioned is not None:
+            if function_name and function_name != versioned.name:
+                raise InvalidParameterValueException(
+                    f"{handler!r} is a published version of {versioned.name!r}: it runs under that name only")
+            return versioned
         spec = (self._functions.get(handler) or functions.registered().get(handler)
                 or self.service.stored_function(handler))
         if spec is None:
@@ -190,6 +208,22 @@ class Engine:
             raise InvalidParameterValueException(
                 f"{spec.name!r} is a plain function; only durable functions start executions")
         return self._add(spec) if spec.obj is not None else spec
+
+    def published_spec(self, handler: str) -> FunctionSpec | None:
+        """For ``NAME:VERSION`` or ``NAME:ALIAS`` of a function with published versions: what it runs; else None.
+
+        ``NAME:$LATEST`` and names without versions are left to the other forms (a name, a reference)."""
+        name, sep, qualifier = handler.partition(":")
+        if not sep or qualifier == code_versions.LATEST or not functions.FUNCTION_NAME.match(name):
+            return None
+        if not self.service.has_versions(name):
+            if qualifier.isdigit():
+                raise ResourceNotFoundException(
+                    f"no function {name!r} with published versions (durably publish-version)")
+            return None
+        version, ref = self.service.resolve_version(name, qualifier)
+        stored = self.service.stored_function(name) or FunctionSpec(name, True, None)
+        return FunctionSpec(name, True, ref, stored.execution_timeout, stored.retention_days, version=version)
 
     def _load(self, claim: Claim) -> Any:
         spec = self._functions.get(claim.function_name) or functions.registered().get(claim.function_name)
@@ -226,7 +260,9 @@ class Engine:
                 raise InvalidParameterValueException(f"the input cannot be stored as JSON: {exc}") from exc
         if name is not None and not functions.FUNCTION_NAME.match(name):
             raise InvalidParameterValueException(f"execution name {name!r} must match [A-Za-z0-9_-]{{1,64}}")
-        arn, _ = self.service.start_execution(spec, text, name, tenant_id=tenant_id, trace_header=trace_context)
+        code = code_versions.code_sha256(spec.ref) if spec.version == code_versions.LATEST else None
+        arn, _ = self.service.start_execution(spec, text, name, tenant_id=tenant_id, trace_header=trace_context,
+                                              code_sha256=code)
         self._wake.set()
         return arn
 
@@ -275,8 +311,8 @@ class Engine:
         self.service.send_callback_heartbeat(callback_id)
 
     # ------------------------------------------------------------------ invocations
-    def _invoke(self, claim: Claim) -> None:
-        """Run one claimed invocation and record its end; nothing it raises escapes.
+    def _invoke(self, claim: Claim) -> str:
+        """Run one claimed invocation and record its end; answer how it ended; nothing it raises escapes.
 
         If its end cannot be recorded even after retries (a full disk, a lost database), the lease
         is no longer renewed: once it expires, this engine or another records the invocation as
@@ -290,6 +326,7 @@ class Engine:
         began = time.monotonic()
         fields = {"executionArn": claim.arn}
         log.info("invoking %s", claim.arn, extra=fields)
+        ended = "unexpectedly"
         try:
             ended = self._invoke_claimed(claim)
             log.info("invocation of %s ended %s in %.0f ms", claim.arn, ended, (time.monotonic() - began) * 1000,
@@ -305,9 +342,12 @@ class Engine:
             with self._running_lock:
                 self._running.discard(claim.arn)
             self._wake.set()
+        return ended
 
     def _invoke_claimed(self, claim: Claim) -> str:
         """Run the invocation and record its end; answer how it ended, for the log."""
+        if self.isolate_versions and code_versions.qualifier_of(claim.arn) != code_versions.LATEST:
+            return self._invoke_version(claim)
         try:
             target = self._load(claim)
             through_lambda = claim.durable and (self.invoke_through_lambda or not isinstance(target, DurableFunction))
@@ -347,20 +387,42 @@ class Engine:
         self._record(claim, lambda: self.service.complete_invocation(claim, output))
         return InvocationStatus(output.Status).value
 
+    def _invoke_version(self, claim: Claim) -> str:
+        """Run an invocation of a published version in a process of that version's (its code isolated)."""
+        if self._versions is None:
+            self._versions = VersionWorkers(self.store.path, self.service.owner, self.lease_ms)
+        try:
+            ended = self._versions.invoke(claim)
+        except WorkerExited as exc:
+            log.error("%s; recorded as crashed", exc, extra={"executionArn": claim.arn})
+            crash = ErrorObject(ErrorType="Runtime.ExitError", ErrorMessage=str(exc))
+            self._record(claim, lambda: self.service.complete_invocation(claim, None, crash, retry_delay_ms=0))
+            return "with its worker process exiting"
+        if ended == GAVE_BACK:  # the child gave it back: this engine, too, leaves the function alone a while
+            self._pause(claim.function_name)
+        else:
+            self._unimportable.pop(claim.function_name, None)
+        return ended
+
     def _give_back(self, claim: Claim, exc: HandlerImportError) -> str:
         """This worker cannot import the handler: a deployment problem, not the execution's fault.
 
         The execution is released at once for any other worker (nothing counts against it), and
         this worker leaves the function alone for a capped, growing pause before it tries again.
         """
-        failures = self._unimportable.get(claim.function_name, (0.0, 0))[1] + 1
-        delay = capped_delay(failures, IMPORT_RETRY_FIRST, IMPORT_RETRY_CAP)
-        self._unimportable[claim.function_name] = (time.monotonic() + delay, failures)
+        delay = self._pause(claim.function_name)
         log.error("cannot run %s: %s; released for other workers, this worker tries function %s again in %g s",
                   claim.arn, exc, claim.function_name, delay, extra={"executionArn": claim.arn})
         problem = ErrorObject(ErrorType=exc.code, ErrorMessage=str(exc)).bounded()
         self._record(claim, lambda: self.service.release(claim, problem))
-        return "without running: the handler cannot be imported here"
+        return GAVE_BACK
+
+    def _pause(self, function_name: str) -> float:
+        """Leave ``function_name`` alone for a growing pause (answered, in seconds)."""
+        failures = self._unimportable.get(function_name, (0.0, 0))[1] + 1
+        delay = capped_delay(failures, IMPORT_RETRY_FIRST, IMPORT_RETRY_CAP)
+        self._unimportable[function_name] = (time.monotonic() + delay, failures)
+        return delay
 
     def _skipped_functions(self) -> list[str]:
         now = time.monotonic()
@@ -571,6 +633,8 @@ class Engine:
         if self._pool is not None:
             pool, self._pool = self._pool, None
             pool.shutdown(wait=True)
+        if self._versions is not None:
+            self._versions.close()
         self.logs.close()
 
     def __enter__(self) -> Engine:

@@ -37,6 +37,8 @@ class FunctionSpec:
     execution_timeout: int = DEFAULT_EXECUTION_TIMEOUT
     retention_days: int = DEFAULT_RETENTION_DAYS
     obj: Any = None
+    version: str = "$LATEST"
+    """The published version whose snapshot ``ref`` names, or ``$LATEST`` (the code as it is now)."""
 
 
 _registry: dict[str, FunctionSpec] = {}

@@ -13,13 +13,15 @@ import operator
 import os
 import re
 import secrets
+import shutil
 import sqlite3
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from durably.core.engine import history
+from durably.core.engine import code_versions, history
 from durably.core.engine.clock import Clock
+from durably.core.engine.code_versions import LATEST, qualifier_of
 from durably.core.engine.errors import (
     CallbackTimeoutException,
     DurableExecutionAlreadyStartedException,
@@ -27,7 +29,13 @@ from durably.core.engine.errors import (
     RequestTooLargeException,
     ResourceNotFoundException,
 )
-from durably.core.engine.functions import FunctionSpec
+from durably.core.engine.functions import (
+    DEFAULT_EXECUTION_TIMEOUT,
+    DEFAULT_RETENTION_DAYS,
+    FunctionSpec,
+    absolute_reference,
+    check_name,
+)
 from durably.core.engine.known_ops import KnownOperations
 from durably.core.engine.liveness import UNKNOWN_START, host_identity, hostname_of, owner_is_gone, process_start_time
 from durably.core.engine.store import Store, dump_op, load_op, load_ops
@@ -123,8 +131,8 @@ class Service:
         self._known = KnownOperations()
 
     # ------------------------------------------------------------------ identity
-    def function_arn(self, function_name: str) -> str:
-        return f"arn:aws:lambda:{self.region}:{ACCOUNT}:function:{function_name}:$LATEST"
+    def function_arn(self, function_name: str, version: str = LATEST) -> str:
+        return f"arn:aws:lambda:{self.region}:{ACCOUNT}:function:{function_name}:{version}"
 
     def _exec_row(self, conn: sqlite3.Connection, arn: str) -> sqlite3.Row:
         conn.row_factory = sqlite3.Row
@@ -146,12 +154,124 @@ class Service:
             (name,)).fetchone()
         return FunctionSpec(row[0], bool(row[1]), row[2], row[3], row[4]) if row else None
 
+    # ------------------------------------------------------------------ versions
+    def publish_version(self, function_name: str, source_ref: str, description: str = "") -> dict[str, Any]:
+        """Snapshot the code ``source_ref`` imports as the function's next version (see ``code_versions``).
+
+        The snapshot is imported in a fresh process before the version is kept; a reference that cannot
+        be imported there is refused (HandlerImportError) and nothing is kept. The function is recorded
+        too if it is not yet, its ``$LATEST`` being ``source_ref``.
+        """
+        check_name(function_name)
+        folder = code_versions.version_folder(self.store.path, function_name, 0).parent
+        now = self.clock.now_ms()
+
+        def reserve(conn: sqlite3.Connection) -> int:
+            (last,) = conn.execute("SELECT max(version) FROM versions WHERE function = ?", (function_name,)).fetchone()
+            version = (last or 0) + 1
+            conn.execute("INSERT INTO versions VALUES (?, ?, '', NULL, ?, ?)",
+                         (function_name, version, now, description))
+            return int(version)
+
+        version = self.store.transact(reserve)
+        dest = folder / str(version)
+        try:
+            ref = code_versions.snapshot(source_ref, dest, self.store.path)
+            code_versions.check_importable(ref, dest)
+            sha = code_versions.tree_sha256(dest)
+        except BaseException:
+            shutil.rmtree(dest, ignore_errors=True)
+            self.store.transact(lambda conn: conn.execute(
+                "DELETE FROM versions WHERE function = ? AND version = ?", (function_name, version)))
+            raise
+
+        def keep(conn: sqlite3.Connection) -> None:
+            conn.execute("UPDATE versions SET ref = ?, code_sha256 = ? WHERE function = ? AND version = ?",
+                         (ref, sha, function_name, version))
+            conn.execute("INSERT OR IGNORE INTO functions VALUES (?, 1, ?, ?, ?)",
+                         (function_name, absolute_reference(source_ref), DEFAULT_EXECUTION_TIMEOUT,
+                          DEFAULT_RETENTION_DAYS))
+
+        self.store.transact(keep)
+        return {"FunctionName": function_name, "Version": str(version),
+                "FunctionArn": self.function_arn(function_name, str(version)), "CodeSha256": sha,
+                "Description": description, "CreatedTimestamp": now}
+
+    def list_versions(self, function_name: str) -> dict[str, Any]:
+        """The function's published versions (oldest first) and its aliases."""
+        conn = self.store.reader()
+        versions = [{"Version": str(v), "FunctionArn": self.function_arn(function_name, str(v)), "CodeSha256": sha,
+                     "Description": desc, "CreatedTimestamp": ts, "Ref": ref}
+                    for v, ref, sha, ts, desc in conn.execute(
+                        "SELECT version, ref, code_sha256, created_ts, description FROM versions"
+                        " WHERE function = ? AND code_sha256 IS NOT NULL ORDER BY version", (function_name,))]
+        aliases = [{"Name": a, "FunctionVersion": str(v), "AliasArn": self.function_arn(function_name, a)}
+                   for a, v in conn.execute("SELECT alias, version FROM aliases WHERE function = ? ORDER BY alias",
+                                            (function_name,))]
+        if not versions and self.stored_function(function_name) is None:
+            raise ResourceNotFoundException(f"no function {function_name!r}")
+        return {"FunctionName": function_name, "Versions": versions, "Aliases": aliases}
+
+    def update_alias(self, function_name: str, alias: str, version: int | str) -> dict[str, Any]:
+        """Point ``alias`` at a published version (creating the alias if new)."""
+        if not code_versions.ALIAS_NAME.match(alias):
+            raise InvalidParameterValueException(
+                f"alias name {alias!r} must be letters, digits, - and _ (1 to 128), and not only digits "
+                "(a number names a version)")
+        number = _version_number(version)
+
+        def tx(conn: sqlite3.Connection) -> None:
+            if conn.execute("SELECT 1 FROM versions WHERE function = ? AND version = ? AND code_sha256 IS NOT NULL",
+                            (function_name, number)).fetchone() is None:
+                raise ResourceNotFoundException(f"{function_name!r} has no published version {number}")
+            conn.execute("INSERT OR REPLACE INTO aliases VALUES (?, ?, ?)", (function_name, alias, number))
+
+        self.store.transact(tx)
+        return {"Name": alias, "FunctionVersion": str(number), "AliasArn": self.function_arn(function_name, alias)}
+
+    def resolve_version(self, function_name: str, qualifier: str) -> tuple[str, str | None]:
+        """What ``NAME:QUALIFIER`` runs: (the version, ``$LATEST`` or a number; the reference it imports)."""
+        conn = self.store.reader()
+        if qualifier == LATEST:
+            spec = self.stored_function(function_name)
+            if spec is None:
+                raise ResourceNotFoundException(f"no function {function_name!r}")
+            return LATEST, spec.ref
+        if qualifier.isdigit():
+            number = int(qualifier)
+        else:
+            row = conn.execute("SELECT version FROM aliases WHERE function = ? AND alias = ?",
+                               (function_name, qualifier)).fetchone()
+            if row is None:
+                raise ResourceNotFoundException(f"{function_name!r} has no alias {qualifier!r}")
+            number = row[0]
+        row = conn.execute("SELECT ref FROM versions WHERE function = ? AND version = ? AND code_sha256 IS NOT NULL",
+                           (function_name, number)).fetchone()
+        if row is None:
+            raise ResourceNotFoundException(f"{function_name!r} has no published version {number}")
+        return str(number), row[0]
+
+    def has_versions(self, function_name: str) -> bool:
+        return self.store.reader().execute(
+            "SELECT 1 FROM versions WHERE function = ? LIMIT 1", (function_name,)).fetchone() is not None
+
+    def code_changed(self, arn: str) -> bool | None:
+        """Whether the file a ``$LATEST`` execution imports changed since it started (replays then run other
+        code than the first invocation did); None when unknown (a published version, or no hash recorded)."""
+        row = self._exec_row(self.store.reader(), arn)
+        if qualifier_of(arn) != LATEST or row["code_sha256"] is None:
+            return None
+        return bool(code_versions.code_sha256(row["ref"]) != row["code_sha256"])
+
     # ------------------------------------------------------------------ start
     def start_execution(self, spec: FunctionSpec, input_payload: str | None, name: str | None = None,
-                        tenant_id: str | None = None, trace_header: str | None = None) -> tuple[str, bool]:
-        """Create an execution (idempotent by name); answer its ARN and whether it is new.
+                        tenant_id: str | None = None, trace_header: str | None = None,
+                        code_sha256: str | None = None) -> tuple[str, bool]:
+        """Create an execution of ``spec`` at ``spec.version`` (idempotent by name); answer its ARN and whether
+        it is new.
 
-        ``trace_header`` (a W3C ``traceparent``) is handed to every invocation, for tracing."""
+        ``trace_header`` (a W3C ``traceparent``) is handed to every invocation, for tracing. ``code_sha256``:
+        the hash of the code it starts on, for :meth:`code_changed`."""
         if input_payload is not None and utf8_size(input_payload) > MAX_EXECUTION_RESULT:
             raise RequestTooLargeException(
                 f"the input is {utf8_size(input_payload)} bytes, over the {MAX_EXECUTION_RESULT}-byte limit")
@@ -160,11 +280,12 @@ class Service:
                 f"the trace context {trace_header[:100]!r} is not a W3C traceparent "
                 "(00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>)")
         return self.store.transact(lambda conn: self._insert_execution(
-            conn, spec, input_payload, name, tenant_id=tenant_id, trace_header=trace_header))
+            conn, spec, input_payload, name, tenant_id=tenant_id, trace_header=trace_header, code_sha256=code_sha256))
 
     def _insert_execution(self, conn: sqlite3.Connection, spec: FunctionSpec, input_payload: str | None,
                           name: str | None, parent: tuple[str, str] | None = None,
-                          tenant_id: str | None = None, trace_header: str | None = None) -> tuple[str, bool]:
+                          tenant_id: str | None = None, trace_header: str | None = None,
+                          code_sha256: str | None = None) -> tuple[str, bool]:
         now = self.clock.now_ms()
         if name is not None:
             existing = conn.execute(
@@ -177,7 +298,7 @@ class Service:
                     f"an execution named {name!r} of {spec.name} already exists with a different input")
         exec_id = secrets.token_hex(16)
         name = name or secrets.token_hex(8)
-        arn = f"{self.function_arn(spec.name)}/durable-execution/{name}/{exec_id}"
+        arn = f"{self.function_arn(spec.name, spec.version)}/durable-execution/{name}/{exec_id}"
         op = Operation(Id=exec_id, Type="EXECUTION", Status="STARTED", Name=name, StartTimestamp=now,
                        ExecutionDetails=ExecutionDetails(InputPayload=input_payload))
         with history.EventBuffer(conn, arn, 0) as events:
@@ -185,11 +306,11 @@ class Service:
                 "Input": history.result(input_payload), "ExecutionTimeout": spec.execution_timeout}, op)
             conn.execute(
                 "INSERT INTO executions(arn, exec_id, name, function_name, ref, durable, status, input, start_ts,"
-                " execution_timeout, retention_days, ready, parent_arn, parent_op, tenant_id, event_seq, trace_header)"
-                " VALUES (?, ?, ?, ?, ?, ?, 'RUNNING', ?, ?, ?, ?, 1, ?, ?, ?, ?, ?)",
+                " execution_timeout, retention_days, ready, parent_arn, parent_op, tenant_id, event_seq, trace_header,"
+                " code_sha256) VALUES (?, ?, ?, ?, ?, ?, 'RUNNING', ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)",
                 (arn, exec_id, name, spec.name, spec.ref, int(spec.durable), input_payload, now,
                  spec.execution_timeout, spec.retention_days, parent[0] if parent else None,
-                 parent[1] if parent else None, tenant_id, events.seq, trace_header))
+                 parent[1] if parent else None, tenant_id, events.seq, trace_header, code_sha256))
             events.flush(conn)
         conn.execute("INSERT INTO operations VALUES (?, ?, 0, NULL, ?)", (arn, exec_id, dump_op(op)))
         conn.execute("INSERT INTO timers VALUES (?, ?, 'exec_timeout', ?, NULL)",
@@ -201,8 +322,8 @@ class Service:
         row = self._exec_row(self.store.reader(), arn)
         out: dict[str, Any] = {
             "DurableExecutionArn": arn, "DurableExecutionName": row["name"],
-            "FunctionArn": self.function_arn(row["function_name"]), "Status": row["status"],
-            "StartTimestamp": row["start_ts"], "Version": "$LATEST",
+            "FunctionArn": self.function_arn(row["function_name"], qualifier_of(arn)), "Status": row["status"],
+            "StartTimestamp": row["start_ts"], "Version": qualifier_of(arn),
             "DurableConfig": {"ExecutionTimeout": row["execution_timeout"],
                               "RetentionPeriodInDays": row["retention_days"]},
         }
@@ -306,7 +427,7 @@ class Service:
         items = []
         for arn, ename, fn, status, start, end in rows[:limit]:
             item = {"DurableExecutionArn": arn, "DurableExecutionName": ename,
-                    "FunctionArn": self.function_arn(fn), "Status": status, "StartTimestamp": start}
+                    "FunctionArn": self.function_arn(fn, qualifier_of(arn)), "Status": status, "StartTimestamp": start}
             if end is not None:
                 item["EndTimestamp"] = end
             items.append(item)
@@ -578,7 +699,8 @@ class Service:
             child_arn, _ = self._insert_execution(conn, spec, u.Payload, None, parent=(arn, op.Id),
                                                   tenant_id=tenant, trace_header=u.ChainedInvokeOptions.XAmznTraceId)
         details: dict[str, Any] = {"FunctionName": fn, "Input": history.result(u.Payload),
-                                   "ExecutedVersion": "$LATEST", "DurableExecutionArn": child_arn}
+                                   "ExecutedVersion": spec.version if spec else LATEST,
+                                   "DurableExecutionArn": child_arn}
         if tenant is not None:
             details["TenantId"] = tenant
         history.append(conn, arn, "ChainedInvokeStarted", now, details, op)
@@ -1014,6 +1136,13 @@ class Service:
             else:
                 self._finish(conn, claim.arn, "FAILED", now, error=error)
         self.store.transact(tx)
+
+
+def _version_number(version: int | str) -> int:
+    text = str(version)
+    if not text.isdigit() or int(text) < 1:
+        raise InvalidParameterValueException(f"version {text!r} is not a published version number (1, 2, ...)")
+    return int(text)
 
 
 def _validate_batch(updates: list[OperationUpdate]) -> None:

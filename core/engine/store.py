@@ -22,7 +22,7 @@ from durably.core.model import Operation
 T = TypeVar("T")
 
 APPLICATION_ID = 0x64757261  # "dura"
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 6
 DENIED = frozenset({"SQLITE_READONLY", "SQLITE_READONLY_DIRECTORY", "SQLITE_READONLY_CANTINIT", "SQLITE_PERM"})
 """SQLite's answers when the file, or the folder that must hold its -wal and -shm, is not writable."""
 NO_WAL_INDEX = frozenset({"SQLITE_READONLY_DIRECTORY", "SQLITE_READONLY_CANTINIT", "SQLITE_CANTOPEN"})
@@ -43,7 +43,7 @@ CREATE TABLE IF NOT EXISTS executions(
     ready INTEGER NOT NULL DEFAULT 0, updated_ids TEXT NOT NULL DEFAULT '[]',
     event_seq INTEGER NOT NULL DEFAULT 0, op_seq INTEGER NOT NULL DEFAULT 0,
     failed_invocations INTEGER NOT NULL DEFAULT 0,
-    parent_arn TEXT, parent_op TEXT, tenant_id TEXT, trace_header TEXT);
+    parent_arn TEXT, parent_op TEXT, tenant_id TEXT, trace_header TEXT, code_sha256 TEXT);
 CREATE INDEX IF NOT EXISTS executions_ready ON executions(ready) WHERE ready = 1;
 CREATE INDEX IF NOT EXISTS executions_leased ON executions(lease_owner) WHERE lease_owner IS NOT NULL;
 CREATE INDEX IF NOT EXISTS executions_fn ON executions(function_name, start_ts);
@@ -68,6 +68,11 @@ CREATE TABLE IF NOT EXISTS logs(
     id INTEGER PRIMARY KEY, arn TEXT NOT NULL, ts INTEGER NOT NULL, level TEXT NOT NULL, message TEXT NOT NULL,
     fields TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS logs_arn ON logs(arn, id);
+CREATE TABLE IF NOT EXISTS versions(
+    function TEXT NOT NULL, version INTEGER NOT NULL, ref TEXT NOT NULL, code_sha256 TEXT,
+    created_ts INTEGER NOT NULL, description TEXT NOT NULL DEFAULT '', PRIMARY KEY(function, version));
+CREATE TABLE IF NOT EXISTS aliases(
+    function TEXT NOT NULL, alias TEXT NOT NULL, version INTEGER NOT NULL, PRIMARY KEY(function, alias));
 """
 MIGRATIONS = {
     2: "CREATE TABLE IF NOT EXISTS invocation_errors(arn TEXT PRIMARY KEY, ts INTEGER NOT NULL,"
@@ -76,6 +81,13 @@ MIGRATIONS = {
     4: "CREATE TABLE IF NOT EXISTS logs(id INTEGER PRIMARY KEY, arn TEXT NOT NULL, ts INTEGER NOT NULL,"
        " level TEXT NOT NULL, message TEXT NOT NULL, fields TEXT NOT NULL);"
        " CREATE INDEX IF NOT EXISTS logs_arn ON logs(arn, id);",
+    5: "",  # redrive's, on another branch
+    6: "ALTER TABLE executions ADD COLUMN code_sha256 TEXT;"
+       " CREATE TABLE IF NOT EXISTS versions(function TEXT NOT NULL, version INTEGER NOT NULL, ref TEXT NOT NULL,"
+       " code_sha256 TEXT, created_ts INTEGER NOT NULL, description TEXT NOT NULL DEFAULT '',"
+       " PRIMARY KEY(function, version));"
+       " CREATE TABLE IF NOT EXISTS aliases(function TEXT NOT NULL, alias TEXT NOT NULL, version INTEGER NOT NULL,"
+       " PRIMARY KEY(function, alias));",
 }
 """What takes a database of the previous version to each version (applied when it is opened for writing)."""
 

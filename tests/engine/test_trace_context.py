@@ -93,6 +93,7 @@ def test_a_schema_2_database_is_migrated(tmp_path: Path) -> None:
     Store(db).close()
     with sqlite3.connect(db) as conn:  # what durably 0.1 with schema 2 wrote
         conn.execute("ALTER TABLE executions DROP COLUMN trace_header")
+        conn.execute("ALTER TABLE executions DROP COLUMN code_sha256")
         conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
     with Engine(db) as engine:
         @durable_execution
