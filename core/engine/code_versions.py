@@ -9,6 +9,7 @@ snapshot, in a worker process of the version's own (see :mod:`durably.core.engin
 from __future__ import annotations
 
 import hashlib
+import importlib.machinery
 import importlib.util
 import os
 import re
@@ -57,8 +58,8 @@ def _code_root(ref: str) -> Path:
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     top = module_part.split(".")[0]
-    try:
-        spec = importlib.util.find_spec(top)
+    try:  # found on the path as a new import would find it, not from a module of that name already loaded
+        spec = importlib.machinery.PathFinder.find_spec(top, sys.path)
     except (ImportError, ValueError) as exc:
         raise HandlerImportError(f"cannot import {ref!r}: {exc}") from exc
     if spec is None or (spec.origin is None and not spec.submodule_search_locations):
