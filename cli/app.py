@@ -10,6 +10,7 @@ from durably.cli.callback import callback
 from durably.cli.errors import guarded
 from durably.cli.execute import run, worker
 from durably.cli.inspect_cmds import get, history, list_, stop
+from durably.cli.redrive import redrive
 from durably.cli.serve import serve
 from durably.cli.settings import Settings, group_options
 
@@ -40,7 +41,7 @@ def cli(ctx: click.Context, db: str | None, output: str, region: str) -> None:
     ctx.obj = Settings(db=db, output=output, region=region)
 
 
-for command in (run, worker, serve, list_, get, history, stop, callback):
+for command in (run, worker, serve, list_, get, history, stop, callback, redrive):
     cli.add_command(command)
 
 
