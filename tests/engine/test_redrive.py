@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import sqlite3
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from durably import DurableContext, StepContext, durable_execution
+from durably import DurableContext, Duration, StepContext, durable_execution
 from durably.core.engine import redrive
 from durably.core.engine.engine import Engine
 from durably.core.engine.errors import (
@@ -198,7 +198,7 @@ def fresh() -> Iterator[None]:
     yield
 
 
-def body(name: str, fails: str | None = None) -> Any:
+def body(name: str, fails: str | None = None) -> Callable[[StepContext], str]:
     def run(step: StepContext) -> str:
         RUNS[name] += 1
         if fails is not None and not FIXED[fails]:
@@ -293,6 +293,60 @@ def test_a_stopped_execution_waiting_on_a_callback_sends_a_new_one(engine: Engin
     assert new.CallbackDetails is not None and new.CallbackDetails.CallbackId == sent[1] != sent[0]
     engine.send_callback_success(sent[1], "yes")
     assert engine.run_until_complete(arn2)["Result"] == '"yes"'
+
+
+@durable_execution
+def child(event: Any, ctx: DurableContext) -> str:
+    return ctx.step(body("child"), name="child step")
+
+
+@durable_execution
+def answered_then_broken(event: Any, ctx: DurableContext) -> list[Any]:
+    callback = ctx.create_callback(name="answer")
+    answer = callback.result()
+    invoked = ctx.invoke("child", {}, name="call child")
+    return [answer, invoked, ctx.step(body("ship", fails="ship"), name="ship")]
+
+
+def test_an_answered_callback_and_a_finished_invoke_are_kept(engine: Engine) -> None:
+    engine.register_durable_function("child", child)
+    arn = engine.start_execution(answered_then_broken, {})
+    assert engine.run_until_complete(arn, stop_when_blocked=True)["Status"] == "RUNNING"
+    (callback,) = [op for op in engine.service.all_operations(arn) if op.Type == "CALLBACK"]
+    callback_id = callback.CallbackDetails.CallbackId if callback.CallbackDetails else None
+    assert callback_id is not None
+    engine.send_callback_success(callback_id, "approved")
+    assert engine.run_until_complete(arn, skip_time=True)["Status"] == "FAILED"
+    FIXED["ship"] = True
+    RUNS.clear()
+    redriven = engine.redrive(arn)
+    execution = engine.run_until_complete(redriven, stop_when_blocked=True)
+    assert execution["Status"] == "SUCCEEDED"  # not waiting for an answer again
+    assert execution["Result"] == '["approved","child done","ship done"]'
+    assert RUNS == {"ship": 1}  # the child execution was not invoked again
+    kept = {op.Name: op.Status for op in engine.service.all_operations(redriven)
+            if op.Type in ("CALLBACK", "CHAINED_INVOKE")}
+    assert kept == {"answer": "SUCCEEDED", "call child": "SUCCEEDED"}
+
+
+WAIT_SECONDS = {"s": 60}
+
+
+@durable_execution
+def slow(event: Any, ctx: DurableContext) -> str:
+    ctx.step(body("prepare"), name="prepare")
+    ctx.wait(Duration(WAIT_SECONDS["s"]), name="pause")
+    return ctx.step(body("finish"), name="finish")
+
+
+def test_a_timed_out_execution_keeps_what_ended_before_its_timeout(engine: Engine) -> None:
+    engine.register_durable_function("slow", slow, execution_timeout=30)
+    arn = engine.start_execution("slow", {})
+    assert engine.run_until_complete(arn, skip_time=True)["Status"] == "TIMED_OUT"
+    WAIT_SECONDS["s"] = 1  # the fix: a shorter pause
+    redriven = engine.redrive(arn)
+    assert engine.run_until_complete(redriven, skip_time=True)["Status"] == "SUCCEEDED"
+    assert RUNS == {"prepare": 1, "finish": 1}
 
 
 def plain(payload: Any) -> Any:
