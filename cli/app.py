@@ -12,6 +12,7 @@ from durably.cli.errors import guarded
 from durably.cli.execute import run, worker
 from durably.cli.inspect_cmds import get, history, list_, stop
 from durably.cli.logs_cmd import logs
+from durably.cli.redrive import redrive
 from durably.cli.replay import replay
 from durably.cli.serve import serve
 from durably.cli.settings import Settings, group_options
@@ -57,7 +58,7 @@ def cli(ctx: click.Context, db: str | None, output: str, region: str) -> None:
     ctx.obj = Settings(db=db, output=output, region=region)
 
 
-for command in (run, worker, serve, list_, get, history, logs, stop, callback, diagnose_cmd, replay,
+for command in (run, worker, serve, list_, get, history, logs, stop, callback, diagnose_cmd, replay, redrive,
                 publish_version, update_alias, list_versions):
     cli.add_command(command)
 

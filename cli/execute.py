@@ -8,7 +8,8 @@ import signal
 import sys
 import threading
 import time
-from contextlib import nullcontext, redirect_stdout
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext, redirect_stdout
 from types import FrameType
 from typing import Any
 
@@ -22,7 +23,7 @@ from durably.cli.progress import reporting
 from durably.cli.resolve import quoted
 from durably.cli.settings import command_options, command_prefix, open_engine, settings
 from durably.cli.tracing import traced_from_env
-from durably.cli.waiting import waiting_on
+from durably.cli.waiting import Waiting, waiting_on
 from durably.core.engine.engine import Engine
 
 
@@ -56,16 +57,40 @@ def run(handler: str, input_: str | None, name: str | None, function_name: str |
     text = json_text(input_, "--input") if input_ is not None else None
     lambda_name(name, "--name")
     lambda_name(function_name, "--function-name")
-    cwd_on_path()
-    with (stderr_logs(log_level, log_format, quiet), engine_logs_at_least(log_level), traced_from_env(),
-          open_engine() as engine, redirect_stdout(sys.stderr)):
-        # handler code that prints goes to stderr: stdout is the command's output
+    with running_here(log_level, log_format, quiet) as engine:
         arn = engine.start_execution(handler, text, name=name, function_name=function_name,
                                      input_is_json=text is not None, trace_context=traceparent or None)
-        with served_if_needed(engine, None if engine.published_spec(handler) else handler), \
-                nullcontext() if quiet else reporting(engine.service, arn, f"{command_prefix()} callback"):
-            execution = _drive(engine, arn, no_wait)
-        shown = None if settings().json else (engine.get_history(arn), waiting_on(engine.service.all_operations(arn)))
+        outcome = drive(engine, arn, handler, no_wait, quiet)
+    print_outcome(*outcome)
+
+
+@contextmanager
+def running_here(log_level: str, log_format: str, quiet: bool, create: bool = True) -> Iterator[Engine]:
+    """The engine of a command that runs handler code in this process: logs on stderr, and so is
+    what the handler code prints (stdout is the command's output)."""
+    cwd_on_path()
+    with (stderr_logs(log_level, log_format, quiet), engine_logs_at_least(log_level), traced_from_env(),
+          open_engine(create) as engine, redirect_stdout(sys.stderr)):
+        yield engine
+
+
+Shown = tuple[list[dict[str, Any]], list[Waiting]]
+
+
+def drive(engine: Engine, arn: str, handler: Any, no_wait: bool, quiet: bool) -> tuple[dict[str, Any], Shown | None]:
+    """Drive ``arn`` in this process until it ends (or, ``no_wait``, suspends), its progress on
+    stderr unless ``quiet``: its state, and its events and what it waits on for the table output."""
+    published = isinstance(handler, str) and engine.published_spec(handler) is not None
+    with served_if_needed(engine, None if published else handler), \
+            nullcontext() if quiet else reporting(engine.service, arn, f"{command_prefix()} callback"):
+        execution = _drive(engine, arn, no_wait)
+    if settings().json:
+        return execution, None
+    return execution, (engine.get_history(arn), waiting_on(engine.service.all_operations(arn)))
+
+
+def print_outcome(execution: dict[str, Any], shown: Shown | None) -> None:
+    """Print how a driven execution ended (as ``durably run`` does); exit 1 unless it SUCCEEDED or is RUNNING."""
     if shown is None:
         render.print_json(execution)
     else:

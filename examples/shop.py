@@ -13,10 +13,11 @@ Faults are injected by the order's ``"fail"`` (one point or a list of them):
 
 ``payment``
     the gateway times out on every attempt, after taking the charge on the first one;
-``shipment``
-    the carrier rejects the shipment (an undeliverable address: not retried);
+``shipment`` / ``shipment-always``
+    the carrier rejects the shipment (an undeliverable address: not retried) / until repaired
+    (``python examples/shop.py repair shipment``: the address was corrected);
 ``confirmation`` / ``confirmation-always``
-    the mail server is down for the first two attempts / for good;
+    the mail server is down for the first two attempts / until repaired (``repair confirmation``);
 ``refund-once`` / ``release-once``
     the first refund / release request fails;
 ``refund-always`` / ``release-always``
@@ -33,7 +34,7 @@ against the working directory as the durably database is: start workers where yo
 run`` or set the variables.
 
     python examples/shop.py [--ledger PATH]                      what the ledger holds, order by order
-    python examples/shop.py repair refund|release [--order ID]   end an injected outage
+    python examples/shop.py repair SERVICE [--order ID]          end an injected ...-always fault
     python examples/shop.py refund-by-hand ORDER_ID              what a person does before answering "resolved"
 """
 
@@ -49,9 +50,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-FAULTS = frozenset({"payment", "shipment", "confirmation", "confirmation-always", "refund-once", "refund-always",
-                    "release-once", "release-always"})
-FORWARD_FAULTS = frozenset({"payment", "shipment", "confirmation", "confirmation-always"})
+FAULTS = frozenset({"payment", "shipment", "shipment-always", "confirmation", "confirmation-always", "refund-once",
+                    "refund-always", "release-once", "release-always"})
+FORWARD_FAULTS = frozenset({"payment", "shipment", "shipment-always", "confirmation", "confirmation-always"})
+REPAIRABLE = ("refund", "release", "shipment", "confirmation")
+"""The faults whose ``-always`` form lasts until ``repair``."""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS requests (
@@ -277,7 +280,7 @@ class Carrier(Service):
 
     def ship(self, order_id: str, reservation_id: str, *, key: str, execution: str) -> dict[str, Any]:
         with self.request("ship", key, execution, order_id) as req:
-            if "shipment" in self.faults:
+            if "shipment" in self.faults or self.down(req, "shipment"):
                 raise ServiceError(f"carrier rejected the shipment of {order_id}: address undeliverable")
             row = req.seen("shipments") or req.insert("shipments", execution=execution, order_id=order_id,
                                                       reservation_id=reservation_id)
@@ -289,7 +292,7 @@ class Mailer(Service):
 
     def send(self, order_id: str, recipient: str, subject: str, *, key: str, execution: str) -> dict[str, Any]:
         with self.request("send", key, execution, order_id) as req:
-            if "confirmation-always" in self.faults or ("confirmation" in self.faults and req.earlier < 2):
+            if self.down(req, "confirmation") or ("confirmation" in self.faults and req.earlier < 2):
                 raise ConnectionError("mail server unavailable")
             row = req.seen("emails") or req.insert("emails", execution=execution, order_id=order_id,
                                                    recipient=recipient, subject=subject)
@@ -310,7 +313,7 @@ class Shop:
 
 # ---------------------------------------------------------------------------- for people (and tests)
 def repair(ledger: Ledger, service: str, order_id: str | None = None) -> None:
-    """End an injected ``<service>-always`` outage, for one order or for all."""
+    """End an injected ``<service>-always`` fault, for one order or for all."""
     with ledger.transaction() as db:
         db.execute("INSERT INTO repairs (service, order_id, at) VALUES (?, ?, ?)", (service, order_id, time.time()))
 
@@ -356,8 +359,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python examples/shop.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--ledger", help="the ledger file (default: as the order saga resolves it)")
     sub = parser.add_subparsers(dest="command")
-    fix = sub.add_parser("repair", help="end an injected refund-always / release-always outage")
-    fix.add_argument("service", choices=["refund", "release"])
+    fix = sub.add_parser("repair", help="end an injected <service>-always fault")
+    fix.add_argument("service", choices=REPAIRABLE)
     fix.add_argument("--order", help="only for this order")
     by_hand = sub.add_parser("refund-by-hand", help="refund an order's charges outside the saga")
     by_hand.add_argument("order")

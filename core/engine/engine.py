@@ -258,13 +258,28 @@ class Engine:
                 text = dumps(input)
             except (TypeError, ValueError) as exc:
                 raise InvalidParameterValueException(f"the input cannot be stored as JSON: {exc}") from exc
-        if name is not None and not functions.FUNCTION_NAME.match(name):
-            raise InvalidParameterValueException(f"execution name {name!r} must match [A-Za-z0-9_-]{{1,64}}")
+        _check_execution_name(name)
         code = code_versions.code_sha256(spec.ref) if spec.version == code_versions.LATEST else None
         arn, _ = self.service.start_execution(spec, text, name, tenant_id=tenant_id, trace_header=trace_context,
                                               code_sha256=code)
         self._wake.set()
         return arn
+
+    def redrive(self, arn: str, *, from_operation: str | None = None, name: str | None = None) -> str:
+        """Start a new execution that recovers the FAILED, TIMED_OUT or STOPPED execution ``arn`` once
+        the cause is fixed; answer its ARN.
+
+        Same function, handler reference and input; it keeps the original's operations that
+        completed before the failure (which ones: :mod:`durably.core.engine.redrive`), which replay
+        from their results without running again, and runs the rest on the current code.
+        ``from_operation``: redrive from the first operation of that name instead (keeping only what
+        ended before it started). ``name``: the new execution's (default ``<original>-redrive-<n>``).
+        The original is left as it is; the new one's ``RedriveOf`` names it.
+        """
+        _check_execution_name(name)
+        new_arn = self.service.redrive_execution(arn, from_operation, name)
+        self._wake.set()
+        return new_arn
 
     def get_execution(self, arn: str) -> dict[str, Any]:
         return self.service.get_execution(arn)
@@ -642,6 +657,11 @@ class Engine:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _check_execution_name(name: str | None) -> None:
+    if name is not None and not functions.FUNCTION_NAME.match(name):
+        raise InvalidParameterValueException(f"execution name {name!r} must match [A-Za-z0-9_-]{{1,64}}")
 
 
 def _storage_failure(exc: BaseException) -> bool:

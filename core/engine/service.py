@@ -19,7 +19,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from durably.core.engine import code_versions, history
+from durably.core.engine import code_versions, history, redrive
 from durably.core.engine.clock import Clock
 from durably.core.engine.code_versions import LATEST, qualifier_of
 from durably.core.engine.errors import (
@@ -285,7 +285,9 @@ class Service:
     def _insert_execution(self, conn: sqlite3.Connection, spec: FunctionSpec, input_payload: str | None,
                           name: str | None, parent: tuple[str, str] | None = None,
                           tenant_id: str | None = None, trace_header: str | None = None,
-                          code_sha256: str | None = None) -> tuple[str, bool]:
+                          code_sha256: str | None = None,
+                          redrive_of: tuple[str, int] | None = None) -> tuple[str, bool]:
+        """``redrive_of``: the ARN of the execution this one redrives, and how many operations it keeps."""
         now = self.clock.now_ms()
         if name is not None:
             existing = conn.execute(
@@ -301,16 +303,19 @@ class Service:
         arn = f"{self.function_arn(spec.name, spec.version)}/durable-execution/{name}/{exec_id}"
         op = Operation(Id=exec_id, Type="EXECUTION", Status="STARTED", Name=name, StartTimestamp=now,
                        ExecutionDetails=ExecutionDetails(InputPayload=input_payload))
+        started: dict[str, Any] = {"Input": history.result(input_payload), "ExecutionTimeout": spec.execution_timeout}
+        if redrive_of is not None:
+            started["RedriveOf"], started["KeptOperations"] = redrive_of
         with history.EventBuffer(conn, arn, 0) as events:
-            history.append(conn, arn, "ExecutionStarted", now, {
-                "Input": history.result(input_payload), "ExecutionTimeout": spec.execution_timeout}, op)
+            history.append(conn, arn, "ExecutionStarted", now, started, op)
             conn.execute(
                 "INSERT INTO executions(arn, exec_id, name, function_name, ref, durable, status, input, start_ts,"
                 " execution_timeout, retention_days, ready, parent_arn, parent_op, tenant_id, event_seq, trace_header,"
-                " code_sha256) VALUES (?, ?, ?, ?, ?, ?, 'RUNNING', ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)",
+                " code_sha256, redrive_of) VALUES (?, ?, ?, ?, ?, ?, 'RUNNING', ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?)",
                 (arn, exec_id, name, spec.name, spec.ref, int(spec.durable), input_payload, now,
                  spec.execution_timeout, spec.retention_days, parent[0] if parent else None,
-                 parent[1] if parent else None, tenant_id, events.seq, trace_header, code_sha256))
+                 parent[1] if parent else None, tenant_id, events.seq, trace_header, code_sha256,
+                 redrive_of[0] if redrive_of else None))
             events.flush(conn)
         conn.execute("INSERT INTO operations VALUES (?, ?, 0, NULL, ?)", (arn, exec_id, dump_op(op)))
         conn.execute("INSERT INTO timers VALUES (?, ?, 'exec_timeout', ?, NULL)",
@@ -335,6 +340,8 @@ class Service:
             out["Result"] = row["result"]
         if row["error"] is not None:
             out["Error"] = json.loads(row["error"])
+        if "redrive_of" in row.keys() and row["redrive_of"] is not None:  # not in a schema-4 database read as it is
+            out["RedriveOf"] = row["redrive_of"]  # a durably extension: the execution this one redrives
         return out
 
     def get_history(self, arn: str, marker: str | None = None, max_items: int = 1000,
@@ -774,6 +781,46 @@ class Service:
             conn.execute("UPDATE executions SET lease_owner = NULL, invocation_id = NULL WHERE arn = ?", (arn,))
             return {"StopTimestamp": now}
         return self.store.transact(tx)
+
+    # ------------------------------------------------------------------ redrive
+    def redrive_execution(self, arn: str, from_operation: str | None = None, name: str | None = None) -> str:
+        """Start a redrive of the ended execution ``arn`` (see :mod:`durably.core.engine.redrive`): a new
+        execution of its function and input, holding the operations it keeps and their events; its ARN.
+        ``name`` defaults to ``<original name>-redrive-<n>``."""
+        return self.store.transact(lambda conn: self._redrive(conn, arn, from_operation, name))
+
+    def _redrive(self, conn: sqlite3.Connection, arn: str, from_operation: str | None, name: str | None) -> str:
+        row = self._exec_row(conn, arn)
+        redrive.check_redrivable(arn, row["status"], bool(row["durable"]))
+        operations = load_ops(doc for (doc,) in conn.execute(
+            "SELECT doc FROM operations WHERE arn = ? ORDER BY seq", (arn,)))
+        events = [json.loads(doc) for (doc,) in conn.execute(
+            "SELECT doc FROM events WHERE arn = ? ORDER BY event_id", (arn,))]
+        selection = redrive.select(operations, events, from_operation)
+        spec = FunctionSpec(row["function_name"], True, row["ref"], row["execution_timeout"], row["retention_days"])
+
+        def taken(candidate: str) -> bool:
+            return conn.execute("SELECT 1 FROM executions WHERE name = ? AND function_name = ?",
+                                (candidate, spec.name)).fetchone() is not None
+
+        if name is None:
+            redriven = conn.execute("SELECT count(*) FROM executions WHERE redrive_of = ?", (arn,)).fetchone()[0]
+            name = redrive.default_name(row["name"], redriven, taken)
+        elif taken(name):
+            raise DurableExecutionAlreadyStartedException(
+                f"an execution named {name!r} of {spec.name} already exists; choose another name")
+        new_arn, _ = self._insert_execution(conn, spec, row["input"], name, tenant_id=row["tenant_id"],
+                                            redrive_of=(arn, len(selection.operations)))
+        conn.executemany("INSERT INTO operations VALUES (?, ?, ?, NULL, ?)",
+                         [(new_arn, op.Id, seq, dump_op(op)) for seq, op in enumerate(selection.operations, 1)])
+        event_seq = conn.execute("SELECT event_seq FROM executions WHERE arn = ?", (new_arn,)).fetchone()[0]
+        copied = selection.events(events)
+        conn.executemany("INSERT INTO events VALUES (?, ?, ?)", [
+            (new_arn, event_id, json.dumps({**event, "EventId": event_id}, separators=(",", ":")))
+            for event_id, event in enumerate(copied, event_seq + 1)])
+        conn.execute("UPDATE executions SET op_seq = ?, event_seq = ? WHERE arn = ?",
+                     (len(selection.operations), event_seq + len(copied), new_arn))
+        return new_arn
 
     # ------------------------------------------------------------------ callbacks
     def _open_callback(self, conn: sqlite3.Connection, callback_id: str) -> tuple[str, Operation]:

@@ -43,13 +43,14 @@ CREATE TABLE IF NOT EXISTS executions(
     ready INTEGER NOT NULL DEFAULT 0, updated_ids TEXT NOT NULL DEFAULT '[]',
     event_seq INTEGER NOT NULL DEFAULT 0, op_seq INTEGER NOT NULL DEFAULT 0,
     failed_invocations INTEGER NOT NULL DEFAULT 0,
-    parent_arn TEXT, parent_op TEXT, tenant_id TEXT, trace_header TEXT, code_sha256 TEXT);
+    parent_arn TEXT, parent_op TEXT, tenant_id TEXT, trace_header TEXT, redrive_of TEXT, code_sha256 TEXT);
 CREATE INDEX IF NOT EXISTS executions_ready ON executions(ready) WHERE ready = 1;
 CREATE INDEX IF NOT EXISTS executions_leased ON executions(lease_owner) WHERE lease_owner IS NOT NULL;
 CREATE INDEX IF NOT EXISTS executions_fn ON executions(function_name, start_ts);
 CREATE INDEX IF NOT EXISTS executions_start ON executions(start_ts);
 CREATE INDEX IF NOT EXISTS executions_name ON executions(name);
 CREATE INDEX IF NOT EXISTS executions_end ON executions(end_ts) WHERE end_ts IS NOT NULL;
+CREATE INDEX IF NOT EXISTS executions_redrive ON executions(redrive_of) WHERE redrive_of IS NOT NULL;
 CREATE TABLE IF NOT EXISTS operations(
     arn TEXT NOT NULL, id TEXT NOT NULL, seq INTEGER NOT NULL, callback_id TEXT, doc TEXT NOT NULL,
     PRIMARY KEY(arn, id)) WITHOUT ROWID;
@@ -81,7 +82,8 @@ MIGRATIONS = {
     4: "CREATE TABLE IF NOT EXISTS logs(id INTEGER PRIMARY KEY, arn TEXT NOT NULL, ts INTEGER NOT NULL,"
        " level TEXT NOT NULL, message TEXT NOT NULL, fields TEXT NOT NULL);"
        " CREATE INDEX IF NOT EXISTS logs_arn ON logs(arn, id);",
-    5: "",  # redrive's, on another branch
+    5: "ALTER TABLE executions ADD COLUMN redrive_of TEXT;"
+       " CREATE INDEX IF NOT EXISTS executions_redrive ON executions(redrive_of) WHERE redrive_of IS NOT NULL;",
     6: "ALTER TABLE executions ADD COLUMN code_sha256 TEXT;"
        " CREATE TABLE IF NOT EXISTS versions(function TEXT NOT NULL, version INTEGER NOT NULL, ref TEXT NOT NULL,"
        " code_sha256 TEXT, created_ts INTEGER NOT NULL, description TEXT NOT NULL DEFAULT '',"

@@ -93,7 +93,9 @@ def test_a_schema_2_database_is_migrated(tmp_path: Path) -> None:
     Store(db).close()
     with sqlite3.connect(db) as conn:  # what durably 0.1 with schema 2 wrote
         conn.execute("ALTER TABLE executions DROP COLUMN trace_header")
-        conn.execute("ALTER TABLE executions DROP COLUMN code_sha256")
+        conn.execute("ALTER TABLE executions DROP COLUMN code_sha256")  # schema 6's
+        conn.execute("DROP INDEX executions_redrive")  # schema 5's
+        conn.execute("ALTER TABLE executions DROP COLUMN redrive_of")
         conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
     with Engine(db) as engine:
         @durable_execution
