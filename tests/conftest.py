@@ -123,3 +123,22 @@ def durably_serve(tmp_path: Path, local_ports: LocalPorts) -> Iterator[ServeProc
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=30)
         assert "Traceback" not in stderr, stderr
+
+
+def _as_schema_4(db: Path) -> None:
+    """Undo schemas 5 (redrive) and 6 (code versions) in a database, as durably wrote it with schema 4."""
+    import sqlite3
+    with sqlite3.connect(db) as conn:
+        conn.execute("DROP INDEX executions_redrive")
+        conn.execute("ALTER TABLE executions DROP COLUMN redrive_of")
+        conn.execute("ALTER TABLE executions DROP COLUMN code_sha256")
+        conn.execute("DROP TABLE versions")
+        conn.execute("DROP TABLE aliases")
+        conn.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
+    conn.close()
+
+
+@pytest.fixture
+def as_schema_4() -> Callable[[Path], None]:
+    """``as_schema_4(db)``: turn a database of the current schema into one of schema 4, to test migrations."""
+    return _as_schema_4

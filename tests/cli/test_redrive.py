@@ -67,7 +67,7 @@ def test_redrive_wait_replays_what_completed_and_runs_the_fixed_step(shipping: A
     assert runs(shipping.root) == ["reserve", "charge", "ship", "ship"]  # reserve and charge replayed
     assert "Status: SUCCEEDED" in result.stdout and "o-1-redrive-1" in result.stdout
     assert "redriving '" in result.stderr  # the original and the new ARN, quoted
-    execution = shipping.json("get", result.stdout.split("Execution: ")[1].split()[0])
+    execution = shipping.json("get", shlex.split(result.stdout.split("Execution: ")[1])[0])
     assert execution["RedriveOf"] == arn_of(shipping, "o-1")
     assert execution["Result"] == '["reserve","charge","shipped"]'
 

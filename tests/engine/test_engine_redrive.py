@@ -378,15 +378,12 @@ def test_refusals(engine: Engine) -> None:
         engine.redrive(child)
 
 
-def test_a_schema_4_database_gains_redrive_of(tmp_path: Path) -> None:
+def test_a_schema_4_database_gains_redrive_of(tmp_path: Path, as_schema_4: Callable[[Path], None]) -> None:
     db = tmp_path / "old.db"
     with Engine(db) as engine:
         arn = engine.start_execution(order, {"order": "x"})
         assert engine.run_until_complete(arn)["Status"] == "FAILED"
-    with sqlite3.connect(db) as conn:  # what durably wrote with schema 4
-        conn.execute("DROP INDEX executions_redrive")
-        conn.execute("ALTER TABLE executions DROP COLUMN redrive_of")
-        conn.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
+    as_schema_4(db)
     store = Store(db, readonly=True)  # read as it is, not migrated
     try:
         assert "RedriveOf" not in Service(store).get_execution(arn)

@@ -6,7 +6,7 @@ import logging
 import shutil
 import sqlite3
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -204,14 +204,10 @@ def test_code_changed_says_whether_a_latest_executions_file_changed(versions_eng
     assert versions_engine.service.code_changed(started_blocked(versions_engine, "app:1", 1)) is None
 
 
-def test_a_schema_4_database_is_migrated(tmp_path: Path, code: Path) -> None:
+def test_a_schema_4_database_is_migrated(tmp_path: Path, code: Path, as_schema_4: Callable[[Path], None]) -> None:
     db = tmp_path / "old.db"
     Store(db).close()
-    with sqlite3.connect(db) as conn:  # what durably wrote with schema 4
-        conn.execute("ALTER TABLE executions DROP COLUMN code_sha256")
-        conn.execute("DROP TABLE versions")
-        conn.execute("DROP TABLE aliases")
-        conn.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
+    as_schema_4(db)
     with Engine(db) as engine:
         assert engine.service.publish_version("app", f"{code}/app.py:quote")["Version"] == "1"
         engine.store.close()
