@@ -7,11 +7,12 @@ import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import jinja2
 from durably.core.engine.engine import Engine
 from durably.core.engine.errors import ServiceError
+from durably.core.engine.redrive import REDRIVABLE
 from durably.core.model import ErrorObject, Operation
 from durably.server._sigv4 import AccessKey
 from durably.server.dashboard import _reading
@@ -115,6 +116,8 @@ def dashboard_routes(engine: Engine, access_key: AccessKey | None) -> list[BaseR
             back = _safe_next(str(form.get("next") or ""), "/")
             try:
                 notice = {"done": await handler(request, form)}
+            except _Redirect as elsewhere:
+                return RedirectResponse(elsewhere.target, status_code=303)
             except (ServiceError, ValueError) as exc:
                 notice = {"error": str(exc)}
             separator = "&" if "?" in back else "?"
@@ -169,7 +172,7 @@ def dashboard_routes(engine: Engine, access_key: AccessKey | None) -> list[BaseR
         events = engine.get_history(arn)
         now = engine.clock.now_ms()
         roots = _reading.tree(operations)
-        return render("execution.html", request, token, execution=summary, roots=roots,
+        return render("execution.html", request, token, execution=summary, roots=roots, redrivable=REDRIVABLE,
                       graph=_reading.graph(operations), timeline=_reading.timeline(operations, events, now),
                       events=events, now=now, problem=service.last_invocation_error(arn),
                       version=_version(summary, len(events)), payloads=_reading.payloads,
@@ -224,6 +227,11 @@ def dashboard_routes(engine: Engine, access_key: AccessKey | None) -> list[BaseR
         arn = str(form.get("arn") or "")
         service.stop_execution(arn, ErrorObject(ErrorType="Stopped", ErrorMessage="stopped from the dashboard"))
         return "the execution is stopped"
+
+    async def redrive(request: Request, form: Any) -> str:
+        new_arn = engine.redrive(str(form.get("arn") or ""))
+        raise _Redirect("/executions/" + quote(new_arn) + "?" + urlencode(
+            {"done": "a redrive of the execution: it starts with what the original completed before its failure"}))
 
     async def answer(request: Request, form: Any) -> str:
         callback_id = str(form.get("callback_id") or "")
@@ -281,9 +289,18 @@ def dashboard_routes(engine: Engine, access_key: AccessKey | None) -> list[BaseR
         Route("/ui/payload", page(payload), methods=["GET"]),
         Route("/ui/stop", action(stop), methods=["POST"]),
         Route("/ui/answer", action(answer), methods=["POST"]),
+        Route("/ui/redrive", action(redrive), methods=["POST"]),
         Route("/ui/approve", action(approve), methods=["POST"]),
         Mount("/ui/static", app=assets),
     ]
+
+
+class _Redirect(Exception):
+    """An action whose result is another page (a redrive: the new execution's)."""
+
+    def __init__(self, target: str) -> None:
+        super().__init__(target)
+        self.target = target
 
 
 def _version(summary: dict[str, Any], event_count: int) -> str:

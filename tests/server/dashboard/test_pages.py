@@ -218,3 +218,19 @@ def test_the_assets_are_served_by_durably_itself(server: BackgroundServer) -> No
     dagre = browser.get("/ui/static/vendor/dagre-3.1.3.min.js")
     assert dagre.status == 200 and "dagre" in dagre.text
     assert browser.get("/ui/static/vendor/dagre-3.1.3.LICENSE.txt").status == 200
+
+
+def test_a_failed_execution_is_redriven_from_its_page(server: BackgroundServer, engine: Engine, shown: Shown) -> None:
+    browser = Browser(server.url)
+    page = browser.get(page_of(shown.rolled_back)).text
+    assert 'action="/ui/redrive"' in page
+    assert 'action="/ui/redrive"' not in browser.get(page_of(shown.succeeded_order)).text
+    done = browser.post("/ui/redrive", {"csrf": browser.csrf, "arn": shown.rolled_back,
+                                        "next": page_of(shown.rolled_back)})
+    assert done.status == 303 and done.headers["location"].startswith("/executions/")
+    new_arn = urllib.parse.unquote(done.headers["location"].split("?")[0][len("/executions/"):])
+    assert engine.get_execution(new_arn)["RedriveOf"] == shown.rolled_back
+    new_page = html.unescape(browser.get(done.headers["location"]).text)
+    assert "Redrive of" in new_page and "a redrive of the execution" in new_page
+    again = browser.post("/ui/redrive", {"csrf": browser.csrf, "arn": shown.sign_off, "next": "/"})
+    assert "error=" in again.headers["location"]  # a running execution is not redriven
