@@ -53,7 +53,8 @@ def read_facts(service: Service, arn: str) -> Facts:
         events.extend(page["Events"])
     return Facts(execution=service.get_execution(arn), operations=service.all_operations(arn), events=events,
                  callbacks=service.open_callbacks(arn=arn), invocation=service.invocation_state(arn),
-                 problem=service.last_invocation_error(arn), now=service.clock.now_ms())
+                 problem=service.last_invocation_error(arn), now=service.clock.now_ms(),
+                 code_changed=service.code_changed(arn))
 
 
 def _command() -> str:

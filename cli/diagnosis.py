@@ -78,6 +78,8 @@ class Facts:
     problem: dict[str, Any] | None
     """``Service.last_invocation_error``."""
     now: int
+    code_changed: bool | None = None
+    """``Service.code_changed``: whether a ``$LATEST`` execution's handler file changed since it started."""
 
 
 @dataclass(frozen=True)
@@ -126,7 +128,7 @@ def diagnose(facts: Facts, command: str = "durably") -> Diagnosis:
     found = [
         *_worker(facts, command), *_overdue(facts, command), *_stuck(facts), *_callbacks(facts, command),
         *_failures(facts, command), _timeout(facts), *_invocation_errors(facts, command),
-        *_non_determinism(facts, command), *_retention(facts),
+        *_non_determinism(facts, command), *_code_changed(facts, command), *_retention(facts),
     ]
     found.sort(key=lambda f: SEVERITIES.index(f.severity))
     return Diagnosis(arn=execution["DurableExecutionArn"], name=execution.get("DurableExecutionName", ""),
@@ -136,6 +138,18 @@ def diagnose(facts: Facts, command: str = "durably") -> Diagnosis:
 
 
 # ---------------------------------------------------------------------------- the findings
+def _code_changed(facts: Facts, command: str) -> Iterator[Finding]:
+    """A running ``$LATEST`` execution whose handler file changed under it: its next replay runs other code."""
+    if facts.code_changed and facts.execution["Status"] == "RUNNING":
+        yield Finding("code_changed", "warning",
+                      "the handler's file changed since this $LATEST execution started: its next invocation "
+                      "replays its history with the new code",
+                      {"handler": facts.invocation.get("HandlerReference")},
+                      f"{command} replay --check {facts.invocation.get('HandlerReference') or 'MODULE:FUNCTION'} "
+                      f"{quoted(facts.execution['DurableExecutionArn'])}  # and publish versions "
+                      "(durably publish-version) to keep in-flight executions on their code")
+
+
 def _status(facts: Facts, command: str) -> Finding:
     execution, now = facts.execution, facts.now
     status = execution["Status"]
@@ -155,8 +169,10 @@ def _status(facts: Facts, command: str) -> Finding:
     if error:
         summary += f": {_error_line(error)}"
         details.update(_error_details(ErrorObject.from_dict(error)))
+    arn = quoted(execution["DurableExecutionArn"])
     return Finding("status", "warning" if status == "STOPPED" else "error", summary, details,
-                   f"{command} history {quoted(execution['DurableExecutionArn'])}  # every event, with stack traces")
+                   f"{command} history {arn}  # every event, with stack traces; once the cause is fixed: "
+                   f"{command} redrive {arn}")
 
 
 def _worker(facts: Facts, command: str) -> Iterator[Finding]:

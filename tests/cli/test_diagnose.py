@@ -201,3 +201,21 @@ def test_an_execution_that_does_not_exist(durably: Any, one_line_error: Callable
     line = one_line_error(durably("diagnose", "no-such-execution"), "ResourceNotFoundException")
     assert "no-such-execution" in line
     one_line_error(durably("diagnose", "x", "--db", str(durably.root / "nothing.db")), "ResourceNotFoundException")
+
+
+def test_a_latest_execution_whose_file_changed_is_warned_about(durably: Any) -> None:
+    source = durably.root / "approvals.py"
+    source.write_text(APPROVAL)
+    durably.start("approvals.py:approval", "--name", "approval-9")
+    assert "code_changed" not in [f["kind"] for f in durably.json("diagnose", "approval-9")["findings"]]
+    source.write_text(APPROVAL + "\n# edited while the execution waits\n")
+    [finding] = [f for f in durably.json("diagnose", "approval-9")["findings"] if f["kind"] == "code_changed"]
+    assert finding["severity"] == "warning" and "replay --check" in finding["recommendation"]
+
+
+def test_a_failed_execution_is_recommended_a_redrive(durably: Any) -> None:
+    with engine_on(durably.db, SkippingClock()) as engine:
+        arn = engine.start_execution(flaky_charge, None, name="charge-9")
+        engine.run_until_complete(arn, skip_time=True)
+    status = durably.json("diagnose", "charge-9")["findings"][0]
+    assert status["kind"] == "status" and f"redrive '{arn}'" in status["recommendation"]
