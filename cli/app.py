@@ -16,7 +16,7 @@ from durably.cli.redrive import redrive
 from durably.cli.replay import replay
 from durably.cli.serve import serve
 from durably.cli.settings import Settings, group_options
-from durably.cli.versions import list_versions, publish_version, update_alias
+from durably.cli.versions import delete_function, list_versions, publish_version, update_alias
 
 
 class DurablyGroup(click.Group):
@@ -59,7 +59,7 @@ def cli(ctx: click.Context, db: str | None, output: str, region: str) -> None:
 
 
 for command in (run, worker, serve, list_, get, history, logs, stop, callback, diagnose_cmd, replay, redrive,
-                publish_version, update_alias, list_versions):
+                publish_version, update_alias, list_versions, delete_function):
     cli.add_command(command)
 
 

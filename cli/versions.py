@@ -8,7 +8,7 @@ import click
 from durably.cli import render
 from durably.cli.execute import cwd_on_path
 from durably.cli.inputs import lambda_name
-from durably.cli.settings import command_options, open_engine, open_reader, settings
+from durably.cli.settings import command_options, database_options, open_engine, open_reader, settings
 from rich import box
 from rich.table import Table
 from rich.text import Text
@@ -85,3 +85,25 @@ def _print_versions(listed: dict[str, Any]) -> None:
                       Text(render.clock(version["CreatedTimestamp"], date=True)), Text(version["CodeSha256"][:12]),
                       Text(version["Description"]))
     render.emit(table)
+
+
+@click.command("delete-function", short_help="Delete a function, its versions and its closed executions.")
+@click.argument("function_name", metavar="FUNCTION")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@database_options
+def delete_function(function_name: str, yes: bool) -> None:
+    """Delete FUNCTION: its registration, published versions (and their copied code), aliases, and
+    its closed executions with their histories and logs. Refused while one is RUNNING (stop it first).
+
+    Closed executions are otherwise purged on their own once their retention period is over.
+    """
+    lambda_name(function_name, "FUNCTION")
+    if not yes and not click.confirm(f"Delete {function_name}, its versions and all its executions?", err=True):
+        raise click.Abort
+    with open_engine() as engine:
+        deleted = engine.delete_function(function_name)
+    if settings().json:
+        render.print_json(deleted)
+    else:
+        render.print_line(f"deleted {function_name}: {deleted['DeletedExecutions']} execution(s), "
+                          f"{deleted['DeletedVersions']} version(s)")

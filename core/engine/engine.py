@@ -135,6 +135,12 @@ class Engine:
         """Make ``handler`` runnable and invokable as ``name`` on this engine."""
         return self._add(functions.durable_spec(name, handler, execution_timeout, retention_period_days))
 
+    def delete_function(self, name: str) -> dict[str, Any]:
+        """Delete a function, its versions, aliases and closed executions (``Service.delete_function``)."""
+        deleted = self.service.delete_function(name)
+        self._functions.pop(name, None)
+        return deleted
+
     def register_function(self, name: str, fn: Callable[..., Any]) -> FunctionSpec:
         """Make a plain function invokable as ``name`` on this engine."""
         return self._add(functions.plain_spec(name, fn))

@@ -25,6 +25,11 @@ class DurableExecutionAlreadyStartedException(ServiceError):
     status = 409
 
 
+class ResourceConflictException(ServiceError):
+    code = "ResourceConflictException"
+    status = 409
+
+
 class RequestTooLargeException(ServiceError):
     code = "RequestTooLargeException"
     status = 413

@@ -27,6 +27,7 @@ from durably.core.engine.errors import (
     DurableExecutionAlreadyStartedException,
     InvalidParameterValueException,
     RequestTooLargeException,
+    ResourceConflictException,
     ResourceNotFoundException,
 )
 from durably.core.engine.functions import (
@@ -948,11 +949,39 @@ class Service:
             arns = [r[0] for r in conn.execute(
                 "SELECT arn FROM executions WHERE end_ts IS NOT NULL AND end_ts + retention_days * 86400000 < ?",
                 (now,))]
-            for arn in arns:
-                for table in ("operations", "events", "timers", "invocation_errors", "logs", "executions"):
-                    conn.execute(f"DELETE FROM {table} WHERE arn = ?", (arn,))
+            _delete_executions(conn, arns)
             return len(arns)
         return self.store.transact(tx)
+
+    def delete_function(self, function_name: str) -> dict[str, Any]:
+        """Delete a function: its registration, published versions (and their code), aliases, and its closed
+        executions with their histories and logs. Refused while one of its executions is RUNNING."""
+        check_name(function_name)
+
+        def tx(conn: sqlite3.Connection) -> dict[str, Any]:
+            known = conn.execute("SELECT 1 FROM functions WHERE name = ? UNION ALL SELECT 1 FROM executions "
+                                 "WHERE function_name = ? LIMIT 1", (function_name, function_name)).fetchone()
+            if known is None:
+                raise ResourceNotFoundException(f"no function named {function_name!r}")
+            running = [r[0] for r in conn.execute(
+                "SELECT arn FROM executions WHERE function_name = ? AND status = 'RUNNING' LIMIT 6",
+                (function_name,))]
+            if running:
+                listed = "; ".join(running[:5]) + ("; ..." if len(running) > 5 else "")
+                raise ResourceConflictException(f"{function_name} has RUNNING executions ({listed}): stop them "
+                                                "(durably stop) or let them end first")
+            arns = [r[0] for r in conn.execute("SELECT arn FROM executions WHERE function_name = ?",
+                                               (function_name,))]
+            _delete_executions(conn, arns)
+            (versions,) = conn.execute("SELECT COUNT(*) FROM versions WHERE function = ?", (function_name,)).fetchone()
+            for table, column in (("versions", "function"), ("aliases", "function"), ("functions", "name")):
+                conn.execute(f"DELETE FROM {table} WHERE {column} = ?", (function_name,))
+            return {"FunctionName": function_name, "DeletedExecutions": len(arns), "DeletedVersions": versions}
+
+        deleted = self.store.transact(tx)
+        if self.store.path != ":memory:":
+            shutil.rmtree(code_versions.version_folder(self.store.path, function_name, 0).parent, ignore_errors=True)
+        return deleted
 
     # ------------------------------------------------------------------ invocations
     def claim(self, lease_ms: int = 60_000, arn: str | None = None,
@@ -1278,3 +1307,10 @@ def _withhold(event: dict[str, Any]) -> dict[str, Any]:
 
 
 __all__ = ["TERMINAL_STATUSES", "Claim", "Service"]
+
+
+def _delete_executions(conn: sqlite3.Connection, arns: list[str]) -> None:
+    """Everything kept of these executions: state, history, timers, logs."""
+    for arn in arns:
+        for table in ("operations", "events", "timers", "invocation_errors", "logs", "executions"):
+            conn.execute(f"DELETE FROM {table} WHERE arn = ?", (arn,))

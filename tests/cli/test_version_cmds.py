@@ -170,3 +170,24 @@ def test_a_killed_workers_version_invocation_is_taken_over_and_its_process_fence
     crashed = [e for e in events
                if e["EventType"] == "InvocationCompleted" and "Error" in e["InvocationCompletedDetails"]]
     assert len(crashed) == 1 and "exited during the invocation" in json.dumps(crashed[0])
+
+
+def test_delete_function_removes_its_versions_code_and_closed_executions(durably: Any,
+                                                                         one_line_error: Callable[..., str]) -> None:
+    durably("publish-version", "double", "handlers.py:double")
+    done = durably.json("run", "double:1", "--input", '{"n": 1}')
+    other = durably.json("run", "handlers.py:double", "--input", '{"n": 1}', "--function-name", "other")
+    snapshots = durably.db.parent / "versions" / "double"
+    assert snapshots.is_dir()
+    waiting = durably.start("handlers.py:approval", "--function-name", "double")["DurableExecutionArn"]
+    refused = one_line_error(durably("delete-function", "double", "--yes"), "ResourceConflictException")
+    assert waiting in refused
+    assert durably.json("get", done["DurableExecutionArn"])["Status"] == "SUCCEEDED"  # nothing deleted
+    durably("stop", waiting)
+    assert durably("delete-function", "double").exit_code != 0  # asks, and no answer is no
+    deleted = durably.json("delete-function", "double", "--yes")
+    assert deleted == {"FunctionName": "double", "DeletedExecutions": 2, "DeletedVersions": 1}
+    assert not snapshots.exists()
+    assert durably.json("list", "--function-name", "double")["DurableExecutions"] == []
+    assert durably.json("get", other["DurableExecutionArn"])["Status"] == "SUCCEEDED"  # another function's
+    one_line_error(durably("delete-function", "double", "--yes"), "ResourceNotFoundException")
