@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 from durably.cli import render
-from durably.cli.diagnosis import SEVERITIES, Detail, Diagnosis, Facts, Finding, Moment, Span, diagnose, span_text
+from durably.cli.diagnosis import SEVERITIES, Detail, Diagnosis, Facts, Finding, Moment, Span, diagnose
 from durably.cli.resolve import execution_arn, quoted
 from durably.cli.settings import command_options, open_reader, settings
 from durably.core.engine.service import Service
@@ -158,11 +158,11 @@ def _text(key: str, value: Any) -> str:
     if isinstance(value, Moment):
         return f"{render.clock(value.ms, date=True)} UTC"
     if isinstance(value, Span):
-        return span_text(value.ms)
+        return render.took(value.ms)
     if value is None:
         return "none"
     if key.endswith("_s") and isinstance(value, int):
-        return span_text(value * 1000)
+        return render.took(value * 1000)
     if key.endswith("_percent"):
         return f"{value} %"
     return str(value)

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from durably.cli.render import clock
+from durably.cli.render import clock, took
 from durably.cli.resolve import quoted
 from durably.core.engine.service import MAX_INVOCATION_FAILURES, OpenCallback
 from durably.core.model import ErrorObject, Operation
@@ -93,23 +93,6 @@ class Diagnosis:
     findings: list[Finding]
 
 
-def span_text(ms: int) -> str:
-    """``850 ms``, ``4.2 s``, ``3 min 5 s``, ``5 h 2 min``, ``3 d 4 h``."""
-    ms = abs(ms)
-    if ms < 1000:
-        return f"{ms} ms"
-    if ms < 60_000:
-        return f"{ms / 1000:.1f} s"
-    minutes, seconds = divmod(ms // 1000, 60)
-    if minutes < 60:
-        return f"{minutes} min {seconds} s"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours} h {minutes} min"
-    days, hours = divmod(hours, 24)
-    return f"{days} d {hours} h"
-
-
 def function_name(execution: dict[str, Any]) -> str:
     return str(execution["FunctionArn"]).split(":function:")[-1].split(":")[0]
 
@@ -153,7 +136,7 @@ def _code_changed(facts: Facts, command: str) -> Iterator[Finding]:
 def _status(facts: Facts, command: str) -> Finding:
     execution, now = facts.execution, facts.now
     status = execution["Status"]
-    took = span_text(elapsed(execution, now))
+    ran = took(elapsed(execution, now))
     details: dict[str, Detail] = {"function": function_name(execution),
                                   "handler": facts.invocation.get("HandlerReference"),
                                   "started": Moment(execution["StartTimestamp"])}
@@ -162,10 +145,10 @@ def _status(facts: Facts, command: str) -> Finding:
     details["elapsed_ms"] = Span(elapsed(execution, now))
     error = execution.get("Error")
     if status == "RUNNING":
-        return Finding("status", "info", f"RUNNING for {took}", details)
+        return Finding("status", "info", f"RUNNING for {ran}", details)
     if status == "SUCCEEDED":
-        return Finding("status", "info", f"SUCCEEDED after {took}", details)
-    summary = f"{status} after {took}"
+        return Finding("status", "info", f"SUCCEEDED after {ran}", details)
+    summary = f"{status} after {ran}"
     if error:
         summary += f": {_error_line(error)}"
         details.update(_error_details(ErrorObject.from_dict(error)))
@@ -188,10 +171,10 @@ def _worker(facts: Facts, command: str) -> Iterator[Finding]:
         if expiry is not None and expiry < now:
             details["lease_expired"] = Moment(expiry)
             yield Finding("worker", "warning",
-                          f"the worker running it stopped renewing its lease {span_text(now - expiry)} ago",
+                          f"the worker running it stopped renewing its lease {took(now - expiry)} ago",
                           details, f"{command} worker  # takes the invocation over and runs it again")
             return
-        yield Finding("worker", "info", f"an invocation is running, for {span_text(now - invocation['StartTimestamp'])}"
+        yield Finding("worker", "info", f"an invocation is running, for {took(now - invocation['StartTimestamp'])}"
                       f" on worker {invocation['Worker']}", details)
     elif state.get("Ready"):
         yield Finding("worker", "warning", "ready to run, but no worker has claimed it: is a worker running?",
@@ -223,7 +206,7 @@ def _overdue(facts: Facts, command: str) -> Iterator[Finding]:
         return
     rows = [{"what": what, "due": Moment(due), "late_ms": Span(facts.now - due)} for due, what in late]
     yield Finding("overdue_timer", "warning",
-                  f"{late[0][1]} {span_text(facts.now - late[0][0])} ago, and no worker acted on it",
+                  f"{late[0][1]} {took(facts.now - late[0][0])} ago, and no worker acted on it",
                   {"timers": _rows(rows)},
                   f"{command} worker  # fires due timers and runs the execution on")
 
@@ -244,13 +227,13 @@ def _stuck(facts: Facts) -> Iterator[Finding]:
     many = f"{len(open_ops)} operations open; the oldest: " if len(open_ops) > 1 else ""
     yield Finding("stuck_operations", "info",
                   f"{many}{_kind(oldest)} {_label(oldest)} {oldest.Status} for "
-                  f"{span_text(facts.now - (oldest.StartTimestamp or facts.now))}", {"operations": _rows(rows)})
+                  f"{took(facts.now - (oldest.StartTimestamp or facts.now))}", {"operations": _rows(rows)})
 
 
 def _waits_for(op: Operation, facts: Facts) -> str:
     now = facts.now
     if op.Type == "WAIT" and op.WaitDetails and op.WaitDetails.ScheduledEndTimestamp:
-        return f"its end, in {span_text(op.WaitDetails.ScheduledEndTimestamp - now)}" \
+        return f"its end, in {took(op.WaitDetails.ScheduledEndTimestamp - now)}" \
             if op.WaitDetails.ScheduledEndTimestamp >= now else "its end, which is past"
     if op.Type == "STEP":
         attempt = (op.StepDetails.Attempt if op.StepDetails else 0) + 1
@@ -277,7 +260,7 @@ def _callbacks(facts: Facts, command: str) -> Iterator[Finding]:
         since = op.StartTimestamp or now
         details: dict[str, Detail] = {"callback_id": callback_id, "operation": op.Name, "since": Moment(since),
                                       "waiting_ms": Span(now - since)}
-        summary = f"waiting on callback {_callback_label(op, facts)} since {_when(since)} ({span_text(now - since)})"
+        summary = f"waiting on callback {_callback_label(op, facts)} since {_when(since)} ({took(now - since)})"
         severity: Severity = "info"
         for key, due in (("timeout", cb.timeout_due), ("heartbeat", cb.heartbeat_due)):
             if due is None:
@@ -287,7 +270,7 @@ def _callbacks(facts: Facts, command: str) -> Iterator[Finding]:
             if due - now < (1 - NEAR_TIMEOUT) * (due - since):
                 severity = "warning"
         if cb.timeout_due is not None:
-            summary += f"; times out in {span_text(max(cb.timeout_due - now, 0))}"
+            summary += f"; times out in {took(max(cb.timeout_due - now, 0))}"
         else:
             details["timeout_at"] = None
             summary += "; no timeout"
@@ -337,9 +320,9 @@ def _timeout(facts: Facts) -> Finding:
     """Elapsed time against the execution timeout, and where the time went."""
     execution, now = facts.execution, facts.now
     timeout_s = int(execution["DurableConfig"]["ExecutionTimeout"])
-    took = elapsed(execution, now)
-    used = took / (timeout_s * 1000)
-    details: dict[str, Detail] = {"execution_timeout_s": timeout_s, "elapsed_ms": Span(took),
+    ran = elapsed(execution, now)
+    used = ran / (timeout_s * 1000)
+    details: dict[str, Detail] = {"execution_timeout_s": timeout_s, "elapsed_ms": Span(ran),
                                   "used_percent": round(used * 100, 1), "deadline": Moment(_deadline(execution))}
     if execution["Status"] == "RUNNING":
         details["time_left_ms"] = Span(max(_deadline(execution) - now, 0))
@@ -352,16 +335,16 @@ def _timeout(facts: Facts) -> Finding:
               "the time goes")
     status = execution["Status"]
     if status == "TIMED_OUT":
-        return Finding("timeout", "error", f"timed out after {span_text(took)} (timeout {span_text(timeout_s * 1000)})",
+        return Finding("timeout", "error", f"timed out after {took(ran)} (timeout {took(timeout_s * 1000)})",
                        details, longer)
     if status != "RUNNING":
-        return Finding("timeout", "info", f"ran {span_text(took)}, {used:.0%} of its {span_text(timeout_s * 1000)}"
+        return Finding("timeout", "info", f"ran {took(ran)}, {used:.0%} of its {took(timeout_s * 1000)}"
                        " timeout", details)
     left = _deadline(execution) - now
     if left < 0:
-        return Finding("timeout", "error", f"past its timeout by {span_text(-left)}: it is TIMED_OUT as soon as a "
+        return Finding("timeout", "error", f"past its timeout by {took(-left)}: it is TIMED_OUT as soon as a "
                        "worker runs its timers", details, longer)
-    summary = f"{used:.0%} of its {span_text(timeout_s * 1000)} timeout used; {span_text(left)} left"
+    summary = f"{used:.0%} of its {took(timeout_s * 1000)} timeout used; {took(left)} left"
     return Finding("timeout", "warning" if used >= NEAR_TIMEOUT else "info", summary, details,
                    longer if used >= NEAR_TIMEOUT else None)
 
@@ -429,7 +412,7 @@ def _retention(facts: Facts) -> Iterator[Finding]:
     purge = int(end) + days * DAY_MS
     left = purge - facts.now
     yield Finding("retention", "info",
-                  f"kept {days} days after its end: purged after {_when(purge)} (in {span_text(left)})"
+                  f"kept {days} days after its end: purged after {_when(purge)} (in {took(left)})"
                   if left > 0 else f"past its {days}-day retention: purged when a worker next runs",
                   {"retention_days": days, "purge_after": Moment(purge), "time_left_ms": Span(max(left, 0))})
 

@@ -160,9 +160,20 @@ def clock(ms: int | None, date: bool = False) -> str:
 
 
 def took(ms: int) -> str:
+    """A duration for people: ``850 ms``, ``4.2 s``, ``3 min 5 s``, ``5 h 2 min``, ``3 d 4 h``."""
+    ms = abs(ms)
     if ms < 1000:
         return f"{ms} ms"
-    return f"{ms / 1000:.1f} s" if ms < 60_000 else f"{ms // 60_000} min {ms % 60_000 // 1000} s"
+    if ms < 60_000:
+        return f"{ms / 1000:.1f} s"
+    minutes, seconds = divmod(ms // 1000, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds} s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {minutes} min"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h"
 
 
 def stamp(ms: int) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import jinja2
+from durably.cli.render import took
 from durably.core.engine.engine import Engine
 from durably.core.engine.errors import ServiceError
 from durably.core.engine.redrive import REDRIVABLE
@@ -42,21 +43,7 @@ def _when(ms: int | None) -> str:
 
 
 def _duration(ms: int | None) -> str:
-    if ms is None or ms < 0:
-        return ""
-    if ms < 1000:
-        return f"{ms} ms"
-    seconds = ms / 1000
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, s = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes} min {s} s"
-    hours, m = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours} h {m} min"
-    days, h = divmod(hours, 24)
-    return f"{days} d {h} h"
+    return "" if ms is None or ms < 0 else took(ms)
 
 
 def _short(arn: str) -> str:

@@ -17,7 +17,8 @@ from durably import (
     durable_execution,
 )
 from durably.cli.diagnose import read_facts
-from durably.cli.diagnosis import DAY_MS, Diagnosis, Finding, Moment, Span, diagnose, span_text
+from durably.cli.diagnosis import DAY_MS, Diagnosis, Finding, Moment, Span, diagnose
+from durably.cli.render import took
 from durably.core.engine.engine import Engine
 from durably.core.engine.functions import FunctionSpec
 from durably.core.model import ErrorObject
@@ -81,8 +82,8 @@ def kinds(diagnosis: Diagnosis) -> list[str]:
 @pytest.mark.parametrize(("ms", "text"), [
     (0, "0 ms"), (999, "999 ms"), (4_250, "4.2 s"), (185_000, "3 min 5 s"), (5 * 3_600_000 + 120_000, "5 h 2 min"),
     (3 * DAY_MS + 4 * 3_600_000, "3 d 4 h")])
-def test_span_text(ms: int, text: str) -> None:
-    assert span_text(ms) == text
+def test_took(ms: int, text: str) -> None:
+    assert took(ms) == text
 
 
 def test_a_wait_that_fell_due_without_a_worker(engine: Engine) -> None:
