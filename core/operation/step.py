@@ -227,13 +227,14 @@ def step(core: ContextCore, func: Callable[..., Any], name: str | None,
 
 def _say_retry(core: ContextCore, op_id: str, name: str | None, attempt: int, error: BaseException, delay: int,
                default_strategy: bool) -> None:
-    """A warning for each retry as it is decided (logged once: a replay does not decide it again)."""
+    """Under the default strategy, a retry of an obvious bug says that retrying will not fix it (logged
+    once: a replay does not decide the retry again). Every retry is also in the history, which the
+    CLI's progress and the worker's log show."""
+    if not (default_strategy and isinstance(error, PROGRAMMING_ERRORS)):
+        return
     assert core.logger is not None
-    what = f"{type(error).__name__}: {error}"
-    hint = ""
-    if default_strategy and isinstance(error, PROGRAMMING_ERRORS):
-        hint = (" — this looks like a bug in the code, which retrying will not fix; give the step a "
-                "retry_strategy that stops it (e.g. StepConfig(retry_strategy=RetryPresets.none()))")
     core.logger.for_running_code(operationId=op_id, operationName=name, attempt=attempt).warning(
-        "%s failed on attempt %d (%s); attempt %d in %d s%s", describe(name, op_id), attempt, what[:500],
-        attempt + 1, delay, hint)
+        "%s failed on attempt %d with %s: %s; this looks like a bug in the code, which retrying will not fix "
+        "(attempt %d in %d s); give the step a retry_strategy that stops it, e.g. "
+        "StepConfig(retry_strategy=RetryPresets.none())", describe(name, op_id), attempt, type(error).__name__,
+        str(error)[:500], attempt + 1, delay)

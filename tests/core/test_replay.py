@@ -160,10 +160,7 @@ def test_the_step_logger_logs_each_attempt_once(make_runner: MakeRunner, capture
         return ctx.step(flaky, name="flaky", config=StepConfig(retry_strategy=RetryPresets.fixed(Duration(1))))
 
     assert make_runner(handler).run(None).value == "ok"
-    ours = [m for m in captured_log.messages if m.startswith("attempt")]
-    retries = [m for m in captured_log.messages if m.startswith("step 'flaky'")]
-    assert ours == ["attempt 1", "attempt 2", "attempt 3"]
-    assert [r.split("; ")[1] for r in retries] == ["attempt 2 in 1 s", "attempt 3 in 1 s"]  # each said once
+    assert captured_log.messages == ["attempt 1", "attempt 2", "attempt 3"]
 
 
 def test_mode_unaware_logging_repeats_on_replay(make_runner: MakeRunner, captured_log: CapturedLog) -> None:
