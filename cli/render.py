@@ -480,6 +480,10 @@ def print_execution(execution: dict[str, Any], problem: dict[str, Any] | None, w
         ("Status", status_text(execution["Status"])),
         ("Started", Text(clock(execution.get("StartTimestamp"), date=True))),
     ]
+    if execution.get("Version", "$LATEST") != "$LATEST":
+        rows.insert(2, ("Version", Text(str(execution["Version"]))))
+    if execution.get("RedriveOf"):
+        rows.append(("Redrive of", Text(quoted(execution["RedriveOf"]))))
     if execution.get("EndTimestamp") is not None:
         rows.append(("Ended", Text(clock(execution["EndTimestamp"], date=True))))
     if execution.get("InputPayload") is not None:

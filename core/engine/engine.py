@@ -197,6 +197,8 @@ class Engine:
                 raise InvalidParameterValueException(
                     f"{handler!r} is a published version of {versioned.name!r}: it runs under that name only")
             return versioned
+        if handler.endswith(":" + code_versions.LATEST):  # NAME:$LATEST is NAME
+            handler = handler[:-len(code_versions.LATEST) - 1]
         spec = (self._functions.get(handler) or functions.registered().get(handler)
                 or self.service.stored_function(handler))
         if spec is None:

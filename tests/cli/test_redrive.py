@@ -70,6 +70,8 @@ def test_redrive_wait_replays_what_completed_and_runs_the_fixed_step(shipping: A
     execution = shipping.json("get", shlex.split(result.stdout.split("Execution: ")[1])[0])
     assert execution["RedriveOf"] == arn_of(shipping, "o-1")
     assert execution["Result"] == '["reserve","charge","shipped"]'
+    shown = shipping("get", "o-1-redrive-1").stdout
+    assert any(line.split() == ["Redrive", "of", f"'{arn_of(shipping, 'o-1')}'"] for line in shown.splitlines())
 
 
 def test_redrive_prints_the_new_arn_quoted_for_a_worker_to_run(shipping: Any,

@@ -117,6 +117,9 @@ def test_a_version_number_and_latest_start_too(versions_engine: Engine, code: Pa
     on_one = started_blocked(versions_engine, "app:1", 1)
     latest = started_blocked(versions_engine, "app", 1)  # publishing recorded the function: $LATEST is the source
     assert ":function:app:$LATEST/" in latest and versions_engine.get_execution(latest)["Version"] == "$LATEST"
+    spelled = started_blocked(versions_engine, "app:$LATEST", 1)  # the qualifier spelled out is the same
+    assert versions_engine.get_execution(spelled)["Version"] == "$LATEST"
+    assert versions_engine.get_execution(on_one)["Version"] == "1"
     assert answered(versions_engine, on_one, "a")["Result"] == '{"price":10,"pricing":1,"answer":"a"}'
     assert answered(versions_engine, latest, "b")["Result"] == '{"price":50,"pricing":5,"answer":"b"}'
 
