@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from durably.cli import render
 from durably.cli.inputs import error_object, read_text
-from durably.cli.settings import database_options, open_engine, settings
+from durably.cli.settings import database_options, open_engine
 
 
 @click.group("callback", short_help="Answer a callback: success, failure, heartbeat.")
@@ -14,10 +14,7 @@ def callback() -> None:
 
 
 def _done(callback_id: str, what: str) -> None:
-    if settings().json:
-        render.print_json({})
-    else:
-        render.print_line(f"Callback {callback_id}: {what}")
+    render.print_answer({}, f"Callback {callback_id}: {what}")
 
 
 @callback.command("success")

@@ -9,7 +9,7 @@ from durably.cli.execute import drive, print_outcome, running_here
 from durably.cli.inputs import lambda_name
 from durably.cli.logs import CLI_LOGGER, log_options
 from durably.cli.resolve import execution_arn, quoted
-from durably.cli.settings import command_options, open_engine, settings
+from durably.cli.settings import command_options, open_engine
 
 
 @click.command("redrive", short_help="Recover a failed execution in a new one, after the fix.")
@@ -42,11 +42,8 @@ def redrive(execution: str, from_operation: str | None, name: str | None, wait: 
             new_arn = engine.redrive(original["DurableExecutionArn"], from_operation=from_operation, name=name)
             started = engine.get_execution(new_arn)
             kept = len(engine.service.all_operations(new_arn)) - 1
-        if settings().json:
-            render.print_json(started)
-        else:
-            render.print_line(f"Redrive of {original['DurableExecutionName']}, keeping {kept} operation(s); "
-                              f"`durably worker` runs it:\n{quoted(new_arn)}")
+        render.print_answer(started, f"Redrive of {original['DurableExecutionName']}, keeping {kept} operation(s); "
+                                     f"`durably worker` runs it:\n{quoted(new_arn)}")
         return
     with running_here(log_level, log_format, quiet, create=False) as engine:
         original_arn = execution_arn(engine.service, execution)

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 from durably.cli.resolve import quoted
+from durably.cli.settings import settings
 from durably.cli.waiting import Waiting
 from durably.core.engine.history import render_timestamps
 from durably.sagas import COMPENSATION_SUBTYPE, ROLLBACK_SUBTYPE, SAGA_SUBTYPE
@@ -545,3 +546,11 @@ def print_executions(items: list[dict[str, Any]], waits: dict[str, list[Waiting]
 
 def print_line(text: str) -> None:
     emit(Text(text))
+
+
+def print_answer(answer: Any, line: str) -> None:
+    """A command's answer: ``answer`` as JSON with ``--output json``, else ``line`` for people."""
+    if settings().json:
+        print_json(answer)
+    else:
+        print_line(line)

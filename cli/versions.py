@@ -30,10 +30,8 @@ def publish_version(function_name: str, ref: str, description: str) -> None:
     cwd_on_path()
     with open_engine() as engine:
         published = engine.service.publish_version(function_name, ref, description)
-    if settings().json:
-        render.print_json(published)
-    else:
-        render.print_line(f"published {function_name} version {published['Version']}: {published['FunctionArn']}")
+    render.print_answer(published, f"published {function_name} version {published['Version']}: "
+                                   f"{published['FunctionArn']}")
 
 
 @click.command("update-alias", short_help="Point an alias of a function at one of its versions.")
@@ -49,10 +47,8 @@ def update_alias(function_name: str, alias: str, version: str) -> None:
     lambda_name(function_name, "FUNCTION")
     with open_engine() as engine:
         updated = engine.service.update_alias(function_name, alias, version)
-    if settings().json:
-        render.print_json(updated)
-    else:
-        render.print_line(f"{function_name}:{alias} is version {updated['FunctionVersion']}: {updated['AliasArn']}")
+    render.print_answer(updated, f"{function_name}:{alias} is version {updated['FunctionVersion']}: "
+                                 f"{updated['AliasArn']}")
 
 
 @click.command("list-versions", short_help="List a function's published versions and aliases.")
@@ -102,8 +98,5 @@ def delete_function(function_name: str, yes: bool) -> None:
         raise click.Abort
     with open_engine() as engine:
         deleted = engine.delete_function(function_name)
-    if settings().json:
-        render.print_json(deleted)
-    else:
-        render.print_line(f"deleted {function_name}: {deleted['DeletedExecutions']} execution(s), "
-                          f"{deleted['DeletedVersions']} version(s)")
+    render.print_answer(deleted, f"deleted {function_name}: {deleted['DeletedExecutions']} execution(s), "
+                                 f"{deleted['DeletedVersions']} version(s)")
