@@ -5,6 +5,7 @@ the owner dead from its pid only when both run on the same host *and* in the sam
 two containers can share a hostname while their pids mean different processes. The identity is
 the hostname, the boot id and the pid namespace; where any part cannot be read, the identity is
 unique to this process, so nobody judges its lease from a pid and it ends only by expiry.
+``DURABLY_HOST_ID`` overrides the identity (to run workers that act as separate machines on one).
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ def _read(path: str) -> str | None:
 
 def host_identity() -> str:
     """``hostname/boot-id/pid-namespace``: equal for two processes only if their pids are comparable."""
+    forced = os.environ.get("DURABLY_HOST_ID")
+    if forced:
+        return forced
     boot = _read("/proc/sys/kernel/random/boot_id")
     try:
         namespace: str | None = os.readlink("/proc/self/ns/pid")

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from durably.core.engine.stores.base import ExecutionQuery
 from durably.core import (
     DurableContext,
     Duration,
@@ -54,8 +55,7 @@ def callback_id(engine: Engine, arn: str) -> str:
 
 def nothing_started(engine: Engine) -> bool:
     listed = engine.list_executions()["DurableExecutions"]
-    stored: int = engine.store.reader().execute("SELECT count(*) FROM executions").fetchone()[0]
-    return listed == [] and stored == 0
+    return listed == [] and engine.store.read(lambda tx: tx.list_executions(ExecutionQuery())) == []
 
 
 # ---------------------------------------------------------------------------- unknown things

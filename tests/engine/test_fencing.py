@@ -22,8 +22,9 @@ ENGINES: dict[str, Any] = {}
 
 def _steal_token(arn: str) -> None:
     """What a takeover does to this invocation: its checkpoint token is no longer the current one."""
-    ENGINES["engine"].store.transact(
-        lambda conn: conn.execute("UPDATE executions SET token = 'taken-over' WHERE arn = ?", (arn,)))
+    store = ENGINES["engine"].store
+    key = store.read(lambda tx: tx.execution(arn)).key
+    store.transact(lambda tx: tx.update_execution(key, token="taken-over"))
 
 
 @durable_execution
@@ -73,8 +74,8 @@ def test_a_refused_checkpoint_stops_the_invocation_even_under_except_exception(f
     assert "Invalid checkpoint token" in ended[-1]["InvocationCompletedDetails"]["Error"]["Payload"]["ErrorMessage"]
 
     # the token of the fenced invocation is gone; the next invocation replays and completes
-    engine.store.transact(lambda conn: conn.execute(
-        "UPDATE executions SET lease_owner = NULL, ready = 1 WHERE arn = ?", (arn,)))
+    key = engine.store.read(lambda tx: tx.execution(arn)).key
+    engine.store.transact(lambda tx: tx.update_execution(key, lease_owner=None, ready=True))
     done = engine.run_until_complete(arn, timeout=30)
     assert done["Status"] == "SUCCEEDED", done
     assert done["Result"] == '["one","two"]'
