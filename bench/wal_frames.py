@@ -33,7 +33,7 @@ def _never_checkpoint() -> None:
     connect = sqlite3.connect
 
     def connect_without_checkpoints(*args: Any, **kwargs: Any) -> sqlite3.Connection:
-        conn = connect(*args, **kwargs)
+        conn: sqlite3.Connection = connect(*args, **kwargs)
         conn.execute("PRAGMA wal_autocheckpoint = 0")
         return conn
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
-from pydantic_core import to_json
-
 from durably.core.model import Operation
+from pydantic_core import to_json
 
 _serialize_op = Operation.__pydantic_serializer__.to_json
 _validate_op = Operation.__pydantic_validator__.validate_json

@@ -996,7 +996,8 @@ class Service:
                     continue
                 reason = "this worker could not record the end of its invocation, and its lease expired"
             elif row.lease_host == self.host_id and owner_is_gone(row.lease_pid or 0, row.lease_pstart or 0):
-                reason = f"the worker process {row.lease_pid} on {hostname_of(row.lease_host)} exited during the invocation"
+                host = hostname_of(row.lease_host)
+                reason = f"the worker process {row.lease_pid} on {host} exited during the invocation"
             elif expired:
                 reason = f"the lease of worker {owner} expired during the invocation"
             else:

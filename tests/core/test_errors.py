@@ -8,8 +8,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from durably.core.engine.documents import lines
-from durably.core.engine.stores.base import ExecutionQuery, StoreTx
 from durably.core import (
     CallbackSubmitterError,
     ChildContextError,
@@ -31,6 +29,8 @@ from durably.core import (
     create_wait_strategy,
     durable_execution,
 )
+from durably.core.engine.documents import lines
+from durably.core.engine.stores.base import ExecutionQuery, StoreTx
 from durably.core.limits import (
     MAX_ERROR_MESSAGE,
     MAX_STACK_TRACE_ENTRIES,

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from durably.core.engine.stores.base import ExecutionQuery
 from durably.core import (
     DurableContext,
     Duration,
@@ -26,6 +25,7 @@ from durably.core import (
 from durably.core.engine import engine as engine_module
 from durably.core.engine.engine import Engine
 from durably.core.engine.functions import FunctionSpec
+from durably.core.engine.stores.base import ExecutionQuery
 from durably.core.limits import (
     MAX_ERROR_DATA,
     MAX_ERROR_MESSAGE,

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from durably.core.engine.stores.base import StoreTx
 from durably.core import DurableContext, durable_execution
 from durably.core.engine.clock import SkippingClock
 from durably.core.engine.engine import Engine
@@ -22,6 +21,7 @@ from durably.core.engine.errors import (
     ServiceError,
 )
 from durably.core.engine.service import Claim
+from durably.core.engine.stores.base import StoreTx
 from durably.core.limits import MAX_ERROR_DATA, MAX_EXECUTION_RESULT, MAX_OPERATION_PAYLOAD
 from durably.core.model import ErrorObject, InvocationOutput, InvocationStatus, OperationUpdate
 
@@ -230,7 +230,9 @@ def test_operations_written_by_another_engine_are_seen(engine: Engine, db_path: 
 
 
 def _mark_ready(engine: Engine, arn: str) -> None:
-    key = engine.store.read(lambda tx: tx.execution(arn)).key
+    row = engine.store.read(lambda tx: tx.execution(arn))
+    assert row is not None
+    key = row.key
     engine.store.transact(lambda tx: tx.update_execution(key, ready=True))
 
 

@@ -23,7 +23,9 @@ ENGINES: dict[str, Any] = {}
 def _steal_token(arn: str) -> None:
     """What a takeover does to this invocation: its checkpoint token is no longer the current one."""
     store = ENGINES["engine"].store
-    key = store.read(lambda tx: tx.execution(arn)).key
+    row = store.read(lambda tx: tx.execution(arn))
+    assert row is not None
+    key = row.key
     store.transact(lambda tx: tx.update_execution(key, token="taken-over"))
 
 
@@ -74,7 +76,9 @@ def test_a_refused_checkpoint_stops_the_invocation_even_under_except_exception(f
     assert "Invalid checkpoint token" in ended[-1]["InvocationCompletedDetails"]["Error"]["Payload"]["ErrorMessage"]
 
     # the token of the fenced invocation is gone; the next invocation replays and completes
-    key = engine.store.read(lambda tx: tx.execution(arn)).key
+    row = engine.store.read(lambda tx: tx.execution(arn))
+    assert row is not None
+    key = row.key
     engine.store.transact(lambda tx: tx.update_execution(key, lease_owner=None, ready=True))
     done = engine.run_until_complete(arn, timeout=30)
     assert done["Status"] == "SUCCEEDED", done

@@ -97,7 +97,9 @@ def test_a_takeover_rechecks_the_lease_in_its_transaction(tmp_path: Path, monkey
     arn = owner.start_execution(two_steps, None)
     claim = owner.service.claim(owner.lease_ms, arn=arn)
     assert claim is not None
-    key = owner.store.read(lambda tx: tx.execution(arn)).key
+    row = owner.store.read(lambda tx: tx.execution(arn))
+    assert row is not None
+    key = row.key
     owner.store.transact(lambda tx: tx.update_execution(key, lease_expiry=1))
 
     real = other.service.complete_invocation

@@ -28,8 +28,8 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from durably.core.engine.stores.base import StoreTx
 from durably.core.engine.engine import Engine
+from durably.core.engine.stores.base import StoreTx
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -157,8 +157,8 @@ class Campaign:
 
     def worst_crash_streak(self) -> int:
         def streaks(tx: StoreTx) -> list[int]:
-            return [row.failed_invocations for arn in tx.ready_executions(10_000) + [r.arn for r in tx.leased_executions()]
-                    if (row := tx.execution(arn)) is not None]
+            arns = tx.ready_executions(10_000) + [r.arn for r in tx.leased_executions()]
+            return [row.failed_invocations for arn in arns if (row := tx.execution(arn)) is not None]
         return max(self.engine.store.read(streaks), default=0)
 
     def wait_until_safe_to_kill(self, live: list[subprocess.Popen[bytes]], timeout: float = 60) -> None:
