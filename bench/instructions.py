@@ -45,11 +45,11 @@ def run_workload(what: str, n: int, workdir: Path) -> None:
 def _checkpoints(workdir: Path, n: int) -> None:
     from durably.core.engine.functions import FunctionSpec
     from durably.core.engine.service import Service
-    from durably.core.engine.store import Store
+    from durably.core.engine.stores.sqlite import SQLiteStore
     from durably.core.identity import operation_id
     from durably.core.model import OperationUpdate
 
-    service = Service(Store(workdir / "checkpoint.db", "OFF"))
+    service = Service(SQLiteStore(workdir / "checkpoint.db", "OFF"))
     spec = FunctionSpec("bench-checkpoint", True, None)
     service.save_function(spec)
     arn, _ = service.start_execution(spec, "{}")

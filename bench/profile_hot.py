@@ -29,6 +29,7 @@ if str(HERE) not in sys.path:
 
 import workloads  # noqa: E402
 from durably.core import Engine  # noqa: E402
+from durably.core.engine.stores.sqlite import SQLiteStore  # noqa: E402
 from durably.core.execution import InvocationInput  # noqa: E402
 
 
@@ -100,7 +101,9 @@ def profile_w1(tmp: Path, sync: str, steps: int, top: int, sort: str) -> None:
     print_by_file(prof, steps, "µs/step")
 
     stats: dict[str, list[float]] = collections.defaultdict(lambda: [0, 0.0])
-    engine.store._conn = _TimedConnection(engine.store._conn, stats)  # type: ignore[assignment]
+    store = engine.store
+    assert isinstance(store, SQLiteStore)
+    store._conn = _TimedConnection(store._conn, stats)  # type: ignore[assignment]
     arn = engine.start_execution(workloads.steps_handler, {"n": steps})
     engine.run_until_complete(arn)
     print(f"== W1 SQL on the write connection, per step ({steps} steps)")

@@ -160,7 +160,7 @@ def w4(workdir: Path, sync: str, n: int) -> dict[str, float]:
     try:
         engine.register_durable_function(REPLAY_FUNCTION, replay_handler)
         service = engine.service
-        service.store.reader()  # the engine's reader connection is opened once, not per invocation
+        service.store.read(lambda tx: None)  # the engine's reader connection is opened once, not per invocation
         start = time.perf_counter()
         operations, marker = [], None
         while True:

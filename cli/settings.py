@@ -14,7 +14,7 @@ import click
 from durably.core.engine.engine import Engine, default_db_path
 from durably.core.engine.errors import ResourceNotFoundException
 from durably.core.engine.service import Service
-from durably.core.engine.store import Store
+from durably.core.engine.stores import is_url, open_store
 
 F = TypeVar("F", bound=Callable[..., Any])
 OUTPUTS = ("table", "json")
@@ -81,7 +81,7 @@ def command_prefix() -> str:
 
 def database_exists() -> bool:
     path = settings().db_path
-    return path == ":memory:" or Path(path).is_file()
+    return path == ":memory:" or is_url(path) or Path(path).is_file()
 
 
 def _existing_database() -> str:
@@ -111,7 +111,7 @@ def open_reader() -> Iterator[Service]:
     """The service API over the selected database, opened read-only (it need not be writable)."""
     s = settings()
     path = _existing_database()
-    store = Store(path, readonly=path != ":memory:")
+    store = open_store(path, readonly=path != ":memory:")
     try:
         yield Service(store, region=s.region)
     finally:

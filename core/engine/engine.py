@@ -32,7 +32,7 @@ from durably.core.engine.errors import (
 from durably.core.engine.execution_logs import ExecutionLogs
 from durably.core.engine.functions import FunctionSpec
 from durably.core.engine.service import Claim, Service, Takeover
-from durably.core.engine.store import Store
+from durably.core.engine.stores import open_store
 from durably.core.engine.version_worker import VersionWorkers, WorkerExited
 from durably.core.errors import CheckpointError, GetExecutionStateError
 from durably.core.execution import DurableFunction, InvocationInput
@@ -89,12 +89,13 @@ class EngineBackend:
 
 
 class Engine:
-    """An embedded durable execution engine over one SQLite database file."""
+    """An embedded durable execution engine over one database: an SQLite file (the default) or a
+    PostgreSQL URL (``postgresql://...``) that engines on many machines share."""
 
     def __init__(self, db: str | Path | None = None, *, synchronous: str = "FULL", region: str = "us-east-1",
                  clock: Clock | None = None, workers: int = 4, lease_seconds: int = 60,
                  invoke_through_lambda: bool = False) -> None:
-        self.store = Store(db if db is not None else default_db_path(), synchronous)
+        self.store = open_store(db if db is not None else default_db_path(), synchronous)
         self.clock = clock or Clock()
         self.service = Service(self.store, self.clock, region)
         self.backend = EngineBackend(self)
@@ -508,7 +509,7 @@ class Engine:
                 return execution
             if skip_time and self._skip_ahead():
                 continue
-            if stop_when_blocked and (skip_time or not self._has_local_timers(arn)):
+            if stop_when_blocked and (skip_time or not self.service.has_timers(arn)):
                 return execution
             if deadline is not None and time.monotonic() > deadline:
                 return execution
@@ -525,21 +526,15 @@ class Engine:
             self._invoke(claim)
         return self.service.get_execution(arn)
 
-    def _has_local_timers(self, arn: str) -> bool:
-        row = self.store.reader().execute(
-            "SELECT 1 FROM timers WHERE arn = ? AND kind != 'exec_timeout' LIMIT 1", (arn,)).fetchone()
-        return row is not None
-
     def _skip_ahead(self) -> bool:
         """With a skipping clock: jump to the next timer if a wait/retry is pending. False if none."""
         if not isinstance(self.clock, SkippingClock):
             return False
-        conn = self.store.reader()
-        row = conn.execute(f"SELECT min(due) FROM timers WHERE kind IN {SKIPPABLE_TIMERS}").fetchone()
-        if row is None or row[0] is None:
+        due = self.service.next_due(SKIPPABLE_TIMERS)
+        if due is None:
             return False
-        first = conn.execute("SELECT min(due) FROM timers").fetchone()[0]
-        self.clock.advance_to(min(row[0], first))
+        first = self.service.next_due()
+        self.clock.advance_to(min(due, first if first is not None else due))
         return True
 
     def advance_time(self, seconds: float) -> None:
@@ -575,7 +570,7 @@ class Engine:
         assert self._pool is not None
         now = time.monotonic()
         if now - self._last_takeover > TAKEOVER_SECONDS:
-            self.store.check_file()
+            self.store.check()
             self._take_over()
         if now - self._last_purge > 60:
             self.service.purge_expired()

@@ -1,4 +1,4 @@
-"""The log records of the handlers an engine runs, kept with their executions (``logs`` table).
+"""The log records of the handlers an engine runs, kept with their executions (``logs`` rows).
 
 A record logged through a durable logger (``context.logger``, a step's ``step_context.logger``)
 while this engine runs that execution's invocation is buffered, and written when the invocation
@@ -16,7 +16,7 @@ from collections.abc import Callable, Collection
 from typing import Any
 
 from durably.core.engine.clock import Clock
-from durably.core.engine.store import Store
+from durably.core.engine.stores.base import Store
 from durably.core.logger import add_record_sink, remove_record_sink
 
 FLUSH_AT = 500
@@ -53,11 +53,7 @@ class ExecutionLogs:
         if not rows:
             return
 
-        def tx(conn: Any) -> None:
-            conn.executemany("INSERT INTO logs(arn, ts, level, message, fields) SELECT ?, ?, ?, ?, ? "
-                             "WHERE EXISTS (SELECT 1 FROM executions WHERE arn = ?)",
-                             [(*row, row[0]) for row in rows])
-        self._store.transact(tx)
+        self._store.transact(lambda tx: tx.add_logs(rows))
 
     def close(self) -> None:
         remove_record_sink(self._keep)

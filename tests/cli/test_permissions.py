@@ -139,13 +139,12 @@ def test_reading_while_a_writer_has_it_open(tmp_path: Path, process: Any, as_use
     db, arn = _database(tmp_path, process, "data/durably.db")
     writer = Engine(db)
     try:
-        writer.store.transact(lambda conn: conn.execute("UPDATE executions SET name = 'renamed'"))
+        latest = writer.start_execution(f"{tmp_path / 'flow.py'}:hello", None, name="latest")
         for path in (db, Path(f"{db}-wal"), Path(f"{db}-shm"), db.parent):
             read_only(path)
         listed = as_user("--db", str(db), "list", "--output", "json")
         assert listed.returncode == 0, listed.stderr
-        assert [(e["DurableExecutionArn"], e["DurableExecutionName"])
-                for e in json.loads(listed.stdout)["DurableExecutions"]] == [(arn, "renamed")]
+        assert [e["DurableExecutionArn"] for e in json.loads(listed.stdout)["DurableExecutions"]] == [latest, arn]
     finally:
         writer.close()
         writer.store.close()

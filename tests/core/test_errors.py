@@ -29,6 +29,8 @@ from durably.core import (
     create_wait_strategy,
     durable_execution,
 )
+from durably.core.engine.documents import lines
+from durably.core.engine.stores.base import ExecutionQuery, StoreTx
 from durably.core.limits import (
     MAX_ERROR_MESSAGE,
     MAX_STACK_TRACE_ENTRIES,
@@ -191,11 +193,14 @@ def test_a_huge_error_message_is_stored_truncated(make_runner: MakeRunner) -> No
     assert utf8_size(message) <= MAX_ERROR_MESSAGE
     assert [len(e["StepFailedDetails"]["Error"]["Payload"]["ErrorMessage"]) for e in result.events("StepFailed")] \
         == [len(message)] * 2
-    db = runner.engine.store.reader()
-    sizes = [row[0] for row in db.execute("SELECT length(doc) FROM operations UNION ALL "
-                                          "SELECT length(doc) FROM events")]
+    def stored(tx: StoreTx) -> tuple[list[int], str | None]:
+        (summary,) = tx.list_executions(ExecutionQuery())
+        row = tx.execution(summary.arn)
+        assert row is not None
+        docs = [doc for r in tx.journal(row.key) for doc in lines(r.ops) + lines(r.events)]
+        return [len(doc) for doc in docs], row.error
+    sizes, error = runner.engine.store.read(stored)
     assert max(sizes) < 2 * MAX_ERROR_MESSAGE
-    (error,) = db.execute("SELECT error FROM executions").fetchone()
     assert error is None  # the handler caught it
 
 

@@ -73,8 +73,8 @@ def test_status_compares_both_ways_and_the_result_is_json_text() -> None:
 def test_json_input_is_kept_and_names_are_the_callers() -> None:
     with DurableFunctionTestRunner(two_steps, region="eu-west-1") as runner:
         arn = runner.run_async(input='{"a": 1}', function_name="orders", execution_name="run-1", tenant_id="t-9")
-        stored = runner.engine.store.reader().execute("SELECT tenant_id FROM executions WHERE arn = ?", (arn,))
-        assert stored.fetchone()[0] == "t-9"
+        stored = runner.engine.store.read(lambda tx: tx.execution(arn))
+        assert stored is not None and stored.tenant_id == "t-9"
         assert arn.startswith("arn:aws:lambda:eu-west-1:") and ":function:orders:" in arn and "/run-1/" in arn
         assert json.loads(runner.wait_for_result(arn).result or "") == {"event": {"a": 1}}
         started = runner.get_execution_history(arn, include_execution_data=True)["Events"][0]

@@ -25,6 +25,7 @@ from durably.core import (
 from durably.core.engine import engine as engine_module
 from durably.core.engine.engine import Engine
 from durably.core.engine.functions import FunctionSpec
+from durably.core.engine.stores.base import ExecutionQuery
 from durably.core.limits import (
     MAX_ERROR_DATA,
     MAX_ERROR_MESSAGE,
@@ -54,8 +55,7 @@ def callback_id(engine: Engine, arn: str) -> str:
 
 def nothing_started(engine: Engine) -> bool:
     listed = engine.list_executions()["DurableExecutions"]
-    stored: int = engine.store.reader().execute("SELECT count(*) FROM executions").fetchone()[0]
-    return listed == [] and stored == 0
+    return listed == [] and engine.store.read(lambda tx: tx.list_executions(ExecutionQuery())) == []
 
 
 # ---------------------------------------------------------------------------- unknown things

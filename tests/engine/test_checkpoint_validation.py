@@ -21,6 +21,7 @@ from durably.core.engine.errors import (
     ServiceError,
 )
 from durably.core.engine.service import Claim
+from durably.core.engine.stores.base import StoreTx
 from durably.core.limits import MAX_ERROR_DATA, MAX_EXECUTION_RESULT, MAX_OPERATION_PAYLOAD
 from durably.core.model import ErrorObject, InvocationOutput, InvocationStatus, OperationUpdate
 
@@ -54,11 +55,11 @@ class Session:
 
     def snapshot(self) -> tuple[Any, ...]:
         ops = [op.model_dump_json() for op in self.engine.service.all_operations(self.arn)]
-        row = self.engine.store.reader().execute(
-            "SELECT status, token, op_seq, event_seq, ready FROM executions WHERE arn = ?", (self.arn,)).fetchone()
-        timers = self.engine.store.reader().execute(
-            "SELECT op_id, kind, due FROM timers WHERE arn = ? ORDER BY op_id, kind", (self.arn,)).fetchall()
-        return ops, self.engine.get_history(self.arn), tuple(row), timers
+        def read(tx: StoreTx) -> tuple[Any, ...]:
+            row = tx.execution(self.arn)
+            assert row is not None
+            return row.status, row.token, row.ready, tx.journal_tail(row.key), tx.next_due()
+        return ops, self.engine.get_history(self.arn), self.engine.store.read(read)
 
     def refused(self, match: str, *updates: OperationUpdate,
                 error: type[ServiceError] = InvalidParameterValueException) -> None:
@@ -229,7 +230,10 @@ def test_operations_written_by_another_engine_are_seen(engine: Engine, db_path: 
 
 
 def _mark_ready(engine: Engine, arn: str) -> None:
-    engine.store.transact(lambda conn: conn.execute("UPDATE executions SET ready = 1 WHERE arn = ?", (arn,)))
+    row = engine.store.read(lambda tx: tx.execution(arn))
+    assert row is not None
+    key = row.key
+    engine.store.transact(lambda tx: tx.update_execution(key, ready=True))
 
 
 def test_parent_must_precede_its_child_in_the_batch(s: Session) -> None:

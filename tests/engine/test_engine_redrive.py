@@ -24,7 +24,8 @@ from durably.core.engine.errors import (
     ResourceNotFoundException,
 )
 from durably.core.engine.service import Service
-from durably.core.engine.store import SCHEMA_VERSION, Store
+from durably.core.engine.stores.sqlite import SCHEMA_VERSION
+from durably.core.engine.stores.sqlite import SQLiteStore as Store
 from durably.core.model import ContextDetails, Operation, StepDetails
 
 

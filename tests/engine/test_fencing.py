@@ -22,8 +22,11 @@ ENGINES: dict[str, Any] = {}
 
 def _steal_token(arn: str) -> None:
     """What a takeover does to this invocation: its checkpoint token is no longer the current one."""
-    ENGINES["engine"].store.transact(
-        lambda conn: conn.execute("UPDATE executions SET token = 'taken-over' WHERE arn = ?", (arn,)))
+    store = ENGINES["engine"].store
+    row = store.read(lambda tx: tx.execution(arn))
+    assert row is not None
+    key = row.key
+    store.transact(lambda tx: tx.update_execution(key, token="taken-over"))
 
 
 @durable_execution
@@ -73,8 +76,10 @@ def test_a_refused_checkpoint_stops_the_invocation_even_under_except_exception(f
     assert "Invalid checkpoint token" in ended[-1]["InvocationCompletedDetails"]["Error"]["Payload"]["ErrorMessage"]
 
     # the token of the fenced invocation is gone; the next invocation replays and completes
-    engine.store.transact(lambda conn: conn.execute(
-        "UPDATE executions SET lease_owner = NULL, ready = 1 WHERE arn = ?", (arn,)))
+    row = engine.store.read(lambda tx: tx.execution(arn))
+    assert row is not None
+    key = row.key
+    engine.store.transact(lambda tx: tx.update_execution(key, lease_owner=None, ready=True))
     done = engine.run_until_complete(arn, timeout=30)
     assert done["Status"] == "SUCCEEDED", done
     assert done["Result"] == '["one","two"]'

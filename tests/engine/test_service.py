@@ -399,7 +399,7 @@ def test_execution_timeout(engine: Engine) -> None:
     assert "WaitSucceeded" not in [e["EventType"] for e in events]
     assert engine.service.all_operations(arn)[0].Status == "TIMED_OUT"
     # the wait timer is gone with the execution
-    assert engine.store.reader().execute("SELECT count(*) FROM timers WHERE arn = ?", (arn,)).fetchone()[0] == 0
+    assert engine.service.next_due() is None
 
 
 # ---------------------------------------------------------------------------- retention
@@ -419,9 +419,7 @@ def test_retention_purges_closed_executions(engine: Engine) -> None:
         engine.get_execution(short)
     with pytest.raises(ResourceNotFoundException):
         engine.get_history(short)
-    conn = engine.store.reader()
-    for table in ("operations", "events", "timers", "executions"):
-        assert conn.execute(f"SELECT count(*) FROM {table} WHERE arn = ?", (short,)).fetchone()[0] == 0
+    assert engine.store.read(lambda tx: tx.execution(short)) is None
     assert engine.get_execution(default)["Status"] == "SUCCEEDED"
 
     engine.advance_time(14 * 86_400)

@@ -10,7 +10,7 @@ import pytest
 from durably.core import DurableContext, Engine, durable_execution
 from durably.core.engine.errors import NotADurablyDatabase
 from durably.core.engine.service import Service
-from durably.core.engine.store import Store
+from durably.core.engine.stores.sqlite import SQLiteStore as Store
 
 
 @durable_execution
@@ -25,16 +25,16 @@ def test_only_the_claim_skips_the_fsync(tmp_path: Path) -> None:
     try:
         arn = engine.start_execution(one_step, {})
         statements: list[str] = []
-        engine.store._conn.set_trace_callback(statements.append)
+        sqlite_store(engine)._conn.set_trace_callback(statements.append)
         assert engine.run_until_complete(arn, timeout=30)["Status"] == "SUCCEEDED"
-        engine.store._conn.set_trace_callback(None)
+        sqlite_store(engine)._conn.set_trace_callback(None)
         relaxed = [i for i, sql in enumerate(statements) if sql == "PRAGMA synchronous = NORMAL"]
         assert len(relaxed) == 1
         claim = statements[relaxed[0]:statements.index("PRAGMA synchronous = FULL", relaxed[0]) + 1]
         assert any(sql.startswith("UPDATE executions SET lease_owner = ") for sql in claim)
         assert sum(sql == "COMMIT" for sql in claim) == 1
         assert sum(sql == "COMMIT" for sql in statements) >= 3  # claim, checkpoint, invocation end
-        assert engine.store._conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+        assert sqlite_store(engine)._conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
     finally:
         engine.close()
         engine.store.close()
@@ -46,7 +46,7 @@ def test_off_and_normal_are_left_alone(tmp_path: Path) -> None:
         try:
             arn = engine.start_execution(one_step, {})
             statements: list[str] = []
-            engine.store._conn.set_trace_callback(statements.append)
+            sqlite_store(engine)._conn.set_trace_callback(statements.append)
             assert engine.run_until_complete(arn, timeout=30)["Status"] == "SUCCEEDED"
             assert not [sql for sql in statements if sql.startswith("PRAGMA synchronous")]
         finally:
@@ -68,8 +68,8 @@ def test_readonly_reads_and_changes_nothing(tmp_path: Path) -> None:
     try:
         assert Service(store).get_execution(arn)["Status"] == "SUCCEEDED"
         with pytest.raises(sqlite3.OperationalError, match="readonly"):
-            store.transact(lambda conn: conn.execute("DELETE FROM executions"))
-        assert store.reader().execute("SELECT count(*) FROM executions").fetchone()[0] == 1
+            store.transact(lambda tx: tx.delete_executions([1]))
+        assert store.read(lambda tx: tx.execution(arn)) is not None
     finally:
         store.close()
     assert (tmp_path / "d.db").read_bytes() == before
@@ -92,3 +92,8 @@ def test_readonly_refuses_what_is_not_a_durably_database(tmp_path: Path) -> None
     foreign = sqlite3.connect(tmp_path / "app.db")
     assert foreign.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
     foreign.close()
+
+
+def sqlite_store(engine: Engine) -> Store:
+    assert isinstance(engine.store, Store)
+    return engine.store

@@ -5,6 +5,7 @@ store migrates a schema-2 database to hold it."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,8 @@ from durably.core import (
     durable_execution,
 )
 from durably.core.engine.errors import InvalidParameterValueException
-from durably.core.engine.store import SCHEMA_VERSION, Store
+from durably.core.engine.stores.sqlite import SCHEMA_VERSION
+from durably.core.engine.stores.sqlite import SQLiteStore as Store
 from durably.testing import DurableTestRunner
 
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
@@ -88,9 +90,10 @@ def test_a_chained_invoke_passes_the_plugins_header_to_the_execution_it_starts(t
     assert child_seen.headers == [parent_seen.header]
 
 
-def test_a_schema_2_database_is_migrated(tmp_path: Path) -> None:
+def test_a_schema_2_database_is_migrated(tmp_path: Path, as_schema_6: Callable[[Path], None]) -> None:
     db = tmp_path / "old.db"
     Store(db).close()
+    as_schema_6(db)
     with sqlite3.connect(db) as conn:  # what durably 0.1 with schema 2 wrote
         conn.execute("ALTER TABLE executions DROP COLUMN trace_header")
         conn.execute("ALTER TABLE executions DROP COLUMN code_sha256")  # schema 6's

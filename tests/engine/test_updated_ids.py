@@ -44,8 +44,8 @@ def test_updated_ids_reach_the_next_invocation_once(tmp_path: Path) -> None:
     with Engine(tmp_path / "e.db", clock=clock) as engine:
         arn, second = after_a_wait(engine, clock)
         assert engine.service.complete_invocation(second, pending())
-        row = engine.store.reader().execute("SELECT updated_ids FROM executions WHERE arn = ?", (arn,)).fetchone()
-        assert row[0] == "[]"  # delivered to an invocation that ended cleanly: gone
+        row = engine.store.read(lambda tx: tx.execution(arn))
+        assert row is not None and row.updated_ids == []  # delivered to an invocation that ended cleanly: gone
 
 
 def test_after_a_lost_invocation_the_next_one_is_told_again(tmp_path: Path) -> None:

@@ -17,7 +17,8 @@ from durably.core.engine.errors import (
     InvalidParameterValueException,
     ResourceNotFoundException,
 )
-from durably.core.engine.store import SCHEMA_VERSION, Store
+from durably.core.engine.stores.sqlite import SCHEMA_VERSION
+from durably.core.engine.stores.sqlite import SQLiteStore as Store
 
 APP = '''
 import pricing

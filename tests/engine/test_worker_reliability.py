@@ -97,7 +97,10 @@ def test_a_takeover_rechecks_the_lease_in_its_transaction(tmp_path: Path, monkey
     arn = owner.start_execution(two_steps, None)
     claim = owner.service.claim(owner.lease_ms, arn=arn)
     assert claim is not None
-    owner.store.transact(lambda conn: conn.execute("UPDATE executions SET lease_expiry = 1 WHERE arn = ?", (arn,)))
+    row = owner.store.read(lambda tx: tx.execution(arn))
+    assert row is not None
+    key = row.key
+    owner.store.transact(lambda tx: tx.update_execution(key, lease_expiry=1))
 
     real = other.service.complete_invocation
 
@@ -107,8 +110,9 @@ def test_a_takeover_rechecks_the_lease_in_its_transaction(tmp_path: Path, monkey
 
     monkeypatch.setattr(other.service, "complete_invocation", renew_then_complete)
     assert other.service.take_over_dead() == []
-    row = owner.store.reader().execute("SELECT lease_owner, token FROM executions WHERE arn = ?", (arn,)).fetchone()
-    assert row == (owner.service.owner, claim.token), "a live worker's invocation was taken over"
+    row = owner.store.read(lambda tx: tx.execution(arn))
+    assert row is not None and row.lease_owner == owner.service.owner, "a live worker's invocation was taken over"
+    assert claim.token.startswith(f"{row.token}.")
 
 
 def test_a_deleted_database_file_is_reported_not_written_to_silently(

@@ -143,8 +143,8 @@ def test_a_live_worker_in_another_pid_namespace_is_not_taken_over(workers: Worke
     arn = workers.start("long_step", {"seconds": 3})
     contained = workers.spawn(prefix=("unshare", "-p", "-f", "--mount-proc"))
     workers.wait_for(lambda: workers.labels() == ["long:start"], "the long step to start")
-    row = workers.engine.store.reader().execute("SELECT lease_pid FROM executions WHERE arn = ?", (arn,)).fetchone()
-    assert row[0] != contained.pid  # the pid it recorded is its own namespace's
+    row = workers.engine.store.read(lambda tx: tx.execution(arn))
+    assert row is not None and row.lease_pid != contained.pid  # the pid it recorded is its own namespace's
     deadline = time.monotonic() + 1.5
     while time.monotonic() < deadline:
         assert workers.engine.service.take_over_dead() == []

@@ -29,6 +29,7 @@ from typing import Any
 
 import pytest
 from durably.core.engine.engine import Engine
+from durably.core.engine.stores.base import StoreTx
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -155,9 +156,10 @@ class Campaign:
         return answered
 
     def worst_crash_streak(self) -> int:
-        row = self.engine.store.reader().execute(
-            "SELECT max(failed_invocations) FROM executions WHERE status = 'RUNNING'").fetchone()
-        return int(row[0] or 0)
+        def streaks(tx: StoreTx) -> list[int]:
+            arns = tx.ready_executions(10_000) + [r.arn for r in tx.leased_executions()]
+            return [row.failed_invocations for arn in arns if (row := tx.execution(arn)) is not None]
+        return max(self.engine.store.read(streaks), default=0)
 
     def wait_until_safe_to_kill(self, live: list[subprocess.Popen[bytes]], timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout

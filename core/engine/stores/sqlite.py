@@ -1,4 +1,4 @@
-"""SQLite storage in WAL mode, with group commit.
+"""The SQLite store: one database file in WAL mode, with group commit (see ``stores.base``).
 
 Writers hand a function to :meth:`Store.transact`; whichever caller gets the write lock first
 runs every queued function in one transaction (each under its own savepoint, so one failure does
@@ -11,18 +11,19 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
 
 from durably.core.engine.errors import DatabaseFileGone, NotADurablyDatabase
-from durably.core.model import Operation
+from durably.core.engine.stores.base import StoreTx
+from durably.core.engine.stores.sqlite_tx import SQLiteTx, migrate_to_7
 
 T = TypeVar("T")
 
 APPLICATION_ID = 0x64757261  # "dura"
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 DENIED = frozenset({"SQLITE_READONLY", "SQLITE_READONLY_DIRECTORY", "SQLITE_READONLY_CANTINIT", "SQLITE_PERM"})
 """SQLite's answers when the file, or the folder that must hold its -wal and -shm, is not writable."""
 NO_WAL_INDEX = frozenset({"SQLITE_READONLY_DIRECTORY", "SQLITE_READONLY_CANTINIT", "SQLITE_CANTOPEN"})
@@ -34,41 +35,40 @@ CREATE TABLE IF NOT EXISTS functions(
     name TEXT PRIMARY KEY, durable INTEGER NOT NULL, ref TEXT,
     execution_timeout INTEGER NOT NULL, retention_days INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS executions(
-    arn TEXT PRIMARY KEY, exec_id TEXT NOT NULL, name TEXT NOT NULL, function_name TEXT NOT NULL,
-    ref TEXT, durable INTEGER NOT NULL DEFAULT 1, status TEXT NOT NULL,
+    key INTEGER PRIMARY KEY, arn TEXT NOT NULL UNIQUE, exec_id TEXT NOT NULL, name TEXT NOT NULL,
+    function_name TEXT NOT NULL, ref TEXT, durable INTEGER NOT NULL DEFAULT 1, status TEXT NOT NULL,
     input TEXT, result TEXT, error TEXT, start_ts INTEGER NOT NULL, end_ts INTEGER,
     execution_timeout INTEGER NOT NULL, retention_days INTEGER NOT NULL,
-    token TEXT, invocation_id TEXT, invocation_start INTEGER,
+    token TEXT, invocation_id TEXT, invocation_start INTEGER, invocation_seq INTEGER NOT NULL DEFAULT 0,
     lease_owner TEXT, lease_expiry INTEGER, lease_host TEXT, lease_pid INTEGER, lease_pstart INTEGER,
     ready INTEGER NOT NULL DEFAULT 0, updated_ids TEXT NOT NULL DEFAULT '[]',
-    event_seq INTEGER NOT NULL DEFAULT 0, op_seq INTEGER NOT NULL DEFAULT 0,
     failed_invocations INTEGER NOT NULL DEFAULT 0,
     parent_arn TEXT, parent_op TEXT, tenant_id TEXT, trace_header TEXT, redrive_of TEXT, code_sha256 TEXT);
 CREATE INDEX IF NOT EXISTS executions_ready ON executions(ready) WHERE ready = 1;
 CREATE INDEX IF NOT EXISTS executions_leased ON executions(lease_owner) WHERE lease_owner IS NOT NULL;
 CREATE INDEX IF NOT EXISTS executions_fn ON executions(function_name, start_ts);
+CREATE INDEX IF NOT EXISTS executions_named ON executions(function_name, name);
 CREATE INDEX IF NOT EXISTS executions_start ON executions(start_ts);
 CREATE INDEX IF NOT EXISTS executions_name ON executions(name);
 CREATE INDEX IF NOT EXISTS executions_end ON executions(end_ts) WHERE end_ts IS NOT NULL;
 CREATE INDEX IF NOT EXISTS executions_redrive ON executions(redrive_of) WHERE redrive_of IS NOT NULL;
-CREATE TABLE IF NOT EXISTS operations(
-    arn TEXT NOT NULL, id TEXT NOT NULL, seq INTEGER NOT NULL, callback_id TEXT, doc TEXT NOT NULL,
-    PRIMARY KEY(arn, id)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS operations_seq ON operations(arn, seq);
-CREATE UNIQUE INDEX IF NOT EXISTS operations_callback ON operations(callback_id) WHERE callback_id IS NOT NULL;
-CREATE TABLE IF NOT EXISTS events(
-    arn TEXT NOT NULL, event_id INTEGER NOT NULL, doc TEXT NOT NULL,
-    PRIMARY KEY(arn, event_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS journal(
+    id INTEGER PRIMARY KEY, ops TEXT NOT NULL, events TEXT NOT NULL, last_event INTEGER NOT NULL,
+    writer INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS timers(
-    arn TEXT NOT NULL, op_id TEXT NOT NULL, kind TEXT NOT NULL, due INTEGER NOT NULL, period INTEGER,
-    PRIMARY KEY(arn, op_id, kind)) WITHOUT ROWID;
+    key INTEGER NOT NULL, op_id TEXT NOT NULL, kind TEXT NOT NULL, due INTEGER NOT NULL, period INTEGER,
+    PRIMARY KEY(key, op_id, kind)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS timers_due ON timers(due);
+CREATE TABLE IF NOT EXISTS callbacks(
+    callback_id TEXT PRIMARY KEY, key INTEGER NOT NULL, op_id TEXT NOT NULL, open INTEGER NOT NULL) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS callbacks_open ON callbacks(key) WHERE open = 1;
+CREATE INDEX IF NOT EXISTS callbacks_key ON callbacks(key);
 CREATE TABLE IF NOT EXISTS invocation_errors(
-    arn TEXT PRIMARY KEY, ts INTEGER NOT NULL, owner TEXT NOT NULL, error TEXT NOT NULL) WITHOUT ROWID;
+    key INTEGER PRIMARY KEY, ts INTEGER NOT NULL, owner TEXT NOT NULL, error TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS logs(
-    id INTEGER PRIMARY KEY, arn TEXT NOT NULL, ts INTEGER NOT NULL, level TEXT NOT NULL, message TEXT NOT NULL,
+    id INTEGER PRIMARY KEY, key INTEGER NOT NULL, ts INTEGER NOT NULL, level TEXT NOT NULL, message TEXT NOT NULL,
     fields TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS logs_arn ON logs(arn, id);
+CREATE INDEX IF NOT EXISTS logs_key ON logs(key, id);
 CREATE TABLE IF NOT EXISTS versions(
     function TEXT NOT NULL, version INTEGER NOT NULL, ref TEXT NOT NULL, code_sha256 TEXT,
     created_ts INTEGER NOT NULL, description TEXT NOT NULL DEFAULT '', PRIMARY KEY(function, version));
@@ -91,28 +91,8 @@ MIGRATIONS = {
        " CREATE TABLE IF NOT EXISTS aliases(function TEXT NOT NULL, alias TEXT NOT NULL, version INTEGER NOT NULL,"
        " PRIMARY KEY(function, alias));",
 }
-"""What takes a database of the previous version to each version (applied when it is opened for writing)."""
-
-
-_serialize_op = Operation.__pydantic_serializer__.to_json
-
-
-def dump_op(op: Operation) -> str:
-    """``op.model_dump_json(exclude_none=True)`` without its Python wrapper."""
-    return _serialize_op(op, exclude_none=True).decode()
-
-
-_validate_op = Operation.__pydantic_validator__.validate_json
-"""``Operation.model_validate_json`` without its Python wrapper (about 1 µs an operation)."""
-
-
-def load_op(doc: str) -> Operation:
-    return _validate_op(doc)  # type: ignore[no-any-return]
-
-
-def load_ops(docs: Iterable[str]) -> list[Operation]:
-    """Parse stored operation docs, in order (the replay's bulk load)."""
-    return list(map(_validate_op, docs))
+"""What takes a database of the previous version to each version (applied when it is opened for writing);
+version 7 (the journal) is :func:`migrate_to_7`, which moves the rows as well."""
 
 
 def _file_id(path: str) -> tuple[int, int] | None:
@@ -121,6 +101,25 @@ def _file_id(path: str) -> tuple[int, int] | None:
         return None
     st = os.stat(path)
     return st.st_dev, st.st_ino
+
+
+def _migrate(conn: sqlite3.Connection, version: int) -> None:
+    """Take a database of schema ``version`` to :data:`SCHEMA_VERSION`, in one transaction."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for step in range(version + 1, SCHEMA_VERSION + 1):
+            if step == 7:
+                migrate_to_7(conn)
+            else:
+                for statement in MIGRATIONS[step].split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
 
 
 def _script(conn: sqlite3.Connection, sql: str) -> None:
@@ -136,7 +135,7 @@ def _script(conn: sqlite3.Connection, sql: str) -> None:
 class _Request:
     __slots__ = ("done", "durable", "error", "fn", "result")
 
-    def __init__(self, fn: Callable[[sqlite3.Connection], Any], durable: bool) -> None:
+    def __init__(self, fn: Callable[[StoreTx], Any], durable: bool) -> None:
         self.fn = fn
         self.durable = durable
         self.done = False
@@ -144,7 +143,7 @@ class _Request:
         self.error: BaseException | None = None
 
 
-class Store:
+class SQLiteStore:
     """One database file; safe to share between threads and between processes.
 
     ``readonly=True`` opens an existing database for reads only: nothing is created or changed,
@@ -152,8 +151,11 @@ class Store:
     """
 
     def __init__(self, path: str | Path, synchronous: str = "FULL", readonly: bool = False) -> None:
-        self.path = str(path)
+        self.path = self.url = str(path)
         self.readonly = readonly
+        self._version = SCHEMA_VERSION
+        self._copy: sqlite3.Connection | None = None
+        """An older database opened read-only is read from a copy in memory, migrated."""
         self.synchronous = synchronous.upper()
         if self.synchronous not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise ValueError(f"synchronous must be OFF, NORMAL, FULL or EXTRA, not {synchronous!r}")
@@ -215,6 +217,12 @@ class Store:
         try:
             if not self._check_schema(conn):
                 raise NotADurablyDatabase(f"{self.path} is empty: not a durably database")
+            if self._version < SCHEMA_VERSION:  # read an upgraded copy: the file itself is left as it is
+                copy = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+                conn.backup(copy)
+                conn.close()
+                _migrate(copy, self._version)
+                self._copy = conn = copy
         except BaseException:
             conn.close()
             raise
@@ -272,10 +280,9 @@ class Store:
             raise NotADurablyDatabase(
                 f"{self.path} has durably schema {row[0] if row else '?'}, newer than this "
                 f"durably ({SCHEMA_VERSION}); upgrade durably")
-        version = int(row[0])
+        version = self._version = int(row[0])
         if version < SCHEMA_VERSION and not self.readonly:
-            steps = " ".join(MIGRATIONS[v] for v in range(version + 1, SCHEMA_VERSION + 1))
-            _script(conn, f"{steps} UPDATE meta SET value = '{SCHEMA_VERSION}' WHERE key = 'schema_version';")
+            _migrate(conn, version)
         return True
 
     @staticmethod
@@ -283,7 +290,7 @@ class Store:
         _script(conn, f"{SCHEMA} INSERT OR REPLACE INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}');"
                       f" PRAGMA application_id = {APPLICATION_ID};")
 
-    def transact(self, fn: Callable[[sqlite3.Connection], T], durable: bool = True) -> T:
+    def transact(self, fn: Callable[[StoreTx], T], durable: bool = True) -> T:
         """Run ``fn(conn)`` inside a committed transaction (possibly shared with other callers).
 
         ``durable=False`` is for a change that an OS crash may lose without harm: its commit does
@@ -316,13 +323,13 @@ class Store:
         self._conn.execute("PRAGMA synchronous = NORMAL")
         return True
 
-    def _commit_alone(self, fn: Callable[[sqlite3.Connection], T], durable: bool) -> T:
+    def _commit_alone(self, fn: Callable[[StoreTx], T], durable: bool) -> T:
         conn = self._conn
         relaxed = self._relax(durable)
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                result = fn(conn)
+                result = fn(SQLiteTx(conn))
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
@@ -341,7 +348,7 @@ class Store:
             for req in batch:
                 conn.execute("SAVEPOINT req")
                 try:
-                    req.result = req.fn(conn)
+                    req.result = req.fn(SQLiteTx(conn))
                 except BaseException as exc:
                     req.error = exc
                     conn.execute("ROLLBACK TO req")
@@ -359,15 +366,26 @@ class Store:
             for req in batch:
                 req.done = True
 
-    def reader(self) -> sqlite3.Connection:
-        """A connection of this thread's own for reads (WAL readers never block the writer)."""
+    def read(self, fn: Callable[[StoreTx], T]) -> T:
+        """Run ``fn`` in one read transaction on this thread's own connection (WAL readers never block
+        the writer)."""
+        conn = self._reader()
+        conn.execute("BEGIN")
+        try:
+            return fn(SQLiteTx(conn))
+        finally:
+            conn.execute("COMMIT")
+
+    def _reader(self) -> sqlite3.Connection:
+        if self._copy is not None:
+            return self._copy
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             conn = self._connect()
             self._local.conn = conn
         return conn
 
-    def check_file(self) -> None:
+    def check(self) -> None:
         """Raise :class:`DatabaseFileGone` if the file was deleted or replaced since it was opened.
 
         SQLite goes on writing to a deleted file's open inode, so without this check a worker
