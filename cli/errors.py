@@ -70,6 +70,14 @@ def guarded(run: Callable[[], Any]) -> Any:
     except OSError as exc:
         fail(type(exc).__name__, str(exc))
     except Exception as exc:
+        if _is_postgres_error(exc):
+            fail("DatabaseError", str(exc))
         if os.environ.get("DURABLY_DEBUG"):
             raise
         fail(type(exc).__name__, f"{exc} (set DURABLY_DEBUG=1 for the traceback)")
+
+
+def _is_postgres_error(exc: Exception) -> bool:
+    """Whether ``exc`` is psycopg's (only ever true once a PostgreSQL store has imported psycopg)."""
+    psycopg = sys.modules.get("psycopg")
+    return psycopg is not None and isinstance(exc, psycopg.Error)

@@ -136,7 +136,7 @@ def worker(workers: int, lease_seconds: int, log_level: str, log_format: str, qu
         with open_engine(workers=workers, lease_seconds=lease_seconds) as engine, redirect_stdout(sys.stderr):
             in_main = threading.current_thread() is threading.main_thread()
             previous = signal.signal(signal.SIGTERM, _terminate) if in_main else None
-            CLI_LOGGER.info("durably worker: %d worker(s) on %s; Ctrl-C to stop", workers, engine.store.path)
+            CLI_LOGGER.info("durably worker: %d worker(s) on %s; Ctrl-C to stop", workers, engine.store.shown)
             try:
                 _serve_until_interrupted(engine, lease_seconds)
             finally:

@@ -78,6 +78,6 @@ def serve(host: str, port: int, workers: int, access_key_id: str | None, secret_
         if workers:
             engine.start()
         CLI_LOGGER.info("durably serve: the Lambda durable API of %s on http://%s:%d (dashboard at /)%s%s; "
-                        "Ctrl-C to stop", engine.store.path, host, port,
+                        "Ctrl-C to stop", engine.store.shown, host, port,
                         f", {workers} worker(s)" if workers else "", ", signed requests only" if key else "")
         uvicorn.run(create_app(engine, access_key=key), host=host, port=port, log_level="warning")

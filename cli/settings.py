@@ -49,7 +49,7 @@ def group_options(f: F) -> F:
     f = click.option("--output", type=click.Choice(OUTPUTS), default="table", show_default=True,
                      help="table (readable) or json (AWS response shapes).")(f)
     f = click.option("--db", envvar="DURABLY_DB", type=click.Path(dir_okay=False),
-                     help="Database file [env DURABLY_DB; default .durably/durably.db].")(f)
+                     help="An SQLite file or a postgresql:// URL [env DURABLY_DB; default .durably/durably.db].")(f)
     return f
 
 

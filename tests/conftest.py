@@ -12,10 +12,13 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
+import pg_store
 import pytest
+from durably.core.engine import stores
 from durably.core.engine.clock import SkippingClock
 from durably.core.engine.documents import doc_id, lines
 from durably.core.engine.engine import Engine
+from durably.core.engine.stores.base import Store
 from durably.core.execution import DurableFunction
 from durably.testing import DurableTestRunner
 
@@ -25,12 +28,39 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if pg_store.POSTGRES:
+        sqlite_only = pytest.mark.skip(reason="about the SQLite file itself")
+        for item in items:
+            if "sqlite_only" in item.keywords:
+                item.add_marker(sqlite_only)
     if config.getoption("--run-slow"):
         return
     skip = pytest.mark.skip(reason="slow campaign: run with --run-slow")
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def postgres_for_files(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """In PostgreSQL mode (``pg_store``), every SQLite file the test opens is a PostgreSQL database."""
+    if not pg_store.POSTGRES:
+        yield
+        return
+    opened: set[str] = set()
+    original = stores.open_store
+
+    def open_store(db: str | Path, synchronous: str = "FULL", readonly: bool = False) -> Store:
+        target = pg_store.database(db)
+        if target != str(db):
+            opened.add(pg_store.database_name(db))
+        return original(target, synchronous, readonly)
+
+    for module in ("durably.core.engine.stores", "durably.core.engine.engine", "durably.cli.settings"):
+        monkeypatch.setattr(f"{module}.open_store", open_store)
+    yield
+    if opened:
+        pg_store.drop(opened)
 
 
 @pytest.fixture
@@ -44,6 +74,7 @@ def engine(db_path: Path) -> Iterator[Engine]:
     eng = Engine(db_path, synchronous="OFF", clock=SkippingClock())
     yield eng
     eng.close()
+    eng.store.close()
 
 
 def _execution_status(db: Path, arn: str) -> str:

@@ -2,7 +2,8 @@
 
 ``publish-version`` copies the code a handler reference imports (for ``path/file.py:attr`` the
 file's whole folder, for ``package.module:attr`` its top-level package or single module file)
-into ``<db folder>/versions/<function>/<N>/``; executions started on that version import the
+into ``<code folder>/versions/<function>/<N>/`` (the store's ``code_folder``: an SQLite file's
+folder; for PostgreSQL a folder of this machine's); executions started on that version import the
 snapshot, in a worker process of the version's own (see :mod:`durably.core.engine.version_worker`).
 """
 
@@ -39,10 +40,11 @@ def is_file_reference(module_part: str) -> bool:
     return module_part.endswith(".py") or os.sep in module_part
 
 
-def version_folder(db_path: str, function_name: str, version: int) -> Path:
-    if db_path == ":memory:":
+def version_folder(code_folder: Path | None, function_name: str, version: int) -> Path:
+    """Where version ``version`` of ``function_name`` is kept, under a store's ``code_folder``."""
+    if code_folder is None:
         raise InvalidParameterValueException("an in-memory database has no folder to keep published versions in")
-    return Path(db_path).resolve().parent / "versions" / function_name / str(version)
+    return code_folder / "versions" / function_name / str(version)
 
 
 def _code_root(ref: str) -> Path:
@@ -70,10 +72,11 @@ def _code_root(ref: str) -> Path:
     return Path(spec.origin)
 
 
-def snapshot(ref: str, dest: Path, db_path: str) -> str:
-    """Copy the code of ``ref`` into ``dest`` (made anew); answer the reference that imports the copy."""
+def snapshot(ref: str, dest: Path, code_folder: Path) -> str:
+    """Copy the code of ``ref`` into ``dest`` (made anew), leaving out ``code_folder`` (the store's, which
+    holds the snapshots); answer the reference that imports the copy."""
     root = _code_root(ref)
-    db_folder = Path(db_path).resolve().parent
+    db_folder = code_folder.resolve()
 
     def ignore(folder: str, names: list[str]) -> list[str]:
         return [n for n in names if n.startswith(".") or n in SKIPPED or Path(folder, n).resolve() == db_folder]

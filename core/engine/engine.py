@@ -12,7 +12,6 @@ import hashlib
 import json
 import logging
 import os
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -395,7 +394,7 @@ class Engine:
                 output = target.invoke(inv, self.backend)
         except Exception as exc:  # transient (InvocationError) or a defect: invoked again, then failed
             error = ErrorObject.from_exception(exc)
-            if _storage_failure(exc):  # the engine's fault, not the execution's: not counted, backed off
+            if _storage_failure(exc, self.store.failures):  # the engine's fault: not counted, backed off
                 self._storage_failures += 1
                 delay = capped_delay(self._storage_failures, STORAGE_RETRY_FIRST, STORAGE_RETRY_CAP)
                 log.error("invocation of %s stopped: the database failed (%s); invoking it again in %g s",
@@ -414,7 +413,7 @@ class Engine:
     def _invoke_version(self, claim: Claim) -> str:
         """Run an invocation of a published version in a process of that version's (its code isolated)."""
         if self._versions is None:
-            self._versions = VersionWorkers(self.store.path, self.service.owner, self.lease_ms)
+            self._versions = VersionWorkers(self.store, self.service.owner, self.lease_ms)
         try:
             ended = self._versions.invoke(claim)
         except WorkerExited as exc:
@@ -667,11 +666,12 @@ def _check_execution_name(name: str | None) -> None:
         raise InvalidParameterValueException(f"execution name {name!r} must match [A-Za-z0-9_-]{{1,64}}")
 
 
-def _storage_failure(exc: BaseException) -> bool:
-    """Whether ``exc`` comes from the database failing (anywhere in its chain of causes)."""
+def _storage_failure(exc: BaseException, failures: tuple[type[BaseException], ...]) -> bool:
+    """Whether ``exc`` comes from the database failing (one of the store's ``failures``, anywhere in its
+    chain of causes)."""
     seen: BaseException | None = exc
     while seen is not None:
-        if isinstance(seen, sqlite3.Error):
+        if isinstance(seen, failures):
             return True
         seen = seen.__cause__ or seen.__context__
     return False

@@ -52,6 +52,13 @@ class DatabaseFileGone(ServiceError):
     status = 500
 
 
+class DatabaseUnavailable(ServiceError):
+    """The database server cannot be reached (down, unreachable, refusing this user)."""
+
+    code = "DatabaseUnavailable"
+    status = 503
+
+
 class HandlerImportError(ServiceError):
     code = "HandlerImportError"
     status = 400

@@ -181,7 +181,7 @@ class Service:
         too if it is not yet, its ``$LATEST`` being ``source_ref``.
         """
         check_name(function_name)
-        folder = code_versions.version_folder(self.store.path, function_name, 0).parent
+        folder = code_versions.version_folder(self.store.code_folder, function_name, 0).parent
         now = self.clock.now_ms()
 
         def reserve(tx: StoreTx) -> int:
@@ -192,7 +192,7 @@ class Service:
         version = self.store.transact(reserve)
         dest = folder / str(version)
         try:
-            ref = code_versions.snapshot(source_ref, dest, self.store.path)
+            ref = code_versions.snapshot(source_ref, dest, folder.parent.parent)
             code_versions.check_importable(ref, dest)
             sha = code_versions.tree_sha256(dest)
         except BaseException:
@@ -928,8 +928,9 @@ class Service:
             return {"FunctionName": function_name, "DeletedExecutions": len(keys), "DeletedVersions": versions}
 
         deleted = self.store.transact(tx_fn)
-        if self.store.path != ":memory:":
-            shutil.rmtree(code_versions.version_folder(self.store.path, function_name, 0).parent, ignore_errors=True)
+        if self.store.code_folder is not None:
+            shutil.rmtree(code_versions.version_folder(self.store.code_folder, function_name, 0).parent,
+                          ignore_errors=True)
         return deleted
 
     # ------------------------------------------------------------------ invocations

@@ -28,6 +28,7 @@ import threading
 from durably.core.engine import code_versions, functions, lambda_contract
 from durably.core.engine.errors import HandlerImportError
 from durably.core.engine.service import Claim
+from durably.core.engine.stores.base import Store
 from durably.core.execution import DurableFunction
 
 
@@ -65,8 +66,8 @@ class _Child:
 class VersionWorkers:
     """The parent's side: idle child processes per (function, version), started on demand."""
 
-    def __init__(self, db_path: str, owner: str, lease_ms: int) -> None:
-        self.db_path, self.owner, self.lease_ms = db_path, owner, lease_ms
+    def __init__(self, store: Store, owner: str, lease_ms: int) -> None:
+        self.store, self.owner, self.lease_ms = store, owner, lease_ms
         self._idle: dict[tuple[str, str], list[_Child]] = {}
         self._lock = threading.Lock()
 
@@ -77,8 +78,8 @@ class VersionWorkers:
             idle = self._idle.setdefault(key, [])
             child = idle.pop() if idle else None
         if child is None:
-            folder = code_versions.version_folder(self.db_path, key[0], int(key[1]))
-            child = _Child([*code_versions.WORKER_COMMAND, "serve", self.db_path, str(folder), self.owner,
+            folder = code_versions.version_folder(self.store.code_folder, key[0], int(key[1]))
+            child = _Child([*code_versions.WORKER_COMMAND, "serve", self.store.url, str(folder), self.owner,
                             str(self.lease_ms)])
         try:
             ended = child.run(claim)
@@ -98,10 +99,10 @@ class VersionWorkers:
             child.close()
 
 
-def _serve(db_path: str, owner: str, lease_ms: int) -> None:
+def _serve(db: str, owner: str, lease_ms: int) -> None:
     from durably.core.engine.engine import Engine
 
-    engine = Engine(db_path, lease_seconds=max(1, lease_ms // 1000), workers=1)
+    engine = Engine(db, lease_seconds=max(1, lease_ms // 1000), workers=1)
     engine.isolate_versions = False
     engine.service.owner = owner  # the parent's lease: renewals and takeovers treat the invocation as its own
     try:

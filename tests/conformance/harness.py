@@ -35,6 +35,7 @@ from typing import Any
 import yaml
 from durably import DurableFunction, Engine, ErrorObject, JsonFormatter, ServiceError
 from durably.core.engine.clock import SkippingClock
+from pg_store import database
 
 from .handlers import REGISTRY, STATE_ENV, WORKER_ENV, Case
 from .matcher import LogRecord, Matcher, check, substitute
@@ -359,7 +360,7 @@ def run_with_crash(req: Requirement, case: Case, workdir: Path) -> Outcome:
         engine.store.close()
     env = {**os.environ, WORKER_ENV: "1", STATE_ENV: str(workdir),
            "PYTHONPATH": os.pathsep.join([str(HERE.parent), os.environ.get("PYTHONPATH", "")])}
-    command = [sys.executable, "-m", "conformance.crash_worker", str(db), req.req_id, arn]
+    command = [sys.executable, "-m", "conformance.crash_worker", database(db), req.req_id, arn]
     errors: list[str] = []
     capture = LogCapture()
     for attempt in ("first", "second"):

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 from durably.core.engine.engine import Engine
+from pg_store import database
 
 HANDLERS = textwrap.dedent('''
     import os
@@ -92,7 +93,7 @@ class Harness:
         return self.engine.start_execution(f"{self.handlers}:{attr}", event)
 
     def spawn(self) -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen([sys.executable, "-c", WORKER, str(self.db)], cwd=self.dir,
+        proc = subprocess.Popen([sys.executable, "-c", WORKER, database(self.db)], cwd=self.dir,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self.procs.append(proc)
         return proc

@@ -249,6 +249,7 @@ def test_stored_reference_that_no_longer_imports_is_retried_not_failed(
 
 
 # ---------------------------------------------------------------------------- foreign databases
+@pytest.mark.sqlite_only
 def test_text_file_is_not_a_durably_database(tmp_path: Path) -> None:
     path = tmp_path / "notes.db"
     path.write_text("these are my notes, not a database\n" * 100)
@@ -259,6 +260,7 @@ def test_text_file_is_not_a_durably_database(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.db"]
 
 
+@pytest.mark.sqlite_only
 def test_foreign_sqlite_database_is_refused_and_untouched(tmp_path: Path) -> None:
     path = tmp_path / "app.db"
     conn = sqlite3.connect(path)
@@ -277,6 +279,7 @@ def test_foreign_sqlite_database_is_refused_and_untouched(tmp_path: Path) -> Non
     conn.close()
 
 
+@pytest.mark.sqlite_only
 def test_foreign_wal_database_is_refused_and_untouched(tmp_path: Path) -> None:
     path = tmp_path / "wal.db"
     conn = sqlite3.connect(path)

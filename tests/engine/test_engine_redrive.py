@@ -379,6 +379,7 @@ def test_refusals(engine: Engine) -> None:
         engine.redrive(child)
 
 
+@pytest.mark.sqlite_only
 def test_a_schema_4_database_gains_redrive_of(tmp_path: Path, as_schema_4: Callable[[Path], None]) -> None:
     db = tmp_path / "old.db"
     with Engine(db) as engine:

@@ -15,6 +15,7 @@ import pytest
 from durably.core.engine import functions
 from durably.core.engine.engine import Engine
 from durably.core.engine.functions import load_reference
+from pg_store import database
 
 FLOW = '''
 from durably import DurableContext, durable_execution, register_durable_function, register_function
@@ -70,13 +71,13 @@ def test_a_worker_that_never_loaded_the_file_runs_what_it_registered(tmp_path: P
     (project / "flow.py").write_text(FLOW)
     db = tmp_path / "durably.db"
     started = subprocess.run(
-        [sys.executable, "-m", "durably", "--db", str(db), "run", "flow.py:handler", "--input", '{"say": "hi"}',
+        [sys.executable, "-m", "durably", "--db", database(db), "run", "flow.py:handler", "--input", '{"say": "hi"}',
          "--no-wait", "--output", "json"], cwd=project, env=_env(), capture_output=True, text=True, timeout=60)
     assert started.returncode == 0, started.stderr
     arn = json.loads(started.stdout)["DurableExecutionArn"]
     assert status_of(db, arn) == "RUNNING"
 
-    worker = subprocess.Popen([sys.executable, "-m", "durably", "--db", str(db), "worker"], cwd=elsewhere,
+    worker = subprocess.Popen([sys.executable, "-m", "durably", "--db", database(db), "worker"], cwd=elsewhere,
                               env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 20

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from durably.core.engine.engine import Engine
+from pg_store import database
 
 HANDLERS = textwrap.dedent('''
     import os
@@ -132,7 +133,7 @@ def test_execution_moves_between_processes(tmp_path: Path) -> None:
     handlers.write_text(HANDLERS)
     db = tmp_path / "shared.db"
 
-    started = json.loads(python(START_AND_SUSPEND, str(db), f"{handlers}:approval_flow", cwd=tmp_path))
+    started = json.loads(python(START_AND_SUSPEND, database(db), f"{handlers}:approval_flow", cwd=tmp_path))
     arn = started["arn"]
     assert started["status"] == "RUNNING"
     assert [tag for tag, _ in log_lines(tmp_path)] == ["k1:prepare"]
@@ -144,7 +145,7 @@ def test_execution_moves_between_processes(tmp_path: Path) -> None:
         engine.send_callback_success(cid, "approved")
         assert engine.get_execution(arn)["Status"] == "RUNNING"
 
-        finished = json.loads(python(RESUME, str(db), arn, cwd=tmp_path))
+        finished = json.loads(python(RESUME, database(db), arn, cwd=tmp_path))
         assert finished["Status"] == "SUCCEEDED"
         assert json.loads(finished["Result"]) == {"prepared": "prepared", "answer": "approved",
                                                   "shipped": "shipped"}
@@ -165,7 +166,7 @@ def test_two_engines_share_twenty_executions(tmp_path: Path) -> None:
     handlers.write_text(HANDLERS)
     db = tmp_path / "shared.db"
     engine = Engine(db)
-    workers = [subprocess.Popen([sys.executable, "-c", WORKER, str(db)], cwd=tmp_path, stdin=subprocess.PIPE,
+    workers = [subprocess.Popen([sys.executable, "-c", WORKER, database(db)], cwd=tmp_path, stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     try:
         for w in workers:
@@ -219,7 +220,7 @@ def test_worker_notices_outside_writes_quickly(tmp_path: Path) -> None:
     engine = Engine(db)
     worker = subprocess.Popen([sys.executable, "-c",
                                "import sys\nfrom durably.core.engine.engine import Engine\n"
-                               "Engine(sys.argv[1], workers=1).serve()\n", str(db)],
+                               "Engine(sys.argv[1], workers=1).serve()\n", database(db)],
                               cwd=tmp_path, stderr=subprocess.PIPE)
     try:
         latencies = []

@@ -18,6 +18,7 @@ def one_step(event: Any, ctx: DurableContext) -> int:
     return ctx.step(lambda _: 1, name="one")
 
 
+@pytest.mark.sqlite_only
 def test_only_the_claim_skips_the_fsync(tmp_path: Path) -> None:
     """A claim that an OS crash loses leaves the execution ready again, so its commit does not
     wait for the disk; every checkpoint and the invocation's end do, and FULL is restored after."""
@@ -40,6 +41,7 @@ def test_only_the_claim_skips_the_fsync(tmp_path: Path) -> None:
         engine.store.close()
 
 
+@pytest.mark.sqlite_only
 def test_off_and_normal_are_left_alone(tmp_path: Path) -> None:
     for level in ("OFF", "NORMAL"):
         engine = Engine(tmp_path / f"{level}.db", synchronous=level)
@@ -54,6 +56,7 @@ def test_off_and_normal_are_left_alone(tmp_path: Path) -> None:
             engine.store.close()
 
 
+@pytest.mark.sqlite_only
 def test_readonly_reads_and_changes_nothing(tmp_path: Path) -> None:
     """A read-only store reads the executions; it creates no schema, switches no journal mode, writes nothing."""
     engine = Engine(tmp_path / "d.db", synchronous="OFF")

@@ -90,6 +90,7 @@ def test_a_chained_invoke_passes_the_plugins_header_to_the_execution_it_starts(t
     assert child_seen.headers == [parent_seen.header]
 
 
+@pytest.mark.sqlite_only
 def test_a_schema_2_database_is_migrated(tmp_path: Path, as_schema_6: Callable[[Path], None]) -> None:
     db = tmp_path / "old.db"
     Store(db).close()

@@ -55,6 +55,11 @@ def versions_engine(tmp_path: Path) -> Iterator[Engine]:
     engine.store.close()
 
 
+def code_folder(engine: Engine) -> Path:
+    assert engine.store.code_folder is not None
+    return engine.store.code_folder
+
+
 def callback_id(engine: Engine, arn: str) -> str:
     started = [e for e in engine.get_history(arn) if e["EventType"] == "CallbackStarted"]
     return str(started[-1]["CallbackStartedDetails"]["CallbackId"])
@@ -71,6 +76,7 @@ def answered(engine: Engine, arn: str, answer: str) -> dict[str, Any]:
     return engine.run_until_complete(arn, timeout=30)
 
 
+@pytest.mark.sqlite_only
 def test_publish_snapshots_the_folder_without_caches_hidden_entries_or_the_database(
         tmp_path: Path, code: Path) -> None:
     (code / "__pycache__").mkdir()
@@ -136,7 +142,7 @@ def test_a_module_reference_snapshots_its_top_level_package(
         "from durably import durable_execution\nfrom shop import rates\n\n"
         "@durable_execution\ndef total(event, context):\n    return event['n'] * rates.RATE\n")
     versions_engine.service.publish_version("orders", "shop.orders:total")
-    assert (tmp_path / "state" / "versions" / "orders" / "1" / "shop" / "rates.py").is_file()
+    assert (code_folder(versions_engine) / "versions" / "orders" / "1" / "shop" / "rates.py").is_file()
     (tmp_path / "shop" / "rates.py").write_text("RATE = 100\n")
     arn = versions_engine.start_execution("orders:1", {"n": 2})
     assert versions_engine.run_until_complete(arn, timeout=30)["Result"] == "14"
@@ -194,7 +200,7 @@ def test_publishing_code_that_cannot_be_imported_keeps_nothing(
     ref = f"{code}/{source}" if ".py:" in source else source
     with pytest.raises(HandlerImportError, match=message):
         versions_engine.service.publish_version("app", ref)
-    assert not (Path(versions_engine.store.path).parent / "versions" / "app" / "1").exists()
+    assert not (code_folder(versions_engine) / "versions" / "app" / "1").exists()
     with pytest.raises(ResourceNotFoundException):
         versions_engine.service.list_versions("app")
 
@@ -208,6 +214,7 @@ def test_code_changed_says_whether_a_latest_executions_file_changed(versions_eng
     assert versions_engine.service.code_changed(started_blocked(versions_engine, "app:1", 1)) is None
 
 
+@pytest.mark.sqlite_only
 def test_a_schema_4_database_is_migrated(tmp_path: Path, code: Path, as_schema_4: Callable[[Path], None]) -> None:
     db = tmp_path / "old.db"
     Store(db).close()
@@ -245,7 +252,7 @@ def test_a_chained_invoke_of_an_alias_runs_that_version(versions_engine: Engine,
 def test_a_version_whose_snapshot_is_gone_is_given_back_with_a_backoff(
         versions_engine: Engine, code: Path, caplog: pytest.LogCaptureFixture) -> None:
     versions_engine.service.publish_version("app", f"{code}/app.py:quote")
-    shutil.rmtree(Path(versions_engine.store.path).parent / "versions" / "app" / "1")
+    shutil.rmtree(code_folder(versions_engine) / "versions" / "app" / "1")
     arn = versions_engine.start_execution("app:1", {"n": 1})
     with caplog.at_level(logging.INFO, logger="durably.engine"):
         assert versions_engine.run_until_complete(arn, timeout=2)["Status"] == "RUNNING"

@@ -115,6 +115,7 @@ def test_a_takeover_rechecks_the_lease_in_its_transaction(tmp_path: Path, monkey
     assert claim.token.startswith(f"{row.token}.")
 
 
+@pytest.mark.sqlite_only
 def test_a_deleted_database_file_is_reported_not_written_to_silently(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     path = tmp_path / "e.db"

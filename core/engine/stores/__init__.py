@@ -15,9 +15,14 @@ def is_url(db: str | Path) -> bool:
 
 
 def open_store(db: str | Path, synchronous: str = "FULL", readonly: bool = False) -> Store:
-    """The store for ``db``: an SQLite file path (created if missing, unless ``readonly``)."""
+    """The store for ``db``: a PostgreSQL URL (``postgresql://...``, needs the ``postgres`` extra) or an
+    SQLite file path, created if missing unless ``readonly``. ``synchronous`` is SQLite's."""
     if is_url(db):
-        raise NotImplementedError("PostgreSQL storage is not built yet (issue 21): use an SQLite file")
+        try:
+            from durably.core.engine.stores.postgres import PostgresStore
+        except ImportError as exc:
+            raise ImportError("a postgresql:// database needs psycopg: pip install 'durably[postgres]'") from exc
+        return PostgresStore(str(db), readonly)
     from durably.core.engine.stores.sqlite import SQLiteStore
 
     return SQLiteStore(db, synchronous, readonly)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal, Protocol, TypeVar
 
 from durably.core.engine.functions import FunctionSpec
@@ -292,11 +293,15 @@ class StoreTx(Protocol):
 
 
 class Store(Protocol):
-    """A database. ``url`` names it (``path`` is the SQLite file, or for PostgreSQL the folder that
-    keeps published code); ``readonly`` stores refuse writes."""
+    """A database. ``url`` names it (the SQLite file's path, or a PostgreSQL URL) and ``shown`` is
+    that name without a password; ``code_folder`` keeps the code of published versions on this
+    machine (None: nowhere, for an in-memory database); ``failures`` are the exceptions that mean
+    the database failed rather than the request; ``readonly`` stores refuse writes."""
 
     url: str
-    path: str
+    shown: str
+    code_folder: Path | None
+    failures: tuple[type[BaseException], ...]
     readonly: bool
 
     def transact(self, fn: Callable[[StoreTx], T], durable: bool = True) -> T:

@@ -150,8 +150,12 @@ class SQLiteStore:
     so it works where the file and its folder are not writable (writes fail).
     """
 
+    failures: tuple[type[BaseException], ...] = (sqlite3.Error,)
+
     def __init__(self, path: str | Path, synchronous: str = "FULL", readonly: bool = False) -> None:
-        self.path = self.url = str(path)
+        self.path = self.url = self.shown = str(path)
+        self.code_folder = None if self.path == ":memory:" else Path(self.path).resolve().parent
+        """Published versions are kept beside the database file."""
         self.readonly = readonly
         self._version = SCHEMA_VERSION
         self._copy: sqlite3.Connection | None = None

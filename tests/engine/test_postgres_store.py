@@ -1,0 +1,172 @@
+"""The PostgreSQL store's own behaviour: opening (a missing database, a foreign or newer schema, an
+unreachable server), read-only use, row locks between workers, and names taken by two workers at
+once. Needs a server: ``DURABLY_TEST_POSTGRES`` (``.ci/run`` starts one)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pg_store
+import pytest
+from durably import DurableContext, durable_execution
+from durably.core.engine.engine import Engine
+from durably.core.engine.errors import DatabaseUnavailable, NotADurablyDatabase
+from durably.core.engine.stores import open_store
+
+pytestmark = pytest.mark.skipif("DURABLY_TEST_POSTGRES" not in os.environ,
+                                reason="needs a PostgreSQL server (DURABLY_TEST_POSTGRES)")
+
+
+@pytest.fixture
+def db_url() -> Iterator[str]:
+    name = f"t_{secrets.token_hex(8)}"
+    yield pg_store.url_for(name)
+    pg_store.drop({name})
+
+
+def _server() -> Any:
+    import psycopg
+
+    return psycopg.connect(pg_store.SERVER, autocommit=True)
+
+
+@durable_execution
+def two_steps(event: Any, ctx: DurableContext) -> int:
+    one = ctx.step(lambda _: 1, name="one")
+    two = ctx.step(lambda _: event["n"], name="two")
+    return int(one + two)
+
+
+def test_a_missing_database_is_created_with_the_schema(db_url: str) -> None:
+    store = open_store(db_url)
+    try:
+        assert store.read(lambda tx: tx.function_names()) == []
+    finally:
+        store.close()
+    with _server() as conn:
+        assert conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (db_url.rsplit("/", 1)[1],)).fetchone()
+
+
+def test_an_execution_runs_and_a_second_engine_reads_it(db_url: str) -> None:
+    with Engine(db_url) as engine:
+        engine.register_durable_function("two", two_steps)
+        arn = engine.start_execution("two", {"n": 41})
+        assert engine.run_until_complete(arn, timeout=30)["Result"] == "42"
+    engine.store.close()
+    other = Engine(db_url)
+    try:
+        assert other.get_execution(arn)["Status"] == "SUCCEEDED"
+        names = [e.get("Name") for e in other.get_history(arn) if e["EventType"] == "StepSucceeded"]
+        assert names == ["one", "two"]
+    finally:
+        other.close()
+        other.store.close()
+
+
+def test_an_unreachable_server_is_a_clear_error() -> None:
+    with pytest.raises(DatabaseUnavailable, match=r"cannot connect to postgresql://u:\*\*\*@127\.0\.0\.1:1/x"):
+        open_store("postgresql://u:secret@127.0.0.1:1/x")
+
+
+def test_a_read_only_open_of_a_missing_database_creates_nothing() -> None:
+    name = f"t_{secrets.token_hex(8)}"
+    with pytest.raises(DatabaseUnavailable, match="does not exist"):
+        open_store(pg_store.url_for(name), readonly=True)
+    with _server() as conn:
+        assert conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None
+
+
+def test_a_foreign_durably_schema_is_refused_and_untouched(db_url: str) -> None:
+    open_store(db_url).close()
+    import psycopg
+
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("DROP SCHEMA durably CASCADE")
+        conn.execute("CREATE SCHEMA durably")
+        conn.execute("CREATE TABLE durably.customers(id int)")
+    with pytest.raises(NotADurablyDatabase, match=r"did not create \(tables: customers"):
+        open_store(db_url)
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT count(*) FROM durably.customers").fetchone() == (0,)
+
+
+def test_a_newer_schema_is_refused(db_url: str) -> None:
+    open_store(db_url).close()
+    import psycopg
+
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("UPDATE durably.meta SET value = '99' WHERE key = 'schema_version'")
+    with pytest.raises(NotADurablyDatabase, match="schema 99, newer than this durably"):
+        open_store(db_url)
+
+
+def test_a_read_only_store_reads_and_refuses_writes(db_url: str) -> None:
+    open_store(db_url).close()
+    store = open_store(db_url, readonly=True)
+    try:
+        assert store.read(lambda tx: tx.function_names()) == []
+        with pytest.raises(PermissionError, match="opened read-only"):
+            store.transact(lambda tx: tx.delete_timers(1))
+    finally:
+        store.close()
+
+
+def test_a_locked_execution_is_skipped_by_claims(db_url: str) -> None:
+    with Engine(db_url) as engine:
+        engine.register_durable_function("two", two_steps)
+        arn = engine.start_execution("two", {"n": 1})
+        held, release = threading.Event(), threading.Event()
+
+        def hold(tx: Any) -> None:
+            assert tx.execution(arn, lock=True) is not None
+            held.set()
+            release.wait(10)
+
+        holder = threading.Thread(target=engine.store.transact, args=(hold,))
+        holder.start()
+        try:
+            assert held.wait(10)
+            assert engine.store.transact(lambda tx: tx.execution(arn, lock="skip")) is None
+            assert engine.service.claim() is None
+        finally:
+            release.set()
+            holder.join()
+        assert engine.service.claim() is not None
+    engine.store.close()
+
+
+def test_one_name_started_by_two_workers_at_once_is_one_execution(db_url: str) -> None:
+    open_store(db_url).close()
+    engines = [Engine(db_url) for _ in range(4)]
+    try:
+        for engine in engines:
+            engine.register_durable_function("two", two_steps)
+        barrier = threading.Barrier(len(engines))
+        arns: list[str] = []
+
+        def start(engine: Engine) -> None:
+            barrier.wait()
+            arns.append(engine.start_execution("two", {"n": 1}, name="only-once"))
+
+        threads = [threading.Thread(target=start, args=(e,)) for e in engines]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(set(arns)) == 1 and len(arns) == 4
+        assert len(engines[0].list_executions()["DurableExecutions"]) == 1
+    finally:
+        for engine in engines:
+            engine.close()
+            engine.store.close()
+
+
+def test_the_password_is_not_shown(db_url: str) -> None:
+    from durably.core.engine.stores.postgres import redacted
+
+    assert redacted("postgresql://me:hunter2@db.example:5432/app") == "postgresql://me:***@db.example:5432/app"
+    assert redacted(db_url) == db_url
