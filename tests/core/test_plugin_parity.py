@@ -195,11 +195,11 @@ def test_end_hooks_fire_once_for_operations_finished_while_suspended_on_the_embe
         engine.send_callback_success(callback_ids["fyi"], "noted")
         engine.send_callback_success(callback_ids["approval create callback id"], "yes")
         done = drive()
+        ops = {op.Name: op for op in engine.service.all_operations(arn) if op.Name and op.Type != "EXECUTION"}
     finally:
         engine.close()
         engine.store.close()
     assert done["Status"] == "SUCCEEDED", done
-    ops = {op.Name: op for op in engine.service.all_operations(arn) if op.Name and op.Type != "EXECUTION"}
     ends = factory.ends()
     per_op = Counter(info.operation_id for _, info in ends)
     assert per_op and set(per_op.values()) == {1}  # every end hook once, over all the invocations
