@@ -9,6 +9,7 @@ database, dropped afterwards). Ratios, not seconds, are what compare across mach
 from __future__ import annotations
 
 import argparse
+import functools
 import secrets
 import statistics
 import time
@@ -105,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     rows.append(("W1 steps", f"{ours * 1e6:.0f} µs/step", f"{floor * 1e6:.0f} µs/row",
                  f"{ours / floor:.2f}x floor (target ≤ 1.3x)"))
     for workers in (1, 4):
-        total = measure(args.server, args.runs, lambda u, w=workers: durably_executions(u, executions, 10, w))
+        total = measure(args.server, args.runs, functools.partial(
+            durably_executions, executions=executions, steps=10, workers=workers))
         rate, floor_rate = executions / total, 1 / (floor * 10)
         rows.append((f"W2 {workers} worker(s)", f"{rate:.0f} executions/s", f"{floor_rate:.0f} executions/s",
                      f"{rate / floor_rate:.2f}x floor (target ≥ 1x)"))
