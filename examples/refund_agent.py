@@ -96,11 +96,13 @@ error."""
 
 
 def ledger_path(event: Mapping[str, Any]) -> str:
-    """The ledger, absolute: the input's ``"ledger"``, ``refunds.db`` next to ``$DURABLY_DB``, or in .durably/."""
+    """The ledger, absolute: the input's ``"ledger"``, ``refunds.db`` next to ``$DURABLY_DB`` (a file), or in
+    .durably/."""
     chosen = event.get("ledger")
     if not chosen:
         durably_db = os.environ.get("DURABLY_DB")
-        chosen = str(Path(durably_db).parent / "refunds.db") if durably_db else os.path.join(".durably", "refunds.db")
+        beside = durably_db if durably_db and "://" not in durably_db else None
+        chosen = str(Path(beside).parent / "refunds.db") if beside else os.path.join(".durably", "refunds.db")
     return str(Path(chosen).resolve())
 
 

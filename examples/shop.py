@@ -91,11 +91,13 @@ class ServiceError(Exception):
 
 
 def ledger_path(order: Mapping[str, Any]) -> str:
-    """The ledger of ``order``, absolute: its ``"ledger"``, ``$SHOP_LEDGER``, next to ``$DURABLY_DB``, or .durably/."""
+    """The ledger of ``order``, absolute: its ``"ledger"``, ``$SHOP_LEDGER``, next to ``$DURABLY_DB`` (a file),
+    or .durably/."""
     chosen = order.get("ledger") or os.environ.get("SHOP_LEDGER")
     if not chosen:
         durably_db = os.environ.get("DURABLY_DB")
-        chosen = str(Path(durably_db).parent / "shop.db") if durably_db else os.path.join(".durably", "shop.db")
+        beside = durably_db if durably_db and "://" not in durably_db else None
+        chosen = str(Path(beside).parent / "shop.db") if beside else os.path.join(".durably", "shop.db")
     return str(Path(chosen).resolve())
 
 

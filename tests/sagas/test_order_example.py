@@ -29,6 +29,7 @@ from durably.core.engine.engine import Engine
 from durably.core.engine.functions import load_reference
 from durably.sagas import Escalation, SagaConfig, Undo, saga
 from durably.testing import DurableTestRunner, TestResult
+from pg_store import database
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -245,10 +246,12 @@ class Shell:
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("DURABLY_", "SHOP_"))}
         self.env["PYTHONUNBUFFERED"] = "1"
         self.env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{self.env.get('PATH', '')}"
-        if db is not None:
-            self.env["DURABLY_DB"] = str(db)
         self.db = db or root / ".durably" / "durably.db"
         self.ledger = self.db.parent / "shop.db"
+        if db is not None:
+            self.env["DURABLY_DB"] = database(db)
+            if self.env["DURABLY_DB"] != str(db):  # on PostgreSQL: the ledger where it would be beside the file
+                self.env["SHOP_LEDGER"] = str(self.ledger)
         self.procs: list[subprocess.Popen[str]] = []
 
     def __call__(self, command: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:

@@ -30,6 +30,7 @@ from typing import Any
 import pytest
 from durably.core.engine.engine import Engine
 from durably.core.engine.stores.base import StoreTx
+from pg_store import database
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -87,7 +88,7 @@ class Campaign:
     def spawn(self) -> subprocess.Popen[bytes]:
         err = (self.root / f"worker-{len(self.procs)}.err").open("wb")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "durably", "worker", "--db", str(self.db), "--workers", "4", "--quiet"],
+            [sys.executable, "-m", "durably", "worker", "--db", database(self.db), "--workers", "4", "--quiet"],
             cwd=self.root, stdout=subprocess.DEVNULL, stderr=err, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         err.close()
         self.procs.append(proc)
