@@ -8,6 +8,7 @@ differs: how placeholders are written, row locks, and the journal's layout.
 from __future__ import annotations
 
 import json
+from abc import ABC, abstractmethod
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import fields
 from typing import Any
@@ -58,7 +59,7 @@ def marks(n: int) -> str:
     return ",".join("?" * n)
 
 
-class SQLTx:
+class SQLTx(ABC):
     """The rows over one connection, inside a transaction the store began (or a read)."""
 
     __slots__ = ("conn",)
@@ -73,8 +74,9 @@ class SQLTx:
         """Run one statement; its cursor."""
         return self.conn.execute(statement, args)
 
+    @abstractmethod
     def sql_many(self, statement: str, rows: Iterable[Sequence[Any]]) -> None:
-        raise NotImplementedError
+        """Run one statement for each of ``rows``."""
 
     def one(self, statement: str, args: Sequence[Any] = ()) -> Any:
         """The first row of a query, or None."""
@@ -168,20 +170,24 @@ class SQLTx:
                 self.sql(f"DELETE FROM {table} WHERE key = ?", (key,))
 
     # ---------------------------------------------------------------- journal (the layout is the database's)
+    @abstractmethod
     def journal(self, key: int, after: int = 0, from_event: int = 0) -> list[JournalRow]:
-        raise NotImplementedError
+        """Rows of the journal (``StoreTx.journal``)."""
 
+    @abstractmethod
     def journal_backwards(self, key: int) -> Iterator[JournalRow]:
-        raise NotImplementedError
+        """Rows from the last to the first (``StoreTx.journal_backwards``)."""
 
     def journal_tail(self, key: int) -> JournalRow | None:
         return next(self.journal_backwards(key), None)
 
+    @abstractmethod
     def append_journal(self, key: int, row: JournalRow) -> None:
-        raise NotImplementedError
+        """Add a journal row (``StoreTx.append_journal``)."""
 
+    @abstractmethod
     def delete_journal(self, key: int) -> None:
-        raise NotImplementedError
+        """Delete the execution's journal rows."""
 
     # ---------------------------------------------------------------- timers
     def set_timer(self, key: int, op_id: str, kind: str, due: int, period: int | None = None) -> None:
