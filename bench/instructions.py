@@ -33,9 +33,9 @@ def run_workload(what: str, n: int, workdir: Path) -> None:
     import workloads
 
     if what == "step":
-        workloads.w1(workdir, "OFF", n)
+        workloads.w1(workdir / "w1.db", "OFF", n)
     elif what == "map":
-        workloads.w3(workdir, "OFF", "map", n)
+        workloads.w3(workdir / "w3-map.db", "OFF", "map", n)
     elif what == "checkpoint":
         _checkpoints(workdir, n)
     else:

@@ -3,6 +3,7 @@ against plain steps (S1-S2, issue 15), the durable agent loop against a plain on
 steps traced with OpenTelemetry, off and on, against untraced ones (T1).
 
     python bench/run.py [--quick] [--sync FULL|NORMAL] [--json out.json] [--runs 3] [--only W1,S1,A1,T1]
+                        [--postgres postgresql://user@host:port/postgres]
 
 Each workload runs in its own child process (so its peak RSS is its own), and each repetition
 measures the floor and then durably on fresh databases in the same process, so the ratio is
@@ -14,6 +15,11 @@ agent row (A1) takes as its floor the same scripted model and tool called in a p
 in the same repetition: what ``Agent.run`` in a durable handler adds per turn. It needs
 langchain-core; without it the row says it was skipped. The tracing rows (T1) take the same steps
 untraced, in the same repetition, as their floor; they need the otel extra.
+
+With ``--postgres SERVER_URL`` (or ``DURABLY_BENCH_POSTGRES``), W1-W4 also run on the PostgreSQL
+store, against PostgreSQL's own floor measured in the same repetition (``floor_pg``: one row
+inserted and committed per step over one connection). Each side gets a fresh database of that
+server, dropped afterwards, so its user must be allowed to create databases.
 """
 
 from __future__ import annotations
@@ -40,6 +46,8 @@ if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
 import floor  # noqa: E402  (bench/ is a directory of scripts, not a package)
+
+STORES = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
 
 FULL_SIZES = {"w1": 1000, "w2_executions": 200, "w2_steps": 10, "w2_workers": (4, 8), "w3_map": 1000,
               "w3_parallel": 100, "w4": (100, 1000, 10_000), "s1": 1000, "s2": 1000, "a1": 300, "t1": 1000}
@@ -74,7 +82,19 @@ def peak_rss_mib() -> float:
 
 
 # ---------------------------------------------------------------- cells (run in a child process)
-def plan(sizes: dict[str, Any], only: set[str] | None) -> list[dict[str, Any]]:
+def plan(sizes: dict[str, Any], only: set[str] | None, postgres: str | None = None) -> list[dict[str, Any]]:
+    cells = store_cells(sizes, "sqlite")
+    if postgres:
+        cells.extend({**cell, "server": postgres} for cell in store_cells(sizes, "postgres"))
+    cells.append({"workload": "S1", "kind": "s1", "n": sizes["s1"]})
+    cells.append({"workload": "S2", "kind": "s2", "n": sizes["s2"]})
+    cells.append({"workload": "A1", "kind": "a1", "n": sizes["a1"]})
+    cells.append({"workload": "T1", "kind": "t1", "n": sizes["t1"]})
+    return [c for c in cells if only is None or c["workload"] in only]
+
+
+def store_cells(sizes: dict[str, Any], store: str) -> list[dict[str, Any]]:
+    """The W1-W4 cells of one store."""
     cells: list[dict[str, Any]] = [{"workload": "W1", "kind": "w1", "n": sizes["w1"]}]
     for workers in sizes["w2_workers"]:
         cells.append({"workload": "W2", "kind": "w2", "executions": sizes["w2_executions"],
@@ -82,11 +102,7 @@ def plan(sizes: dict[str, Any], only: set[str] | None) -> list[dict[str, Any]]:
     cells.append({"workload": "W3", "kind": "w3", "what": "map", "n": sizes["w3_map"]})
     cells.append({"workload": "W3", "kind": "w3", "what": "parallel", "n": sizes["w3_parallel"]})
     cells.extend({"workload": "W4", "kind": "w4", "n": n} for n in sizes["w4"])
-    cells.append({"workload": "S1", "kind": "s1", "n": sizes["s1"]})
-    cells.append({"workload": "S2", "kind": "s2", "n": sizes["s2"]})
-    cells.append({"workload": "A1", "kind": "a1", "n": sizes["a1"]})
-    cells.append({"workload": "T1", "kind": "t1", "n": sizes["t1"]})
-    return [c for c in cells if only is None or c["workload"] in only]
+    return [{**cell, "store": store} for cell in cells]
 
 
 def run_cell(cell: dict[str, Any], sync: str, runs: int) -> dict[str, Any]:
@@ -105,6 +121,8 @@ def run_cell(cell: dict[str, Any], sync: str, runs: int) -> dict[str, Any]:
 
     import workloads  # imports durably: not in the floor-only child
 
+    if cell.get("store") == "postgres":
+        return run_postgres_cell(cell, runs)
     durably: list[Any] = []
     floors: list[float] = []
     if kind in ("s1", "s2", "a1", "t1"):  # warm up: the first engine, saga, agent and codec uses cost more
@@ -118,16 +136,16 @@ def run_cell(cell: dict[str, Any], sync: str, runs: int) -> dict[str, Any]:
         try:
             if kind == "w1":
                 floors.append(floor.commit_per_row(tmp / "floor.db", sync, cell["n"]))
-                durably.append(workloads.w1(tmp, sync, cell["n"]))
+                durably.append(workloads.w1(tmp / "w1.db", sync, cell["n"]))
             elif kind == "w2":
                 floors.append(floor.commit_per_row(tmp / "floor.db", sync, cell["executions"] * cell["steps"]))
-                durably.append(workloads.w2(tmp, sync, cell["executions"], cell["steps"], cell["workers"]))
+                durably.append(workloads.w2(tmp / "w2.db", sync, cell["executions"], cell["steps"], cell["workers"]))
             elif kind == "w3":
                 floors.append(floor.batched(tmp / "floor.db", sync, cell["n"]))
-                durably.append(workloads.w3(tmp, sync, cell["what"], cell["n"]))
+                durably.append(workloads.w3(tmp / "w3.db", sync, cell["what"], cell["n"]))
             elif kind == "w4":
                 floors.append(floor.read_all(tmp / "floor.db", sync, cell["n"]))
-                durably.append(workloads.w4(tmp, sync, cell["n"]))
+                durably.append(workloads.w4(tmp / "w4.db", sync, cell["n"]))
             elif kind in ("s1", "s2", "a1", "t1"):  # the SQLite floor; the rows compare with their own floors
                 floors.append(floor.commit_per_row(tmp / "floor.db", sync, cell["n"]))
                 durably.append(_measure(kind, tmp, sync, cell["n"]))
@@ -135,6 +153,35 @@ def run_cell(cell: dict[str, Any], sync: str, runs: int) -> dict[str, Any]:
                 raise ValueError(f"unknown cell kind {kind!r}")
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+    return {"durably": durably, "floor": floors, "rss_mib": peak_rss_mib()}
+
+
+def run_postgres_cell(cell: dict[str, Any], runs: int) -> dict[str, Any]:
+    """A W cell on the PostgreSQL store: each repetition measures PostgreSQL's floor, then durably,
+    each on a fresh database of ``cell["server"]``."""
+    import floor_pg  # imports psycopg
+    import workloads
+
+    kind, n = cell["kind"], cell.get("n", 0)
+    floor_of: dict[str, Callable[[str], float]] = {
+        "w1": lambda url: floor_pg.commit_per_row(url, n),
+        "w2": lambda url: floor_pg.commit_per_row(url, cell["executions"] * cell["steps"]),
+        "w3": lambda url: floor_pg.batched(url, n),
+        "w4": lambda url: floor_pg.read_all(url, n),
+    }
+    durably_of: dict[str, Callable[[str], Any]] = {
+        "w1": lambda url: workloads.w1(url, "FULL", n),
+        "w2": lambda url: workloads.w2(url, "FULL", cell["executions"], cell["steps"], cell["workers"]),
+        "w3": lambda url: workloads.w3(url, "FULL", cell["what"], n),
+        "w4": lambda url: workloads.w4(url, "FULL", n),
+    }
+    durably: list[Any] = []
+    floors: list[float] = []
+    for _ in range(runs):
+        with floor_pg.fresh_database(cell["server"]) as url:
+            floors.append(floor_of[kind](url))
+        with floor_pg.fresh_database(cell["server"]) as url:
+            durably.append(durably_of[kind](url))
     return {"durably": durably, "floor": floors, "rss_mib": peak_rss_mib()}
 
 
@@ -180,6 +227,13 @@ def yes_no(ok: bool | None) -> str:
 
 def summarise(cell: dict[str, Any], out: dict[str, Any], sync: str) -> list[dict[str, Any]]:
     """Table rows (workload, durably, floor, ratio, target, met, RSS) for one measured cell."""
+    rows = _summarise(cell, out, sync)
+    for row in rows:
+        row["store"] = cell.get("store", "sqlite")
+    return rows
+
+
+def _summarise(cell: dict[str, Any], out: dict[str, Any], sync: str) -> list[dict[str, Any]]:
     wl, rss = cell["workload"], out.get("rss_mib")
     label = _label(cell)
     if "error" in out:
@@ -198,8 +252,9 @@ def summarise(cell: dict[str, Any], out: dict[str, Any], sync: str) -> list[dict
         dv = median([cell["executions"] / t for t in d])
         fv = median([cell["executions"] / t for t in f])
         ratio = paired_ratio(f, d)  # throughput: floor time over durably time
-        target = f">= {TARGET_W2_RATIO}x floor" + ("" if sync == "FULL" else " (set at FULL)")
-        met = ratio >= TARGET_W2_RATIO if sync == "FULL" else None
+        at_full = sync == "FULL" or cell.get("store") == "postgres"
+        target = f">= {TARGET_W2_RATIO}x floor" + ("" if at_full else " (set at FULL)")
+        met = ratio >= TARGET_W2_RATIO if at_full else None
         return [_row(wl, label, dv, fv, "exec/s", "exec/s", ratio, target, met, rss, digits=0)]
     if cell["kind"] == "w3":
         n = cell["n"]
@@ -285,6 +340,13 @@ def _tracing_rows(cell: dict[str, Any], d: list[dict[str, float]], rss: float | 
 
 
 def _label(cell: dict[str, Any]) -> str:
+    label = _what(cell)
+    if cell.get("store") == "postgres":
+        return f"{label[:2]} PostgreSQL:{label[2:]}"
+    return label
+
+
+def _what(cell: dict[str, Any]) -> str:
     if cell["kind"] == "w1":
         return f"W1 {cell['n']:,} sequential steps"
     if cell["kind"] == "w2":
@@ -309,13 +371,14 @@ def _row(wl: str, label: str, dv: float, fv: float, du: str, fu: str, ratio: flo
             "durably_value": dv, "floor_value": fv, "ratio_value": ratio}
 
 
-def linearity(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
-    per_op = {r["n"]: r["us_per_op"] for r in rows if r.get("phase") == "replay"}
+def linearity(rows: list[dict[str, Any]], store: str) -> dict[str, Any] | None:
+    per_op = {r["n"]: r["us_per_op"] for r in rows if r.get("phase") == "replay" and r["store"] == store}
     if len(per_op) < 2:
         return None
     small, big = sorted(per_op)[-2:]
     ratio = per_op[big] / per_op[small]
-    return {"workload": "W4", "label": f"W4 linearity µs/op N={big:,} vs N={small:,}",
+    where = "" if store == "sqlite" else f" {STORES[store]}:"
+    return {"workload": "W4", "store": store, "label": f"W4{where} linearity µs/op N={big:,} vs N={small:,}",
             "durably": f"{per_op[big]:.2f} / {per_op[small]:.2f} µs/op", "floor": "", "ratio": f"{ratio:.2f}x",
             "target": f"<= {TARGET_W4_LINEARITY:g}x", "met": ratio <= TARGET_W4_LINEARITY, "rss_mib": None,
             "ratio_value": ratio}
@@ -353,6 +416,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", help="comma-separated workloads to run, e.g. W1,W4")
     parser.add_argument("--inprocess", action="store_true",
                         help="run every workload in this process (for profiling; RSS is then cumulative)")
+    parser.add_argument("--postgres", metavar="SERVER_URL", default=os.environ.get("DURABLY_BENCH_POSTGRES"),
+                        help="also run W1-W4 on the PostgreSQL store of this server (default: $DURABLY_BENCH_POSTGRES)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -368,7 +433,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict[str, Any]] = []
     raw: list[dict[str, Any]] = []
     failed = False
-    for cell in plan(sizes, only):
+    for cell in plan(sizes, only, args.postgres):
         print(f"  running {_label(cell)} ...", file=sys.stderr, flush=True)
         try:
             out = runner(cell, args.sync, args.runs)
@@ -378,9 +443,10 @@ def main(argv: list[str] | None = None) -> int:
         if "error" in out and cell["workload"] != "W3":  # W3 is under construction elsewhere
             failed = True
         rows.extend(summarise(cell, out, args.sync))
-    lin = linearity(rows)
-    if lin is not None:  # right under the W4 rows it is computed from
-        rows.insert(max(i for i, r in enumerate(rows) if r["workload"] == "W4") + 1, lin)
+    for store in STORES:
+        lin = linearity(rows, store)
+        if lin is not None:  # right under the W4 rows it is computed from
+            rows.insert(max(i for i, r in enumerate(rows) if r["workload"] == "W4" and r["store"] == store) + 1, lin)
     floor_rss = None
     if not args.inprocess:
         floor_rss = run_in_child({"kind": "floor_rss", "n": sizes["w1"]}, args.sync, 1).get("rss_mib")
@@ -388,10 +454,13 @@ def main(argv: list[str] | None = None) -> int:
     header = (f"durably bench: synchronous={args.sync}, WAL, median of {args.runs} runs"
               f"{' (quick sizes)' if args.quick else ''}; Python {platform.python_version()},"
               f" SQLite {sqlite3.sqlite_version}, {os.cpu_count()} CPUs")
+    if args.postgres:
+        header += f"; PostgreSQL {_server_version(args.postgres)} (synchronous_commit on)"
     print_table(rows, header)
     if floor_rss is not None:
         print(f"peak RSS of a floor-only process (sqlite3, no durably): {floor_rss:.1f} MiB")
-    print("floor: raw SQLite (W rows), durably's plain ctx.step in the same repetition (S rows), the same"
+    print("floor: raw SQLite (W rows; PostgreSQL rows: raw psycopg, autocommit INSERTs), durably's plain ctx.step"
+          " in the same repetition (S rows), the same"
           " scripted model and @tool called in a plain Python loop in the same repetition (A1).")
     print(f"ratio = durably / floor (times: lower is better; W2 exec/s: higher is better). "
           f"Total {time.perf_counter() - started:.1f} s.")
@@ -404,9 +473,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         payload = {"sync": args.sync, "quick": args.quick, "runs": args.runs, "sizes": sizes,
                    "python": platform.python_version(), "sqlite": sqlite3.sqlite_version,
-                   "cpus": os.cpu_count(), "floor_rss_mib": floor_rss, "rows": rows, "raw": raw}
+                   "cpus": os.cpu_count(), "floor_rss_mib": floor_rss, "postgres": bool(args.postgres),
+                   "rows": rows, "raw": raw}
         Path(args.json).write_text(json.dumps(payload, indent=2, default=str) + "\n")
     return 1 if failed else 0
+
+
+def _server_version(server: str) -> str:
+    import floor_pg
+
+    try:
+        return floor_pg.server_version(server)
+    except Exception as exc:  # the cells report the failure in full
+        return f"unreachable ({type(exc).__name__})"
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ class Dropping(SpanExporter):
 
 def _steps(workdir: Path, sync: str, n: int) -> float:
     workdir.mkdir()
-    return w1(workdir, sync, n)
+    return w1(workdir / "w1.db", sync, n)
 
 
 def t1(workdir: Path, sync: str, n: int) -> dict[str, Any]:

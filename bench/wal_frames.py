@@ -55,9 +55,9 @@ def run_workload(what: str, n: int, workdir: Path) -> int:
     keeper.execute("SELECT count(*) FROM sqlite_master").fetchone()
     _never_checkpoint()
     if what == "step":
-        workloads.w1(workdir, "OFF", n)
+        workloads.w1(db, "OFF", n)
     elif what == "map":
-        workloads.w3(workdir, "OFF", "map", n)
+        workloads.w3(db, "OFF", "map", n)
     else:
         floor.commit_per_row(db, "OFF", n)
     count = frames(db)

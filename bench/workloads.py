@@ -1,7 +1,8 @@
 """The durably side of the workloads (W1-W4 of /work/shared/BASELINES.md; S1-S2 for sagas).
 
-Every function gets a fresh directory for its database, uses the engine's real clock, and
-returns elapsed seconds (W4 returns a dict of timings). Handlers never wait on time.
+The W functions get a fresh database (a SQLite file's path, or a PostgreSQL URL), the S functions
+a fresh directory; all use the engine's real clock and return elapsed seconds (W4 and the S rows
+return a dict of timings). Handlers never wait on time.
 """
 
 from __future__ import annotations
@@ -35,9 +36,13 @@ def steps_handler(event: dict[str, Any], ctx: DurableContext) -> int:
     return int(event["n"])
 
 
-def w1(workdir: Path, sync: str, n: int) -> float:
+Database = str | Path
+"""A SQLite file's path or a PostgreSQL URL (``synchronous`` only applies to SQLite)."""
+
+
+def w1(db: Database, sync: str, n: int) -> float:
     """One execution of ``n`` sequential trivial steps, driven in this thread; seconds."""
-    engine = Engine(workdir / "w1.db", synchronous=sync)
+    engine = Engine(db, synchronous=sync)
     try:
         start = time.perf_counter()
         arn = engine.start_execution(steps_handler, {"n": n})
@@ -49,9 +54,9 @@ def w1(workdir: Path, sync: str, n: int) -> float:
         _close(engine)
 
 
-def w2(workdir: Path, sync: str, executions: int, steps: int, workers: int) -> float:
+def w2(db: Database, sync: str, executions: int, steps: int, workers: int) -> float:
     """``executions`` executions of ``steps`` steps on ``workers`` background workers; seconds."""
-    engine = Engine(workdir / "w2.db", synchronous=sync, workers=workers).start()
+    engine = Engine(db, synchronous=sync, workers=workers).start()
     try:
         start = time.perf_counter()
         arns = [engine.start_execution(steps_handler, {"n": steps}) for _ in range(executions)]
@@ -90,10 +95,10 @@ def parallel_handler(event: dict[str, Any], ctx: DurableContext) -> int:
     return len(result.all)
 
 
-def w3(workdir: Path, sync: str, kind: str, n: int) -> float:
+def w3(db: Database, sync: str, kind: str, n: int) -> float:
     """A map over ``n`` items (one step each) or a parallel of ``n`` branches; seconds."""
     handler = map_handler if kind == "map" else parallel_handler
-    engine = Engine(workdir / f"w3-{kind}.db", synchronous=sync)
+    engine = Engine(db, synchronous=sync)
     try:
         start = time.perf_counter()
         arn = engine.start_execution(handler, {"n": n})
@@ -119,12 +124,13 @@ def replay_handler(event: dict[str, Any], ctx: DurableContext) -> int:
 REPLAY_FUNCTION = "bench-replay"
 
 
-def w4_build(db: Path, n: int) -> str:
+def w4_build(db: Database, n: int) -> str:
     """Record an execution of ``n`` completed steps, suspended on a callback; its ARN.
 
-    Built at synchronous=OFF to save time: the replay reads the same file afterwards.
+    Built without waiting for the disk to save time (SQLite's synchronous=OFF, PostgreSQL's
+    synchronous_commit=off): the replay reads the same database afterwards.
     """
-    engine = Engine(db, synchronous="OFF")
+    engine = Engine(_without_fsync(db), synchronous="OFF")
     try:
         arn = engine.start_execution(replay_handler, {"n": n}, function_name=REPLAY_FUNCTION)
         execution = engine.run_until_complete(arn, stop_when_blocked=True, timeout=600)
@@ -135,17 +141,23 @@ def w4_build(db: Path, n: int) -> str:
         _close(engine)
 
 
-def w4_build_elsewhere(db: Path, n: int) -> str:
+def _without_fsync(db: Database) -> Database:
+    if not str(db).startswith("postgresql://"):
+        return db
+    return f"{db}{'&' if '?' in str(db) else '?'}options=-c%20synchronous_commit%3Doff"
+
+
+def w4_build_elsewhere(db: Database, n: int) -> str:
     """:func:`w4_build` in a process of its own, so this one's memory and garbage are the replay's."""
     code = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import workloads; "
-            f"print(workloads.w4_build(workloads.Path({str(db)!r}), {n}))")
+            f"print(workloads.w4_build({str(db)!r}, {n}))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"the history build failed:\n{proc.stderr[-2000:]}")
     return proc.stdout.strip().splitlines()[-1]
 
 
-def w4(workdir: Path, sync: str, n: int) -> dict[str, float]:
+def w4(db: Database, sync: str, n: int) -> dict[str, float]:
     """Replay an execution of ``n`` completed steps. Seconds for:
 
     - ``load``: reading the whole operation log (``Service.get_state``, every page);
@@ -154,7 +166,6 @@ def w4(workdir: Path, sync: str, n: int) -> dict[str, float]:
     - ``resume``: answering the callback, then the engine's full invocation (claim, load,
       replay, the new callback's checkpoint, the invocation's end).
     """
-    db = workdir / "w4.db"
     arn = w4_build_elsewhere(db, n)
     engine = Engine(db, synchronous=sync)
     try:
@@ -242,7 +253,7 @@ def saga_rollback_handler(event: dict[str, Any], ctx: DurableContext) -> int:
 def s1(workdir: Path, sync: str, n: int) -> dict[str, float]:
     """``n`` sequential steps in a saga (each with a compensation) and ``n`` plain ``ctx.step``, back
     to back on fresh databases; seconds for each (``saga``, ``plain``)."""
-    plain = w1(workdir, sync, n)
+    plain = w1(workdir / "w1.db", sync, n)
     in_saga = _timed(saga_steps_handler, workdir / "s1.db", sync, n, n)
     return {"plain": plain, "saga": in_saga}
 
@@ -255,7 +266,7 @@ def s2(workdir: Path, sync: str, n: int) -> dict[str, float]:
     - ``execution``: the whole rolled-back execution (``n`` forward steps, the failure, the rollback);
     - ``plain``: ``n`` plain ``ctx.step`` (the reference a compensation is compared with).
     """
-    plain = w1(workdir, sync, n)
+    plain = w1(workdir / "w1.db", sync, n)
     ROLLBACK_CLOCK.clear()
     execution = _timed(saga_rollback_handler, workdir / "s2.db", sync, n, n)
     return {"plain": plain, "execution": execution,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -53,3 +54,21 @@ def test_without_langchain_core_the_agent_row_is_skipped_with_a_note(
     assert run.main(["--quick", "--only", "A1", "--inprocess", "--runs", "1"]) == 0
     out = capsys.readouterr().out
     assert "A1 agent turn" in out and "skipped: langchain-core is not installed" in out, out
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.skipif(not RUN.exists(), reason="bench/ is not part of this checkout")
+@pytest.mark.skipif(not os.environ.get("DURABLY_TEST_POSTGRES"), reason="needs DURABLY_TEST_POSTGRES (a server URL)")
+def test_with_a_postgres_server_the_w_rows_run_on_both_stores(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    proc = subprocess.run([sys.executable, str(RUN), "--quick", "--runs", "1", "--only", "W1,W4", "--json", str(out),
+                           "--postgres", os.environ["DURABLY_TEST_POSTGRES"]],
+                          capture_output=True, text=True, timeout=280, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "W1 PostgreSQL: 200 sequential steps" in proc.stdout and "PostgreSQL 1" in proc.stdout, proc.stdout
+    rows = json.loads(out.read_text())["rows"]
+    stores = {(row["workload"], row["store"]) for row in rows}
+    assert stores == {("W1", "sqlite"), ("W4", "sqlite"), ("W1", "postgres"), ("W4", "postgres")}
+    pg_w1 = next(row for row in rows if row["store"] == "postgres" and row["workload"] == "W1")
+    assert "µs/step" in pg_w1["durably"] and "µs/row" in pg_w1["floor"] and pg_w1["ratio_value"] > 0
+    assert any(row["label"].startswith("W4 PostgreSQL: linearity") for row in rows)
