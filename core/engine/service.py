@@ -483,13 +483,12 @@ class Service:
                     ) -> tuple[CheckpointResponse, int, int, tuple[JournalRow, dict[str, str]]]:
         """The response, the execution's key, the journal position before, and the row written with
         the documents in it (for the caller's view, once the commit is durable)."""
-        row = tx.execution(arn, lock=True)
+        row, tail = tx.execution_with_tail(arn, lock=True)
         if row is None:
             raise ResourceNotFoundException(f"no durable execution {arn}")
         if row.status != "RUNNING":
             raise InvalidParameterValueException(f"Invalid checkpoint token: the execution is {row.status}")
         secret, issued_at = _parse_token(token)
-        tail = tx.journal_tail(row.key)
         last = tail.seq if tail else 0
         if secret != row.token or issued_at > last or (issued_at < last and any(
                 later.writer == CHECKPOINT for later in tx.journal(row.key, after=issued_at))):
@@ -951,11 +950,10 @@ class Service:
         return None
 
     def _claim(self, tx: StoreTx, arn: str, lease_ms: int) -> Claim | None:
-        row = tx.execution(arn, lock="skip")
+        row, tail = tx.execution_with_tail(arn, lock="skip")
         if row is None or not row.ready or row.status != "RUNNING" or row.lease_owner is not None:
             return None
         now = self.clock.now_ms()
-        tail = tx.journal_tail(row.key)
         seq = tail.seq if tail else 0
         secret, invocation_id = secrets.token_hex(16), secrets.token_hex(16)
         updated_ids = list(row.updated_ids)
@@ -1027,13 +1025,12 @@ class Service:
         that ended during the lost invocation, so whatever reports them (a tracing plugin) still can.
         """
         def tx_fn(tx: StoreTx, changes: Changes) -> int | None:
-            row = tx.execution(claim.arn, lock=True)
+            row, tail = tx.execution_with_tail(claim.arn, lock=True)
             if row is None or row.invocation_id != claim.invocation_id:
                 return None
             if lease is not None and (row.lease_owner, row.lease_expiry) != lease:
                 return None
             now = self.clock.now_ms()
-            tail = tx.journal_tail(row.key)
             docs = _Lazy(lambda: self._views.current(tx, row.key, tail).docs)
             details: dict[str, Any] = {"StartTimestamp": claim.started, "EndTimestamp": now,
                                        "RequestId": claim.invocation_id}

@@ -155,6 +155,10 @@ class StoreTx(Protocol):
     def execution(self, ref: str | int, lock: Lock = False) -> ExecutionRow | None:
         """The execution with this ARN (str) or key (int)."""
 
+    def execution_with_tail(self, arn: str, lock: Lock = False) -> tuple[ExecutionRow | None, JournalRow | None]:
+        """:meth:`execution` and its :meth:`journal_tail`, read after the lock is taken (a server
+        database sends both queries at once)."""
+
     def named_execution(self, function_name: str, name: str) -> ExecutionRow | None:
         """The execution of ``function_name`` called ``name`` (names are unique per function)."""
 

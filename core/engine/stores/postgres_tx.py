@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from durably.core.engine.stores.base import JournalRow
-from durably.core.engine.stores.sql_tx import SQLTx
+from durably.core.engine.stores.base import ExecutionRow, JournalRow, Lock
+from durably.core.engine.stores.sql_tx import SELECT, SQLTx, execution_row
 
 SCHEMA_VERSION = 1
 SCHEMA = """
@@ -110,6 +110,15 @@ class PostgresTx(SQLTx):
             if len(page) < BACKWARDS_PAGE:
                 return
             before = page[-1][0]
+
+    def execution_with_tail(self, arn: str, lock: Lock = False) -> tuple[ExecutionRow | None, JournalRow | None]:
+        """Both queries in one round trip: the pipeline runs the tail's query (a statement of its
+        own, so it sees what the holder of the lock committed) only once the lock is taken."""
+        found = self.sql(f"{SELECT} WHERE arn = ?{self.LOCKS[lock]}", (arn,))
+        tail = self.sql(f"{JOURNAL} WHERE key = (SELECT key FROM executions WHERE arn = ?) ORDER BY seq DESC LIMIT 1",
+                        (arn,))
+        values, last = found.fetchone(), tail.fetchone()
+        return (execution_row(values) if values else None), (JournalRow(*last) if last else None)
 
     def journal_tail(self, key: int) -> JournalRow | None:
         found = self.one(f"{JOURNAL} WHERE key = ? ORDER BY seq DESC LIMIT 1", (key,))

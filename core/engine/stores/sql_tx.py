@@ -88,6 +88,10 @@ class SQLTx(ABC):
         values = self.one(f"{SELECT} WHERE {column} = ?{self.LOCKS[lock]}", (ref,))
         return execution_row(values) if values else None
 
+    def execution_with_tail(self, arn: str, lock: Lock = False) -> tuple[ExecutionRow | None, JournalRow | None]:
+        row = self.execution(arn, lock)
+        return row, (self.journal_tail(row.key) if row is not None else None)
+
     def named_execution(self, function_name: str, name: str) -> ExecutionRow | None:
         values = self.one(f"{SELECT} WHERE function_name = ? AND name = ?", (function_name, name))
         return execution_row(values) if values else None
