@@ -29,6 +29,7 @@ from durably.core.engine.engine import Engine
 from durably.core.engine.functions import load_reference
 from durably.sagas import Escalation, SagaConfig, Undo, saga
 from durably.testing import DurableTestRunner, TestResult
+import pg_store
 from pg_store import database
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -269,7 +270,7 @@ class Shell:
         return proc
 
     def engine(self) -> Engine:
-        return Engine(self.db)
+        return Engine(database(self.db))  # the worker's database, whichever test fixture is active
 
     def close(self) -> None:
         for proc in self.procs:
@@ -280,6 +281,8 @@ class Shell:
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait()
+        if database(self.db) != str(self.db):  # a PostgreSQL database outlives the test that made it
+            pg_store.drop({pg_store.database_name(self.db)})
 
 
 def readme_try_it() -> str:
