@@ -374,9 +374,21 @@ class Service:
 
     def get_state(self, arn: str, token: str | None = None, marker: str | None = None,
                   max_items: int = 1000) -> ExecutionState:
+        """A page of ``arn``'s operations. The folded journal is kept (``journal.Views``), so the next
+        pages read only the journal's tail and whatever was written since, not the whole journal."""
         start = _int_marker(marker)
         limit = max(1, min(max_items or 1000, 1000))
-        docs = list(self._read_operations(arn, token)[1].values())
+
+        def read(tx: StoreTx) -> list[str]:
+            row, tail = tx.execution_with_tail(arn)
+            if row is None:
+                raise ResourceNotFoundException(f"no durable execution {arn}")
+            if token is not None and _token_secret(token) != row.token:
+                raise InvalidParameterValueException("Invalid checkpoint token")
+            view = self._views.current(tx, row.key, tail)
+            with view.lock:
+                return list(view.docs.values())
+        docs = self.store.read(read)
         ops = load_ops(docs[start:start + limit])
         return ExecutionState(Operations=ops, NextMarker=str(start + limit) if len(docs) > start + limit else None)
 

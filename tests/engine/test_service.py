@@ -19,8 +19,11 @@ from durably.core import (
     ResourceNotFoundException,
     durable_execution,
 )
+from durably.core.engine.clock import SkippingClock
 from durably.core.engine.engine import Engine
 from durably.core.engine.errors import CallbackTimeoutException
+from durably.core.engine.stores.base import JournalRow
+from durably.core.engine.stores.sql_tx import SQLTx
 from durably.core.model import OperationUpdate
 
 ARN_RE = re.compile(
@@ -253,6 +256,47 @@ def test_history_paging_and_order(engine: Engine) -> None:
 
     with pytest.raises(InvalidParameterValueException):
         engine.service.get_history(arn, "not-a-marker")
+
+
+@durable_execution
+def many_steps(event: Any, ctx: DurableContext) -> Any:
+    for i in range(event):
+        ctx.step(lambda _: 1, name=f"s{i}")
+    return ctx.create_callback(name="gate").result()
+
+
+def test_state_pages_after_the_first_read_only_what_was_written_since(db_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    writer = Engine(db_path, synchronous="OFF", clock=SkippingClock())
+    arn = writer.start_execution(many_steps, 25)
+    drive(writer, arn)
+    gate_id = callback_id(writer, arn)
+    reader = Engine(db_path, synchronous="OFF")  # its own service: nothing of the execution folded yet
+    whole_reads: list[int] = []
+    tx_class = reader.store.read(type)  # the store's SQLTx (SQLite's or PostgreSQL's)
+    journal = tx_class.journal
+
+    def counted(tx: SQLTx, key: int, after: int = 0, from_event: int = 0) -> list[JournalRow]:
+        if after == 0:
+            whole_reads.append(key)
+        return journal(tx, key, after, from_event)
+
+    monkeypatch.setattr(tx_class, "journal", counted)
+    try:
+        first = reader.service.get_state(arn, None, None, max_items=10)
+        second = reader.service.get_state(arn, None, first.NextMarker, max_items=10)
+        writer.send_callback_success(gate_id, "go")  # the gate's answer, between two pages
+        third = reader.service.get_state(arn, None, second.NextMarker, max_items=10)
+        assert len(whole_reads) == 1, whole_reads  # the first page folded the journal; the others caught up
+        assert third.NextMarker is None
+        paged = first.Operations + second.Operations + third.Operations
+        assert [op.Id for op in paged] == [op.Id for op in writer.service.all_operations(arn)]
+        gate = next(op for op in paged if op.Name == "gate")
+        assert gate.Status == "SUCCEEDED"  # the third page saw the answer written after the second
+    finally:
+        for engine in (reader, writer):
+            engine.close()
+            engine.store.close()
 
 
 def test_state_paging(engine: Engine) -> None:

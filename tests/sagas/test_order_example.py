@@ -23,13 +23,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pg_store
 import pytest
 from durably import DurableContext, Duration, RetryDecision, StepConfig, StepContext, durable_execution
 from durably.core.engine.engine import Engine
 from durably.core.engine.functions import load_reference
 from durably.sagas import Escalation, SagaConfig, Undo, saga
 from durably.testing import DurableTestRunner, TestResult
-import pg_store
 from pg_store import database
 
 ROOT = Path(__file__).resolve().parents[2]
