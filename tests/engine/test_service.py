@@ -273,7 +273,7 @@ def test_state_pages_after_the_first_read_only_what_was_written_since(db_path: P
     gate_id = callback_id(writer, arn)
     reader = Engine(db_path, synchronous="OFF")  # its own service: nothing of the execution folded yet
     whole_reads: list[int] = []
-    tx_class = reader.store.read(type)  # the store's SQLTx (SQLite's or PostgreSQL's)
+    tx_class: type[SQLTx] = reader.store.read(type)  # the store's SQLTx (SQLite's or PostgreSQL's)
     journal = tx_class.journal
 
     def counted(tx: SQLTx, key: int, after: int = 0, from_event: int = 0) -> list[JournalRow]:
