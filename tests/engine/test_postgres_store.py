@@ -170,3 +170,21 @@ def test_the_password_is_not_shown(db_url: str) -> None:
 
     assert redacted("postgresql://me:hunter2@db.example:5432/app") == "postgresql://me:***@db.example:5432/app"
     assert redacted(db_url) == db_url
+
+
+@durable_execution
+def logs_a_nul(event: Any, ctx: DurableContext) -> str:
+    ctx.logger.info("before\x00after")
+    return "done"
+
+
+def test_a_log_message_with_a_nul_is_kept_with_the_nul_shown(db_url: str) -> None:
+    """PostgreSQL's text cannot hold NUL; the record is kept, the NUL stored as the symbol for null."""
+    engine = Engine(db_url)
+    try:
+        arn = engine.start_execution(logs_a_nul, None)
+        assert engine.run_until_complete(arn, timeout=30)["Status"] == "SUCCEEDED"
+        assert [r["Message"] for r in engine.service.get_logs(arn)] == ["before\u2400after"]
+    finally:
+        engine.close()
+        engine.store.close()

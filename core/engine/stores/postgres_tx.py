@@ -14,6 +14,9 @@ from typing import Any
 from durably.core.engine.stores.base import ExecutionRow, JournalRow, Lock
 from durably.core.engine.stores.sql_tx import SELECT, SQLTx, execution_row
 
+NUL_SHOWN = "\u2400"
+"""What a NUL character of a log message is stored as (the symbol for null, ␀)."""
+
 SCHEMA_VERSION = 1
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -119,6 +122,11 @@ class PostgresTx(SQLTx):
                         (arn,))
         values, last = found.fetchone(), tail.fetchone()
         return (execution_row(values) if values else None), (JournalRow(*last) if last else None)
+
+    def add_logs(self, rows: list[tuple[str, int, str, str, str]]) -> None:
+        """As SQL's, with a NUL in a message (which PostgreSQL's text cannot hold) kept as ``␀``."""
+        super().add_logs([(arn, ts, level, message.replace("\x00", NUL_SHOWN), extra)
+                          for arn, ts, level, message, extra in rows])
 
     def journal_tail(self, key: int) -> JournalRow | None:
         found = self.one(f"{JOURNAL} WHERE key = ? ORDER BY seq DESC LIMIT 1", (key,))
