@@ -5,6 +5,10 @@ file's whole folder, for ``package.module:attr`` its top-level package or single
 into ``<code folder>/versions/<function>/<N>/`` (the store's ``code_folder``: an SQLite file's
 folder; for PostgreSQL a folder of this machine's); executions started on that version import the
 snapshot, in a worker process of the version's own (see :mod:`durably.core.engine.version_worker`).
+
+The snapshot is also kept in the database, packed (:func:`pack`), so a worker on another machine
+that has no copy yet unpacks it into its own code folder before it runs the version
+(:func:`materialise`), checked against the version's code SHA-256.
 """
 
 from __future__ import annotations
@@ -12,11 +16,14 @@ from __future__ import annotations
 import hashlib
 import importlib.machinery
 import importlib.util
+import io
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tarfile
+import tempfile
 from pathlib import Path
 
 from durably.core.engine.errors import HandlerImportError, InvalidParameterValueException
@@ -27,6 +34,8 @@ ALIAS_NAME = re.compile(r"^(?!\d+$)[A-Za-z0-9_-]{1,128}$")
 WORKER_COMMAND = (sys.executable, "-c", "import sys; from durably.core.engine.version_worker import main; "
                   "main(sys.argv[1:])")
 """How a version's worker process is started (``version_worker.main``), its arguments to follow."""
+MAX_ARCHIVE_BYTES = 50 * 2**20
+"""The most a version's packed code may weigh (as Lambda's zipped deployment packages)."""
 SKIPPED = frozenset({"__pycache__", "node_modules"})
 """Never copied, with hidden entries (``.venv``, ``.durably``, ``.git``, ...) and the database's own folder."""
 
@@ -104,6 +113,51 @@ def tree_sha256(path: Path) -> str:
             digest.update(str(file.relative_to(path)).encode() + b"\0")
         digest.update(file.read_bytes())
     return digest.hexdigest()
+
+
+def pack(folder: Path) -> bytes:
+    """The files of a snapshot folder as a gzipped tar, its members relative to the folder; at most
+    :data:`MAX_ARCHIVE_BYTES` (InvalidParameterValueException)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                tar.add(path, arcname=str(path.relative_to(folder)), recursive=False)
+    data = buffer.getvalue()
+    if len(data) > MAX_ARCHIVE_BYTES:
+        raise InvalidParameterValueException(
+            f"the code under {folder} is {len(data) / 2**20:.1f} MiB packed; at most {MAX_ARCHIVE_BYTES // 2**20} MiB"
+            " can be published (leave data files out of the handler's folder)")
+    return data
+
+
+def materialise(folder: Path, archive: bytes, code_sha256: str) -> None:
+    """Unpack a version's ``archive`` into ``folder`` (which must not exist yet), checked against the
+    version's ``code_sha256``; a worker that unpacks the same version at the same time is harmless."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+    try:
+        with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+            tar.extractall(staging, filter="data")
+        if tree_sha256(staging) != code_sha256:
+            raise HandlerImportError(f"the code kept in the database for {folder} does not match its SHA-256"
+                                     f" {code_sha256}; publish the version again")
+        try:
+            staging.rename(folder)
+        except OSError:
+            if not folder.is_dir():  # not another worker's unpacking, done first
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def local_ref(ref: str, folder: Path) -> str:
+    """A version's reference, for its snapshot at ``folder`` on this machine: a file reference names the
+    snapshot of the machine that published it, whose file is at the top of the snapshot here too."""
+    module_part, _, attr = ref.rpartition(":")
+    if not is_file_reference(module_part):
+        return ref
+    return f"{folder / Path(module_part).name}:{attr}"
 
 
 def handler_file(ref: str) -> Path | None:

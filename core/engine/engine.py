@@ -416,6 +416,8 @@ class Engine:
             self._versions = VersionWorkers(self.store, self.service.owner, self.lease_ms)
         try:
             ended = self._versions.invoke(claim)
+        except HandlerImportError as exc:  # its code could not be unpacked here
+            return self._give_back(claim, exc)
         except WorkerExited as exc:
             log.error("%s; recorded as crashed", exc, extra={"executionArn": claim.arn})
             crash = ErrorObject(ErrorType="Runtime.ExitError", ErrorMessage=str(exc))

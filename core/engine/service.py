@@ -193,8 +193,9 @@ class Service:
         dest = folder / str(version)
         try:
             ref = code_versions.snapshot(source_ref, dest, folder.parent.parent)
+            sha = code_versions.tree_sha256(dest)  # before the import check can add a __pycache__
+            archive = code_versions.pack(dest)
             code_versions.check_importable(ref, dest)
-            sha = code_versions.tree_sha256(dest)
         except BaseException:
             shutil.rmtree(dest, ignore_errors=True)
             self.store.transact(lambda tx: tx.drop_version(function_name, version))
@@ -202,6 +203,7 @@ class Service:
 
         def keep(tx: StoreTx) -> None:
             tx.publish_version(function_name, version, ref, sha)
+            tx.save_code_archive(function_name, version, archive)
             tx.save_function(FunctionSpec(function_name, True, absolute_reference(source_ref),
                                           DEFAULT_EXECUTION_TIMEOUT, DEFAULT_RETENTION_DAYS), replace=False)
 

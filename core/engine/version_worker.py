@@ -24,6 +24,7 @@ import signal
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 from durably.core.engine import code_versions, functions, lambda_contract
 from durably.core.engine.errors import HandlerImportError
@@ -79,6 +80,10 @@ class VersionWorkers:
             child = idle.pop() if idle else None
         if child is None:
             folder = code_versions.version_folder(self.store.code_folder, key[0], int(key[1]))
+            if not folder.is_dir():  # published on another machine: its code is in the database
+                kept = self.store.read(lambda tx: tx.code_archive(key[0], int(key[1])))
+                if kept is not None:
+                    code_versions.materialise(folder, *kept)
             child = _Child([*code_versions.WORKER_COMMAND, "serve", self.store.url, str(folder), self.owner,
                             str(self.lease_ms)])
         try:
@@ -99,7 +104,7 @@ class VersionWorkers:
             child.close()
 
 
-def _serve(db: str, owner: str, lease_ms: int) -> None:
+def _serve(db: str, folder: str, owner: str, lease_ms: int) -> None:
     from durably.core.engine.engine import Engine
 
     engine = Engine(db, lease_seconds=max(1, lease_ms // 1000), workers=1)
@@ -108,6 +113,8 @@ def _serve(db: str, owner: str, lease_ms: int) -> None:
     try:
         for line in sys.stdin:
             claim = Claim(**json.loads(line))
+            if claim.ref is not None:
+                claim = dataclasses.replace(claim, ref=code_versions.local_ref(claim.ref, Path(folder)))
             ended = engine._invoke(claim)
             try:
                 sys.stdout.write(json.dumps({"ended": ended}) + "\n")
@@ -140,5 +147,5 @@ def main(argv: list[str]) -> None:
     if command == "check":
         _check(argv[2])
     else:
-        _serve(argv[1], argv[3], int(argv[4]))
+        _serve(argv[1], folder, argv[3], int(argv[4]))
 

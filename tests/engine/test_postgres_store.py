@@ -6,16 +6,19 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pg_store
 import pytest
 from durably import DurableContext, durable_execution
+from durably.core.engine import code_versions
 from durably.core.engine.engine import Engine
 from durably.core.engine.errors import DatabaseUnavailable, NotADurablyDatabase
-from durably.core.engine.stores import open_store
+from durably.core.engine.stores import open_store, postgres_tx
 
 pytestmark = pytest.mark.skipif("DURABLY_TEST_POSTGRES" not in os.environ,
                                 reason="needs a PostgreSQL server (DURABLY_TEST_POSTGRES)")
@@ -104,6 +107,26 @@ def test_a_newer_schema_is_refused(db_url: str) -> None:
         open_store(db_url)
 
 
+def test_a_schema_1_database_is_migrated_when_opened_for_writing(db_url: str) -> None:
+    """Schema 1 had no code archives: a read-only open says to migrate it, a writable one does."""
+    open_store(db_url).close()
+    import psycopg
+
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("DROP TABLE durably.code_archives")
+        conn.execute("UPDATE durably.meta SET value = '1' WHERE key = 'schema_version'")
+    with pytest.raises(NotADurablyDatabase, match="schema 1, older than this durably"):
+        open_store(db_url, readonly=True)
+    store = open_store(db_url)
+    try:
+        store.transact(lambda tx: tx.save_code_archive("f", 1, b"packed"))
+    finally:
+        store.close()
+    with psycopg.connect(db_url) as conn:
+        version = conn.execute("SELECT value FROM durably.meta WHERE key = 'schema_version'").fetchone()
+        assert version is not None and version[0] == str(postgres_tx.SCHEMA_VERSION) == "2"
+
+
 def test_a_read_only_store_reads_and_refuses_writes(db_url: str) -> None:
     open_store(db_url).close()
     store = open_store(db_url, readonly=True)
@@ -188,3 +211,42 @@ def test_a_log_message_with_a_nul_is_kept_with_the_nul_shown(db_url: str) -> Non
     finally:
         engine.close()
         engine.store.close()
+
+
+HANDLER = '''
+import rates
+from durably import DurableContext, durable_execution
+
+@durable_execution
+def quote(event, context: DurableContext):
+    return context.step(lambda _: event["n"] * rates.RATE, name="price")
+'''
+
+
+def test_a_version_published_on_one_machine_runs_on_another(db_url: str, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each machine keeps published code in a folder of its own; the other machine's worker unpacks
+    the version's code from the database and runs it, its file reference moved to its own folder."""
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "app.py").write_text(HANDLER)
+    (code / "rates.py").write_text("RATE = 3\n")
+    monkeypatch.setenv("DURABLY_CODE_DIR", str(tmp_path / "machine-a"))
+    publisher = Engine(db_url)
+    try:
+        published = publisher.service.publish_version("quote", f"{code}/app.py:quote")
+    finally:
+        publisher.close()
+        publisher.store.close()
+    shutil.rmtree(code)  # nothing of the working copy is left to import
+    monkeypatch.setenv("DURABLY_CODE_DIR", str(tmp_path / "machine-b"))
+    runner = Engine(db_url)
+    try:
+        arn = runner.start_execution("quote:1", {"n": 7})
+        assert runner.run_until_complete(arn, timeout=30)["Result"] == "21"
+    finally:
+        runner.close()
+        runner.store.close()
+    unpacked = tmp_path / "machine-b" / "versions" / "quote" / "1"
+    assert sorted(p.name for p in unpacked.glob("*.py")) == ["app.py", "rates.py"]
+    assert published["CodeSha256"] == code_versions.tree_sha256(unpacked)

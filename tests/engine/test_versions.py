@@ -8,7 +8,7 @@ import sqlite3
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from durably.core.engine.engine import Engine
@@ -17,6 +17,7 @@ from durably.core.engine.errors import (
     InvalidParameterValueException,
     ResourceNotFoundException,
 )
+from durably.core.engine.stores.sql_tx import SQLTx
 from durably.core.engine.stores.sqlite import SCHEMA_VERSION
 from durably.core.engine.stores.sqlite import SQLiteStore as Store
 
@@ -249,10 +250,46 @@ def test_a_chained_invoke_of_an_alias_runs_that_version(versions_engine: Engine,
     assert details["ExecutedVersion"] == "1" and ":function:rate:1/" in details["DurableExecutionArn"]
 
 
+def test_a_version_whose_snapshot_is_gone_is_unpacked_from_the_database(versions_engine: Engine, code: Path) -> None:
+    """As on a machine that did not publish it: the code kept in the database is unpacked and run."""
+    versions_engine.service.publish_version("app", f"{code}/app.py:quote")
+    snapshot = code_folder(versions_engine) / "versions" / "app" / "1"
+    shutil.rmtree(snapshot)
+    (code / "pricing.py").write_text(pricing(2))  # the working copy moved on: version 1 is still version 1
+    arn = started_blocked(versions_engine, "app:1", 3)
+    assert answered(versions_engine, arn, "ok")["Result"] == '{"price":30,"pricing":1,"answer":"ok"}'
+    assert sorted(p.name for p in snapshot.iterdir() if p.suffix == ".py") == ["app.py", "pricing.py"]
+    assert [p.name for p in snapshot.parent.iterdir()] == ["1"]  # no unpacking leftovers beside it
+
+
+def test_a_version_whose_kept_code_does_not_match_its_sha256_is_not_run(
+        versions_engine: Engine, code: Path) -> None:
+    versions_engine.service.publish_version("app", f"{code}/app.py:quote")
+    shutil.rmtree(code_folder(versions_engine) / "versions" / "app" / "1")
+    versions_engine.store.transact(lambda tx: cast(SQLTx, tx).sql("UPDATE versions SET code_sha256 = ?", ("0" * 64,)))
+    arn = versions_engine.start_execution("app:1", {"n": 1})
+    assert versions_engine.run_until_complete(arn, timeout=2)["Status"] == "RUNNING"
+    problem = versions_engine.service.last_invocation_error(arn)
+    assert problem is not None and "does not match its SHA-256" in problem["Error"]["ErrorMessage"], problem
+    assert not (code_folder(versions_engine) / "versions" / "app" / "1").exists()
+
+
+def test_code_too_big_to_keep_is_refused_and_nothing_is_published(versions_engine: Engine, code: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("durably.core.engine.code_versions.MAX_ARCHIVE_BYTES", 100)
+    with pytest.raises(InvalidParameterValueException, match="MiB packed; at most 0 MiB can be published"):
+        versions_engine.service.publish_version("app", f"{code}/app.py:quote")
+    with pytest.raises(ResourceNotFoundException):
+        versions_engine.service.list_versions("app")  # nothing of the function was kept
+    assert versions_engine.store.read(lambda tx: tx.last_version("app")) == 0
+    assert not (code_folder(versions_engine) / "versions" / "app" / "1").exists()
+
+
 def test_a_version_whose_snapshot_is_gone_is_given_back_with_a_backoff(
         versions_engine: Engine, code: Path, caplog: pytest.LogCaptureFixture) -> None:
     versions_engine.service.publish_version("app", f"{code}/app.py:quote")
     shutil.rmtree(code_folder(versions_engine) / "versions" / "app" / "1")
+    versions_engine.store.transact(lambda tx: cast(SQLTx, tx).sql("DELETE FROM code_archives"))  # nor in the database
     arn = versions_engine.start_execution("app:1", {"n": 1})
     with caplog.at_level(logging.INFO, logger="durably.engine"):
         assert versions_engine.run_until_complete(arn, timeout=2)["Status"] == "RUNNING"

@@ -279,6 +279,12 @@ class StoreTx(Protocol):
 
     def drop_version(self, function_name: str, version: int) -> None: ...
 
+    def save_code_archive(self, function_name: str, version: int, archive: bytes) -> None:
+        """Keep the published code of a version (``code_versions.pack``), for every machine to run."""
+
+    def code_archive(self, function_name: str, version: int) -> tuple[bytes, str] | None:
+        """(archive, code SHA-256) of a published version, if its code is kept in the database."""
+
     def versions(self, function_name: str) -> list[VersionRow]:
         """Published versions, oldest first."""
 

@@ -17,7 +17,7 @@ from durably.core.engine.stores.sql_tx import SELECT, SQLTx, execution_row
 NUL_SHOWN = "\u2400"
 """What a NUL character of a log message is stored as (the symbol for null, ␀)."""
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS functions(
@@ -63,12 +63,18 @@ CREATE TABLE IF NOT EXISTS versions(
     created_ts BIGINT NOT NULL, description TEXT NOT NULL DEFAULT '', PRIMARY KEY(function, version));
 CREATE TABLE IF NOT EXISTS aliases(
     function TEXT NOT NULL, alias TEXT NOT NULL, version BIGINT NOT NULL, PRIMARY KEY(function, alias));
+CREATE TABLE IF NOT EXISTS code_archives(
+    function TEXT NOT NULL, version BIGINT NOT NULL, archive BYTEA NOT NULL, PRIMARY KEY(function, version));
 """
 """The tables, in the store's own PostgreSQL schema (``durably``). Names are unique per function
 (an index): two machines starting one name at once end with one execution, the other's
 transaction retried. Times are BIGINT milliseconds."""
-MIGRATIONS: dict[int, str] = {}
-"""What takes a database of the previous schema version to each version (none yet)."""
+MIGRATIONS: dict[int, str] = {
+    2: "CREATE TABLE IF NOT EXISTS code_archives(function TEXT NOT NULL, version BIGINT NOT NULL,"
+       " archive BYTEA NOT NULL, PRIMARY KEY(function, version))",
+}
+"""What takes a database of the previous schema version to each version (2: published code kept in
+the database, so every machine can run it)."""
 
 BACKWARDS_PAGE = 64
 """Journal rows read at a time when reading backwards (a search usually stops in the first page)."""

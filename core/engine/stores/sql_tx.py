@@ -280,7 +280,8 @@ class SQLTx(ABC):
         return FunctionSpec(found[0], bool(found[1]), found[2], found[3], found[4]) if found else None
 
     def delete_function(self, name: str) -> None:
-        for table, column in (("versions", "function"), ("aliases", "function"), ("functions", "name")):
+        for table, column in (("versions", "function"), ("code_archives", "function"), ("aliases", "function"),
+                              ("functions", "name")):
             self.sql(f"DELETE FROM {table} WHERE {column} = ?", (name,))
 
     def last_version(self, function_name: str) -> int:
@@ -296,6 +297,17 @@ class SQLTx(ABC):
 
     def drop_version(self, function_name: str, version: int) -> None:
         self.sql("DELETE FROM versions WHERE function = ? AND version = ?", (function_name, version))
+        self.sql("DELETE FROM code_archives WHERE function = ? AND version = ?", (function_name, version))
+
+    def save_code_archive(self, function_name: str, version: int, archive: bytes) -> None:
+        self.sql("INSERT INTO code_archives VALUES (?, ?, ?)", (function_name, version, archive))
+
+    def code_archive(self, function_name: str, version: int) -> tuple[bytes, str] | None:
+        found = self.one("SELECT a.archive, v.code_sha256 FROM code_archives a JOIN versions v"
+                         " ON v.function = a.function AND v.version = a.version"
+                         " WHERE a.function = ? AND a.version = ? AND v.code_sha256 IS NOT NULL",
+                         (function_name, version))
+        return (bytes(found[0]), str(found[1])) if found else None
 
     def versions(self, function_name: str) -> list[VersionRow]:
         return [VersionRow(*r) for r in self.sql(

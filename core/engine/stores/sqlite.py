@@ -23,7 +23,7 @@ from durably.core.engine.stores.sqlite_tx import SQLiteTx, migrate_to_7
 T = TypeVar("T")
 
 APPLICATION_ID = 0x64757261  # "dura"
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 DENIED = frozenset({"SQLITE_READONLY", "SQLITE_READONLY_DIRECTORY", "SQLITE_READONLY_CANTINIT", "SQLITE_PERM"})
 """SQLite's answers when the file, or the folder that must hold its -wal and -shm, is not writable."""
 NO_WAL_INDEX = frozenset({"SQLITE_READONLY_DIRECTORY", "SQLITE_READONLY_CANTINIT", "SQLITE_CANTOPEN"})
@@ -74,6 +74,8 @@ CREATE TABLE IF NOT EXISTS versions(
     created_ts INTEGER NOT NULL, description TEXT NOT NULL DEFAULT '', PRIMARY KEY(function, version));
 CREATE TABLE IF NOT EXISTS aliases(
     function TEXT NOT NULL, alias TEXT NOT NULL, version INTEGER NOT NULL, PRIMARY KEY(function, alias));
+CREATE TABLE IF NOT EXISTS code_archives(
+    function TEXT NOT NULL, version INTEGER NOT NULL, archive BLOB NOT NULL, PRIMARY KEY(function, version));
 """
 MIGRATIONS = {
     2: "CREATE TABLE IF NOT EXISTS invocation_errors(arn TEXT PRIMARY KEY, ts INTEGER NOT NULL,"
@@ -90,6 +92,8 @@ MIGRATIONS = {
        " PRIMARY KEY(function, version));"
        " CREATE TABLE IF NOT EXISTS aliases(function TEXT NOT NULL, alias TEXT NOT NULL, version INTEGER NOT NULL,"
        " PRIMARY KEY(function, alias));",
+    8: "CREATE TABLE IF NOT EXISTS code_archives(function TEXT NOT NULL, version INTEGER NOT NULL,"
+       " archive BLOB NOT NULL, PRIMARY KEY(function, version));",
 }
 """What takes a database of the previous version to each version (applied when it is opened for writing);
 version 7 (the journal) is :func:`migrate_to_7`, which moves the rows as well."""
