@@ -47,6 +47,8 @@ from durably.core.serdes import dumps
 DEFAULT_DB = Path(".durably") / "durably.db"
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "STOPPED"})
 POLL_SECONDS = 0.05
+LISTENING_POLL_SECONDS = 1.0
+"""The poll's period when the database tells of new work (PostgreSQL's notifications): a safety net."""
 SKIPPABLE_TIMERS = ("wait", "retry", "reinvoke")
 TAKEOVER_SECONDS = 0.5
 """How often a worker looks for dead workers' invocations."""
@@ -107,6 +109,8 @@ class Engine:
         self._running: set[str] = set()
         self._running_lock = threading.Lock()
         self._wake = threading.Event()
+        self._poll_seconds = POLL_SECONDS
+        """How long the scheduler sleeps at most when nothing is ready (longer when the store tells of work)."""
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._pool: ThreadPoolExecutor | None = None
@@ -551,6 +555,8 @@ class Engine:
             return self
         self._stop.clear()
         self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="durably-worker")
+        if self.store.on_work(self._wake.set):
+            self._poll_seconds = LISTENING_POLL_SECONDS
         self._threads = [threading.Thread(target=self._schedule, name="durably-scheduler", daemon=True)]
         for t in self._threads:
             t.start()
@@ -569,6 +575,7 @@ class Engine:
     def _schedule_once(self) -> None:
         """Fire due timers, take over dead workers, dispatch what is ready, or sleep until due."""
         assert self._pool is not None
+        self._wake.clear()  # a wake-up from now on (new work, here or elsewhere) cuts the sleep below short
         now = time.monotonic()
         if now - self._last_takeover > TAKEOVER_SECONDS:
             self.store.check()
@@ -589,8 +596,9 @@ class Engine:
         if dispatched:
             return
         due = self.service.next_due()
-        self._wake.clear()
-        self.clock.sleep_until(due if due is not None else self.clock.now_ms() + 1000, self._wake, POLL_SECONDS)
+        if not self._stop.is_set():
+            self.clock.sleep_until(due if due is not None else self.clock.now_ms() + 1000, self._wake,
+                                   self._poll_seconds)
 
     def _renew_leases(self) -> None:
         """Keep the leases of this engine's running invocations alive while any are running.

@@ -8,6 +8,7 @@ import os
 import secrets
 import shutil
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import pg_store
 import pytest
 from durably import DurableContext, durable_execution
 from durably.core.engine import code_versions
+from durably.core.engine import engine as engine_module
 from durably.core.engine.engine import Engine
 from durably.core.engine.errors import DatabaseUnavailable, NotADurablyDatabase
 from durably.core.engine.stores import open_store, postgres_tx
@@ -250,3 +252,35 @@ def test_a_version_published_on_one_machine_runs_on_another(db_url: str, tmp_pat
     unpacked = tmp_path / "machine-b" / "versions" / "quote" / "1"
     assert sorted(p.name for p in unpacked.glob("*.py")) == ["app.py", "rates.py"]
     assert published["CodeSha256"] == code_versions.tree_sha256(unpacked)
+
+
+@durable_execution
+def at_once(event: Any, ctx: DurableContext) -> int:
+    return int(event)
+
+
+def test_a_worker_on_another_machine_is_told_of_new_work_at_once(db_url: str) -> None:
+    """NOTIFY on commit wakes the other machine's idle scheduler, whose poll is then only a safety net
+    (every LISTENING_POLL_SECONDS): each execution ends well within one poll period."""
+    starter = Engine(db_url)
+    worker = Engine(db_url, workers=1)
+    try:
+        starter.register_durable_function("at-once", at_once)
+        worker.register_durable_function("at-once", at_once)
+        worker.start()
+        assert worker._poll_seconds == engine_module.LISTENING_POLL_SECONDS
+        time.sleep(0.5)  # the worker's scheduler is asleep
+        waits = []
+        for n in range(5):
+            started = time.monotonic()
+            arn = starter.start_execution("at-once", n)
+            while starter.get_execution(arn)["Status"] == "RUNNING":
+                assert time.monotonic() - started < 10
+                time.sleep(0.005)
+            waits.append(time.monotonic() - started)
+            time.sleep(0.3)  # asleep again
+        assert max(waits) < 0.4 * engine_module.LISTENING_POLL_SECONDS, waits
+    finally:
+        for engine in (worker, starter):
+            engine.close()
+            engine.store.close()

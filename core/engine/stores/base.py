@@ -326,4 +326,9 @@ class Store(Protocol):
     def check(self) -> None:
         """Raise if the database this store writes is gone (a deleted SQLite file)."""
 
+    def on_work(self, callback: Callable[[], None]) -> bool:
+        """Have ``callback`` called (from a thread of the store's) when a transaction of any process may
+        have made work ready: an execution started or released, a timer set. False if this database
+        cannot tell (its workers poll)."""
+
     def close(self) -> None: ...

@@ -27,7 +27,7 @@ import psycopg
 import psycopg_pool
 from durably.core.engine.errors import DatabaseUnavailable, NotADurablyDatabase
 from durably.core.engine.stores.base import StoreTx
-from durably.core.engine.stores.postgres_tx import MIGRATIONS, SCHEMA, SCHEMA_VERSION, PostgresTx
+from durably.core.engine.stores.postgres_tx import MIGRATIONS, SCHEMA, SCHEMA_VERSION, WORK_CHANNEL, PostgresTx
 from psycopg import errors as pg_errors
 from psycopg import sql
 from psycopg.pq import TransactionStatus
@@ -42,6 +42,8 @@ RETRIED = (pg_errors.SerializationFailure, pg_errors.DeadlockDetected, pg_errors
 RETRIES = 8
 CONNECT_TIMEOUT = 10
 POOL_SIZE = int(os.environ.get("DURABLY_PG_POOL_SIZE", "16"))
+LISTEN_CHECK_SECONDS = 1.0
+"""How often the listening thread checks that the store is still open (and waits before reconnecting)."""
 """Connections a store keeps at most (``DURABLY_PG_POOL_SIZE``): a worker's threads share them."""
 FAILURES: tuple[type[BaseException], ...] = (psycopg.OperationalError, psycopg.InterfaceError,
                                              psycopg_pool.PoolTimeout)
@@ -104,6 +106,8 @@ class PostgresStore:
             self._pool.close()
             raise
         self._lock = threading.Lock()
+        self._on_work: list[Callable[[], None]] = []
+        self._listener: threading.Thread | None = None
 
     # ------------------------------------------------------------------ opening
     def _connect_check(self) -> None:
@@ -224,6 +228,36 @@ class PostgresStore:
 
     def check(self) -> None:
         """Nothing to check: a PostgreSQL database does not vanish under its users unnoticed."""
+
+    def on_work(self, callback: Callable[[], None]) -> bool:
+        """``LISTEN`` on a connection of its own (in a thread, reconnecting after a failure, when every
+        callback is called once to cover the gap) for the notifications of the transactions that make
+        work ready, whichever machine ran them."""
+        with self._lock:
+            self._on_work.append(callback)
+            if self._listener is None:
+                self._listener = threading.Thread(target=self._listen, name="durably-listen", daemon=True)
+                self._listener.start()
+        return True
+
+    def _listen(self) -> None:
+        while not self._closed:
+            try:
+                with psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT) as conn:
+                    conn.execute(f"LISTEN {WORK_CHANNEL}")
+                    self._work_ready()  # what was made ready while nobody listened
+                    while not self._closed:
+                        for _ in conn.notifies(timeout=LISTEN_CHECK_SECONDS):
+                            self._work_ready()
+            except psycopg.Error:
+                if not self._closed:
+                    time.sleep(LISTEN_CHECK_SECONDS)  # the workers' poll covers the gap meanwhile
+
+    def _work_ready(self) -> None:
+        with self._lock:
+            callbacks = list(self._on_work)
+        for callback in callbacks:
+            callback()
 
     def close(self) -> None:
         with self._lock:

@@ -14,6 +14,10 @@ from typing import Any
 from durably.core.engine.stores.base import ExecutionRow, JournalRow, Lock
 from durably.core.engine.stores.sql_tx import SELECT, SQLTx, execution_row
 
+WORK_CHANNEL = "durably_work"
+"""The channel a transaction that makes work ready notifies (on commit; once per transaction)."""
+NOTIFY_WORK = f"SELECT pg_notify('{WORK_CHANNEL}', '')"
+
 NUL_SHOWN = "\u2400"
 """What a NUL character of a log message is stored as (the symbol for null, ␀)."""
 
@@ -128,6 +132,20 @@ class PostgresTx(SQLTx):
                         (arn,))
         values, last = found.fetchone(), tail.fetchone()
         return (execution_row(values) if values else None), (JournalRow(*last) if last else None)
+
+    def insert_execution(self, row: ExecutionRow) -> int:
+        key = super().insert_execution(row)
+        self.sql(NOTIFY_WORK)
+        return key
+
+    def update_execution(self, key: int, **changes: Any) -> None:
+        super().update_execution(key, **changes)
+        if changes.get("ready") or ("lease_owner" in changes and changes["lease_owner"] is None):
+            self.sql(NOTIFY_WORK)
+
+    def set_timer(self, key: int, op_id: str, kind: str, due: int, period: int | None = None) -> None:
+        super().set_timer(key, op_id, kind, due, period)
+        self.sql(NOTIFY_WORK)
 
     def add_logs(self, rows: list[tuple[str, int, str, str, str]]) -> None:
         """As SQL's, with a NUL in a message (which PostgreSQL's text cannot hold) kept as ``␀``."""

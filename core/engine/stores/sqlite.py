@@ -393,6 +393,10 @@ class SQLiteStore:
             self._local.conn = conn
         return conn
 
+    def on_work(self, callback: Callable[[], None]) -> bool:
+        """SQLite cannot tell other processes of its writes: their workers poll the file."""
+        return False
+
     def check(self) -> None:
         """Raise :class:`DatabaseFileGone` if the file was deleted or replaced since it was opened.
 
