@@ -141,7 +141,8 @@ def test_a_live_worker_in_another_pid_namespace_is_not_taken_over(workers: Worke
     """Same hostname, separate pid namespace (two containers): its pid means nothing here."""
     (workers.root / "slow.flag").touch()
     arn = workers.start("long_step", {"seconds": 3})
-    contained = workers.spawn(prefix=("unshare", "-p", "-f", "--mount-proc"))
+    # --kill-child: the worker is the namespace's init, which would outlive a killed unshare
+    contained = workers.spawn(prefix=("unshare", "-p", "-f", "--kill-child", "--mount-proc"))
     workers.wait_for(lambda: workers.labels() == ["long:start"], "the long step to start")
     row = workers.engine.store.read(lambda tx: tx.execution(arn))
     assert row is not None and row.lease_pid != contained.pid  # the pid it recorded is its own namespace's
