@@ -58,6 +58,15 @@ def postgres_for_files(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
     for module in ("durably.core.engine.stores", "durably.core.engine.engine", "durably.cli.settings"):
         monkeypatch.setattr(f"{module}.open_store", open_store)
+    from durably.cli import settings
+
+    file_exists = settings.database_exists
+
+    def database_exists() -> bool:  # the CLI's check that --db names a database: a file's, here PostgreSQL's
+        return file_exists() or pg_store.exists(settings.settings().db_path)
+
+    for module in ("durably.cli.settings", "durably.cli.inspect_cmds"):
+        monkeypatch.setattr(f"{module}.database_exists", database_exists)
     yield
     if opened:
         pg_store.drop(opened)

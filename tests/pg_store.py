@@ -41,3 +41,12 @@ def drop(names: set[str]) -> None:
     with psycopg.connect(SERVER, autocommit=True) as conn:
         for name in names:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def exists(path: str | Path) -> bool:
+    """Whether the database of the file ``path`` was made (in PostgreSQL mode)."""
+    import psycopg
+
+    with psycopg.connect(SERVER, autocommit=True) as conn:
+        found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database_name(path),)).fetchone()
+        return found is not None

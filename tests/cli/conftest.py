@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 from durably.cli import cli
+from pg_store import database
 
 HANDLERS = '''
 from durably import DurableContext, durable_execution
@@ -109,6 +110,11 @@ def one_line_error() -> Callable[..., str]:
     return _one_line_error
 
 
+def databases(args: tuple[str, ...]) -> list[str]:
+    """``args`` with each ``--db FILE`` naming the file's database (in PostgreSQL mode, ``pg_store``)."""
+    return [database(arg) if i > 0 and args[i - 1] == "--db" else arg for i, arg in enumerate(args)]
+
+
 class Process:
     """Runs ``python -m durably`` in ``cwd`` as a real process, without the caller's DURABLY_* variables."""
 
@@ -118,14 +124,14 @@ class Process:
         self.env["PYTHONUNBUFFERED"] = "1"
 
     def __call__(self, *args: str, check: bool = True, **options: Any) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run([sys.executable, "-m", "durably", *args], cwd=self.cwd, env=self.env,
+        done = subprocess.run([sys.executable, "-m", "durably", *databases(args)], cwd=self.cwd, env=self.env,
                               capture_output=True, text=True, timeout=60, **options)
         if check:
             assert done.returncode == 0, (done.stdout, done.stderr)
         return done
 
     def popen(self, *args: str) -> subprocess.Popen[str]:
-        return subprocess.Popen([sys.executable, "-m", "durably", *args], cwd=self.cwd, env=self.env,
+        return subprocess.Popen([sys.executable, "-m", "durably", *databases(args)], cwd=self.cwd, env=self.env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -139,7 +145,7 @@ def _on_terminal(process: Process, *args: str, columns: int = 100) -> list[str]:
     """The lines ``durably ARGS`` prints on a pseudo-terminal COLUMNS wide (colours and styles removed)."""
     main, child = pty.openpty()
     env = {**process.env, "COLUMNS": str(columns), "NO_COLOR": "1", "TERM": "xterm"}
-    proc = subprocess.Popen([sys.executable, "-m", "durably", *args], cwd=process.cwd, env=env, stdout=child,
+    proc = subprocess.Popen([sys.executable, "-m", "durably", *databases(args)], cwd=process.cwd, env=env, stdout=child,
                             stderr=subprocess.PIPE)
     os.close(child)
     out = b""

@@ -269,6 +269,7 @@ def test_global_options_on_the_group_on_the_command_and_from_the_environment(dur
     assert json.loads(by_group.stdout) == json.loads(by_command.stdout) == json.loads(by_env.stdout)
 
 
+@pytest.mark.sqlite_only
 def test_default_database_is_in_the_working_directory(durably: Any) -> None:
     result = durably.runner.invoke(durably.cli_group, ["run", "handlers.py:double", "--input", '{"n": 1}'])
     assert result.exit_code == 0, result.stderr

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
 from durably import (
     CallbackConfig,
     DurableContext,
@@ -98,6 +99,7 @@ def test_a_callback_wait_names_the_callback_the_time_left_and_the_commands_that_
     assert "ready to run, but no worker has claimed it" in shown.stdout
 
 
+@pytest.mark.sqlite_only
 def test_the_readable_report_of_a_callback_wait(durably: Any, terminal: Callable[..., list[str]]) -> None:
     (durably.root / "approvals.py").write_text(APPROVAL)
     arn = durably.start("approvals.py:approval", "--name", "approval-2")["DurableExecutionArn"]

@@ -122,6 +122,7 @@ def test_same_name_different_input(durably: Any, one_line_error: Any) -> None:
                    "DurableExecutionAlreadyStartedException")
 
 
+@pytest.mark.sqlite_only
 def test_text_file_as_database(durably: Any, one_line_error: Any) -> None:
     path = durably.root / "notes.txt"
     path.write_text("these are my notes, not a database\n" * 100)
@@ -133,6 +134,7 @@ def test_text_file_as_database(durably: Any, one_line_error: Any) -> None:
     assert sorted(p.name for p in durably.root.iterdir()) == ["handlers.py", "notes.txt"]
 
 
+@pytest.mark.sqlite_only
 def test_foreign_sqlite_database(durably: Any, one_line_error: Any) -> None:
     path = durably.root / "app.sqlite"
     conn = sqlite3.connect(path)

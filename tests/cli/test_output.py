@@ -12,6 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 FLOW = '''
 import os
 from durably import DurableContext, Duration, RetryDecision, StepConfig, durable_execution
@@ -85,6 +87,7 @@ def _line_with(running: subprocess.Popen[str], text: str, timeout: float = 20) -
     return found[0]
 
 
+@pytest.mark.sqlite_only
 def test_worker_json_log_format_is_json_lines(tmp_path: Path, process: Any,
                                               status_of: Callable[[Path, str], str]) -> None:
     (tmp_path / "flow.py").write_text(FLOW)
@@ -99,6 +102,7 @@ def test_worker_json_log_format_is_json_lines(tmp_path: Path, process: Any,
     assert workflow[1]["operationName"] == "work" and workflow[1]["attempt"] == 1
 
 
+@pytest.mark.sqlite_only
 def test_worker_text_log_format_is_one_line_per_record(tmp_path: Path, process: Any,
                                                        status_of: Callable[[Path, str], str]) -> None:
     (tmp_path / "flow.py").write_text(FLOW)
@@ -129,6 +133,7 @@ def test_run_shows_retries_and_waits_as_they_happen(tmp_path: Path, process: Any
     assert process("run", "flow.py:retried", "--quiet", "--name", "hushed").stderr == ""
 
 
+@pytest.mark.sqlite_only
 def test_run_no_wait_tells_how_to_answer_the_callback(tmp_path: Path, process: Any) -> None:
     (tmp_path / "flow.py").write_text(FLOW)
     done = process("--db", "state.db", "run", "flow.py:approval", "--no-wait", "--output", "json",

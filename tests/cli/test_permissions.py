@@ -21,6 +21,8 @@ from typing import Any
 import pytest
 from durably.core.engine.engine import Engine
 
+pytestmark = pytest.mark.sqlite_only  # file and folder permissions of SQLite databases
+
 FLOW = '''
 from durably import durable_execution
 

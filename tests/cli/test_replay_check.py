@@ -214,6 +214,7 @@ def test_function_and_all_select_the_histories(versions: Cli) -> None:
     assert versions("replay", "--check", "v1.py:cooling", "--function", "v1-cooling").exit_code == 0
 
 
+@pytest.mark.sqlite_only
 def test_nothing_is_written_and_a_read_only_database_will_do(versions: Cli) -> None:
     record(versions, "v1.py:order", "o-1", wait=True)
     record(versions, "v1.py:cooling", "c-1")

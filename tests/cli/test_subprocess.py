@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from durably.core.engine.engine import Engine
 
 FLOW = '''
@@ -58,6 +59,7 @@ def durably(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedPr
     return done
 
 
+@pytest.mark.sqlite_only
 def test_run_no_wait_callback_then_worker(tmp_path: Path, status_of: Callable[[Path, str], str]) -> None:
     (tmp_path / "flow.py").write_text(FLOW)
     started = durably(tmp_path, "run", "flow.py:approval", "--input", '{"n": 1}', "--no-wait", "--output", "json",

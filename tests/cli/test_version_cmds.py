@@ -10,6 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 APP = '''
 import pricing
 from durably import DurableContext, durable_execution
@@ -172,6 +174,7 @@ def test_a_killed_workers_version_invocation_is_taken_over_and_its_process_fence
     assert len(crashed) == 1 and "exited during the invocation" in json.dumps(crashed[0])
 
 
+@pytest.mark.sqlite_only
 def test_delete_function_removes_its_versions_code_and_closed_executions(durably: Any,
                                                                          one_line_error: Callable[..., str]) -> None:
     durably("publish-version", "double", "handlers.py:double")
