@@ -42,9 +42,9 @@ RETRIED = (pg_errors.SerializationFailure, pg_errors.DeadlockDetected, pg_errors
 RETRIES = 8
 CONNECT_TIMEOUT = 10
 POOL_SIZE = int(os.environ.get("DURABLY_PG_POOL_SIZE", "16"))
+"""Connections a store keeps at most (``DURABLY_PG_POOL_SIZE``): a worker's threads share them."""
 LISTEN_CHECK_SECONDS = 1.0
 """How often the listening thread checks that the store is still open (and waits before reconnecting)."""
-"""Connections a store keeps at most (``DURABLY_PG_POOL_SIZE``): a worker's threads share them."""
 FAILURES: tuple[type[BaseException], ...] = (psycopg.OperationalError, psycopg.InterfaceError,
                                              psycopg_pool.PoolTimeout)
 """Exceptions that mean the database failed (the server is down or unreachable), not the request."""
