@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -145,9 +145,11 @@ class Views:
         self._views: OrderedDict[int, View] = OrderedDict()
         self._lock = threading.Lock()
 
-    def current(self, tx: StoreTx, key: int, tail: JournalRow | None) -> View:
+    def current(self, tx: StoreTx, key: int, tail: JournalRow | None,
+                keep: Callable[[int], bool] = lambda _count: True) -> View:
         """The view as of ``tail`` (the journal's last row, read in ``tx``), catching up on the rows
-        written since it was last seen (by other writers), or read in full."""
+        written since it was last seen (by other writers), or read in full (and then kept if
+        ``keep(operation count)``)."""
         last = tail.seq if tail else 0
         with self._lock:
             view = self._views.get(key)
@@ -158,13 +160,8 @@ class Views:
                     view.seq = last
             return view
         view = View(last, fold(tx.journal(key)))
-        self._keep(key, view)
-        return view
-
-    def remember(self, key: int, seq: int, docs: dict[str, str]) -> View:
-        """Keep ``docs`` as the execution's operations at ``seq`` (an invocation's first read)."""
-        view = View(seq, docs)
-        self._keep(key, view)
+        if keep(len(view.docs)):
+            self._keep(key, view)
         return view
 
     def advance(self, key: int, before: int, row: JournalRow, docs: dict[str, str]) -> None:

@@ -376,41 +376,32 @@ class Service:
 
     def get_state(self, arn: str, token: str | None = None, marker: str | None = None,
                   max_items: int = 1000) -> ExecutionState:
-        """A page of ``arn``'s operations. The folded journal is kept (``journal.Views``), so the next
-        pages read only the journal's tail and whatever was written since, not the whole journal."""
+        """A page of ``arn``'s operations. A history of more than one page is kept folded
+        (``journal.Views``), so the next pages read only the journal's tail and what was written since."""
         start = _int_marker(marker)
         limit = max(1, min(max_items or 1000, 1000))
+        docs = self._operation_docs(arn, token, keep=lambda count: count > start + limit)
+        ops = load_ops(docs[start:start + limit])
+        return ExecutionState(Operations=ops, NextMarker=str(start + limit) if len(docs) > start + limit else None)
 
+    def all_operations(self, arn: str, token: str | None = None) -> list[Operation]:
+        """Every operation of ``arn`` in order, in one read (``token`` checked as by get_state). With a
+        token (an invocation's first read) the operations are kept folded for its checkpoints."""
+        return load_ops(self._operation_docs(arn, token, keep=lambda _count: token is not None))
+
+    def _operation_docs(self, arn: str, token: str | None, keep: Callable[[int], bool]) -> list[str]:
+        """Each operation's document, in order: from this process's view of the execution, caught up,
+        else folded from the journal (and kept as its view if ``keep(operation count)``)."""
         def read(tx: StoreTx) -> list[str]:
             row, tail = tx.execution_with_tail(arn)
             if row is None:
                 raise ResourceNotFoundException(f"no durable execution {arn}")
             if token is not None and _token_secret(token) != row.token:
                 raise InvalidParameterValueException("Invalid checkpoint token")
-            view = self._views.current(tx, row.key, tail)
+            view = self._views.current(tx, row.key, tail, keep)
             with view.lock:
                 return list(view.docs.values())
-        docs = self.store.read(read)
-        ops = load_ops(docs[start:start + limit])
-        return ExecutionState(Operations=ops, NextMarker=str(start + limit) if len(docs) > start + limit else None)
-
-    def all_operations(self, arn: str, token: str | None = None) -> list[Operation]:
-        """Every operation of ``arn`` in order, in one read (``token`` checked as by get_state). With a
-        token (an invocation's first read) the operations are remembered for its checkpoints."""
-        (key, seq), docs = self._read_operations(arn, token)
-        if token is not None:
-            self._views.remember(key, seq, docs)
-        return load_ops(docs.values())
-
-    def _read_operations(self, arn: str, token: str | None) -> tuple[tuple[int, int], dict[str, str]]:
-        """((key, journal position), each operation's document) of ``arn``."""
-        def read(tx: StoreTx) -> tuple[int, list[JournalRow]]:
-            row = self._row(tx, arn)
-            if token is not None and _token_secret(token) != row.token:
-                raise InvalidParameterValueException("Invalid checkpoint token")
-            return row.key, tx.journal(row.key)
-        key, rows = self.store.read(read)
-        return (key, rows[-1].seq if rows else 0), fold(rows)
+        return self.store.read(read)
 
     def list_executions(self, function_name: str | None = None, name: str | None = None,
                         statuses: list[str] | None = None, started_after: int | None = None,
