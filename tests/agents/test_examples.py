@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
+import pg_store
 import pytest
 from durably import DurableContext, durable_execution
 from durably.agents import Agent, require_approval
@@ -39,6 +40,7 @@ from durably.core.model import ErrorObject
 from durably.testing import DurableTestRunner, TestResult
 from langchain_core.messages import AIMessage
 from langchain_core.tools import InjectedToolCallId, tool
+from pg_store import database
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -214,8 +216,8 @@ class Workers:
 
     def spawn(self) -> subprocess.Popen[bytes]:
         err = (self.root / f"worker-{len(self.procs)}.err").open("wb")
-        proc = subprocess.Popen([sys.executable, "-m", "durably", "worker", "--db", str(self.db), "--workers", "1"],
-                                cwd=self.root, stdout=subprocess.DEVNULL, stderr=err,
+        command = [sys.executable, "-m", "durably", "worker", "--db", database(self.db), "--workers", "1"]
+        proc = subprocess.Popen(command, cwd=self.root, stdout=subprocess.DEVNULL, stderr=err,
                                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
         self.procs.append(proc)
         return proc
@@ -290,9 +292,11 @@ class Shell:
         self.env["PYTHONUNBUFFERED"] = "1"
         self.env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{self.env.get('PATH', '')}"
         if db is not None:
-            self.env["DURABLY_DB"] = str(db)
+            self.env["DURABLY_DB"] = database(db)
         self.db = db or root / ".durably" / "durably.db"
         self.ledger = self.db.parent / "refunds.db"
+        if self.env.get("DURABLY_DB", str(self.db)) != str(self.db):  # on PostgreSQL: the ledger in .durably/
+            self.ledger = root / ".durably" / "refunds.db"
         self.procs: list[subprocess.Popen[str]] = []
 
     def __call__(self, command: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -318,8 +322,13 @@ class Shell:
     def events(self, arn: str) -> list[dict[str, Any]]:
         return list(json.loads(self(f"durably history '{arn}' --output json").stdout)["Events"])
 
+    def engine(self) -> Engine:
+        return Engine(database(self.db))  # the worker's database, whichever test fixture is active
+
     def close(self) -> None:
         _stop(self.procs)
+        if database(self.db) != str(self.db):  # a PostgreSQL database outlives the test that made it
+            pg_store.drop({pg_store.database_name(self.db)})
 
 
 @dataclass
@@ -339,7 +348,7 @@ def approved(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Approved]:
     root = tmp_path_factory.mktemp("approval")
     shell = Shell(root / "work", db=root / "state" / "durably.db")
     shell.db.parent.mkdir()
-    engine = Engine(shell.db)  # the database exists before the worker and the run start
+    engine = shell.engine()  # the database exists before the worker and the run start
     engine.close()
     engine.store.close()
     worker = shell.worker()
@@ -354,7 +363,7 @@ def approved(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Approved]:
         assert tool_runs(shell.ledger, arn, "refund") == []
         done = shell(f"durably callback success {asked['call_2']} --payload '{{\"decision\": \"approve\"}}'")
         assert "success sent" in done.stdout
-        engine = Engine(shell.db)
+        engine = shell.engine()
         try:
             deadline = time.monotonic() + 30
             while engine.get_execution(arn)["Status"] == "RUNNING":
@@ -371,7 +380,7 @@ def approved(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Approved]:
 
 def test_an_approval_answered_with_the_cli_while_a_worker_runs_refunds_once(approved: Approved) -> None:
     shell, arn = approved.shell, approved.arn
-    engine = Engine(shell.db)
+    engine = shell.engine()
     try:
         execution = engine.get_execution(arn)
     finally:
@@ -379,7 +388,8 @@ def test_an_approval_answered_with_the_cli_while_a_worker_runs_refunds_once(appr
         engine.store.close()
     assert execution["Status"] == "SUCCEEDED", execution
     assert json.loads(execution["Result"])["final"] == "Done: refunded 180 for the lamp of B-2 (rf-1)."
-    assert shell.ledger == shell.db.parent / "refunds.db"  # next to $DURABLY_DB
+    if shell.env["DURABLY_DB"] == str(shell.db):
+        assert shell.ledger == shell.db.parent / "refunds.db"  # next to $DURABLY_DB (a file)
     assert refunds(shell.ledger, arn) == [("lamp", 180)]
     runs = calls(shell.ledger, arn)
     assert [c.pid for c in runs if c.name == "refund"] == [approved.worker_pid]  # the worker ran it, once

@@ -22,6 +22,7 @@ pytest.importorskip("uvicorn")
 from aws_durable_execution_sdk_python.lambda_service import LambdaClient  # noqa: E402
 from durably.core.engine.engine import Engine  # noqa: E402
 from durably.server import BackgroundServer  # noqa: E402
+from pg_store import database  # noqa: E402
 
 HERE = Path(__file__).parent
 APP = f"{HERE / 'aws_sdk_app.py'}:handler"
@@ -88,7 +89,7 @@ def test_without_an_endpoint_the_worker_leaves_it_for_one_that_has_it(tmp_path: 
 
 def test_durably_serve_with_workers_runs_an_aws_sdk_handler(tmp_path: Path, durably_serve: ServeProcess) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env["DURABLY_DB"] = str(tmp_path / "durably.db")
+    env["DURABLY_DB"] = database(tmp_path / "durably.db")
     _, url = durably_serve("--workers", "2", env=env)
     client = boto3.client("lambda", endpoint_url=url, region_name="us-east-1",
                           aws_access_key_id="local", aws_secret_access_key="local")
@@ -106,7 +107,7 @@ def test_durably_serve_with_workers_runs_an_aws_sdk_handler(tmp_path: Path, dura
 
 def test_durably_run_drives_an_aws_sdk_handler_serving_its_checkpoints_meanwhile(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env["DURABLY_DB"] = str(tmp_path / "durably.db")
+    env["DURABLY_DB"] = database(tmp_path / "durably.db")
     command = [sys.executable, "-m", "durably", "--output", "json", "run", f"{HERE / 'aws_sdk_app.py'}:quick",
                "--input", '{"prices": [2, 5]}']
     done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
