@@ -26,6 +26,9 @@ from durably.cli.tracing import traced_from_env
 from durably.cli.waiting import Waiting, waiting_on
 from durably.core.engine.engine import Engine
 
+NO_WAIT_POLL_SECONDS = 0.05
+"""How often ``run --no-wait`` looks whether another worker's invocation of the execution ended."""
+
 
 def cwd_on_path() -> None:
     if os.getcwd() not in sys.path:
@@ -102,12 +105,22 @@ def print_outcome(execution: dict[str, Any], shown: Shown | None) -> None:
 def _drive(engine: Engine, arn: str, no_wait: bool) -> dict[str, Any]:
     try:
         if no_wait:
-            return engine.run_until_suspended(arn)
+            return _until_suspended(engine, arn)
         return engine.run_until_complete(arn)
     except KeyboardInterrupt:
         CLI_LOGGER.warning("interrupted: %s is still RUNNING; `durably worker` drives it on", quoted(arn),
                            extra={"executionArn": arn})
         sys.exit(EXIT_INTERRUPTED)
+
+
+def _until_suspended(engine: Engine, arn: str) -> dict[str, Any]:
+    """``run --no-wait``: the execution's state at its first suspension, whoever runs the invocation
+    (a ``durably worker`` on the same database may claim it first: then its invocation is waited for)."""
+    execution = engine.run_until_suspended(arn)
+    while execution["Status"] == "RUNNING" and engine.service.invocation_state(arn)["Invocation"] is not None:
+        time.sleep(NO_WAIT_POLL_SECONDS)
+        execution = engine.run_until_suspended(arn)
+    return execution
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:

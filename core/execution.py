@@ -41,6 +41,7 @@ from durably.core.plugins import (
     validate_plugins,
 )
 from durably.core.plugins import InvocationStatus as PluginInvocationStatus
+from durably.core.records import OperationRecords
 from durably.core.serdes import dumps
 from durably.core.state import InvocationState
 
@@ -79,7 +80,8 @@ class InvocationInput:
 
     durable_execution_arn: str
     checkpoint_token: str
-    operations: list[Operation]
+    operations: list[Operation] | OperationRecords
+    """The recorded operations (the embedded engine hands their stored documents, decoded as read)."""
     next_marker: str | None = None
     updated_operation_ids: Sequence[str] = field(default_factory=tuple)
     lambda_context: Any = None
@@ -123,7 +125,8 @@ class DurableFunction:
 
     def invoke(self, inv: InvocationInput, backend: Backend) -> InvocationOutput:
         """Run one invocation of the handler against ``backend``."""
-        operations = list(inv.operations)
+        operations = (inv.operations if isinstance(inv.operations, OperationRecords)
+                      else OperationRecords.of(inv.operations))
         marker = inv.next_marker
         while marker:
             try:
@@ -132,14 +135,14 @@ class DurableFunction:
                 return _failed(exc)
             operations.extend(page.Operations)
             marker = page.NextMarker or None
-        first = not any(op.Type != "EXECUTION" for op in operations)
-        start = _start_info(inv, operations, first) if self.plugins or has_global_plugins() else None
+        first = operations.only_execution()
+        start = _start_info(inv, list(operations.values()), first) if self.plugins or has_global_plugins() else None
         plugins = Plugins.create(self.plugins, start) if start is not None else NO_PLUGINS
         state = InvocationState(inv.durable_execution_arn, inv.checkpoint_token, operations, backend,
                                 plugins, inv.updated_operation_ids, inv.replay_check)
         plugins.emit("on_invocation_start", start)
         try:
-            output = self._run(inv, state, operations)
+            output = self._run(inv, state, replaying=not first)
         except CheckpointFailedError as exc:
             if not isinstance(exc.__cause__, ExecutionError):
                 self._end_retried(start, state, plugins, exc)
@@ -163,12 +166,12 @@ class DurableFunction:
             plugins.emit("on_invocation_end", _end_info(start, state, PluginInvocationStatus.RETRY,
                                                         ErrorObject.from_exception(exc)))
 
-    def _run(self, inv: InvocationInput, state: InvocationState, operations: list[Operation]) -> InvocationOutput:
+    def _run(self, inv: InvocationInput, state: InvocationState, replaying: bool) -> InvocationOutput:
         execution_id = inv.durable_execution_arn.rsplit("/", 1)[-1]
         execution_op = state.ops.get(execution_id)
         payload = execution_op.ExecutionDetails.InputPayload if execution_op and execution_op.ExecutionDetails else None
         core = ContextCore(state=state, lambda_context=inv.lambda_context,
-                           replaying=any(op.Type != "EXECUTION" for op in operations))
+                           replaying=replaying)
         try:
             event = json.loads(payload) if payload and payload.strip() else {}
         except ValueError as exc:

@@ -36,6 +36,7 @@ from durably.core.plugins import (
     RecordedOperation,
     operation_infos,
 )
+from durably.core.records import OperationRecords
 
 QUEUED_FLUSH_SECONDS = 0.02
 
@@ -43,12 +44,13 @@ QUEUED_FLUSH_SECONDS = 0.02
 class InvocationState:
     """Operations known to this invocation, keyed by id, and the checkpoint token chain."""
 
-    def __init__(self, arn: str, token: str, operations: Iterable[Operation], backend: Backend,
+    def __init__(self, arn: str, token: str, operations: Iterable[Operation] | OperationRecords, backend: Backend,
                  plugins: Plugins = NO_PLUGINS, updated_ids: Iterable[str] = (),
                  replay_check: ReplayCheck | None = None) -> None:
         self.arn = arn
         self.token: str | None = token
-        self.ops: dict[str, Operation] = {op.Id: op for op in operations}
+        self.ops = operations if isinstance(operations, OperationRecords) else OperationRecords.of(operations)
+        """Recorded operations (stored documents are decoded as read) and those checkpoints returned."""
         self.backend = backend
         self.plugins = plugins
         self.updated_ids = set(updated_ids)

@@ -392,7 +392,7 @@ class Engine:
             if through_lambda:
                 output = lambda_contract.invoke(target, self.service, claim)
             else:
-                operations = self.service.all_operations(claim.arn, claim.token)
+                operations = self.service.invocation_records(claim.arn, claim.token)
                 inv = InvocationInput(claim.arn, claim.token, operations, None, claim.updated_ids,
                                       trace_header=claim.trace_header)
                 output = target.invoke(inv, self.backend)

@@ -62,6 +62,7 @@ from durably.core.model import (
     StepDetails,
     WaitDetails,
 )
+from durably.core.records import OperationRecords
 
 T = TypeVar("T")
 ACCOUNT = "000000000000"
@@ -380,19 +381,23 @@ class Service:
         (``journal.Views``), so the next pages read only the journal's tail and what was written since."""
         start = _int_marker(marker)
         limit = max(1, min(max_items or 1000, 1000))
-        docs = self._operation_docs(arn, token, keep=lambda count: count > start + limit)
+        docs = list(self._operation_docs(arn, token, keep=lambda count: count > start + limit).values())
         ops = load_ops(docs[start:start + limit])
         return ExecutionState(Operations=ops, NextMarker=str(start + limit) if len(docs) > start + limit else None)
 
     def all_operations(self, arn: str, token: str | None = None) -> list[Operation]:
-        """Every operation of ``arn`` in order, in one read (``token`` checked as by get_state). With a
-        token (an invocation's first read) the operations are kept folded for its checkpoints."""
-        return load_ops(self._operation_docs(arn, token, keep=lambda _count: token is not None))
+        """Every operation of ``arn`` in order, in one read (``token`` checked as by get_state)."""
+        return load_ops(self._operation_docs(arn, token, keep=lambda _count: False).values())
 
-    def _operation_docs(self, arn: str, token: str | None, keep: Callable[[int], bool]) -> list[str]:
-        """Each operation's document, in order: from this process's view of the execution, caught up,
-        else folded from the journal (and kept as its view if ``keep(operation count)``)."""
-        def read(tx: StoreTx) -> list[str]:
+    def invocation_records(self, arn: str, token: str) -> OperationRecords:
+        """An invocation's first read: every operation of ``arn``, as documents decoded when the code
+        reaches them (``token`` checked as by get_state); the execution is kept folded for its checkpoints."""
+        return OperationRecords(self._operation_docs(arn, token, keep=lambda _count: True))
+
+    def _operation_docs(self, arn: str, token: str | None, keep: Callable[[int], bool]) -> dict[str, str]:
+        """Each operation's document by id, in order: from this process's view of the execution, caught
+        up, else folded from the journal (and kept as its view if ``keep(operation count)``)."""
+        def read(tx: StoreTx) -> dict[str, str]:
             row, tail = tx.execution_with_tail(arn)
             if row is None:
                 raise ResourceNotFoundException(f"no durable execution {arn}")
@@ -400,7 +405,7 @@ class Service:
                 raise InvalidParameterValueException("Invalid checkpoint token")
             view = self._views.current(tx, row.key, tail, keep)
             with view.lock:
-                return list(view.docs.values())
+                return dict(view.docs)
         return self.store.read(read)
 
     def list_executions(self, function_name: str | None = None, name: str | None = None,
