@@ -122,13 +122,7 @@ def profile_w4(tmp: Path, sync: str, n: int, top: int, sort: str) -> None:
     engine.register_durable_function(workloads.REPLAY_FUNCTION, workloads.replay_handler)
 
     def replay() -> None:
-        ops, marker = [], None
-        while True:
-            page = engine.service.get_state(arn, None, marker)
-            ops.extend(page.Operations)
-            marker = page.NextMarker
-            if not marker:
-                break
+        ops = engine.service.invocation_records(arn)
         workloads.replay_handler.invoke(InvocationInput(arn, "bench-no-writes", ops), engine.backend)
 
     replay()  # warm up

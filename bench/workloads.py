@@ -160,7 +160,8 @@ def w4_build_elsewhere(db: Database, n: int) -> str:
 def w4(db: Database, sync: str, n: int) -> dict[str, float]:
     """Replay an execution of ``n`` completed steps. Seconds for:
 
-    - ``load``: reading the whole operation log (``Service.get_state``, every page);
+    - ``load``: reading the whole operation log as an invocation of the engine does
+      (``Service.invocation_records``: one read, documents decoded as the replay reaches them);
     - ``replay``: ``load`` plus ``DurableFunction.invoke`` over it, up to the open callback
       (what the engine does in an invocation besides the claim and the end-of-invocation commit);
     - ``resume``: answering the callback, then the engine's full invocation (claim, load,
@@ -173,13 +174,7 @@ def w4(db: Database, sync: str, n: int) -> dict[str, float]:
         service = engine.service
         service.store.read(lambda tx: None)  # the engine's reader connection is opened once, not per invocation
         start = time.perf_counter()
-        operations, marker = [], None
-        while True:
-            page = service.get_state(arn, None, marker)
-            operations.extend(page.Operations)
-            marker = page.NextMarker
-            if not marker:
-                break
+        operations = service.invocation_records(arn)  # an invocation's read: documents, decoded when reached
         loaded = time.perf_counter()
         output = replay_handler.invoke(InvocationInput(arn, "bench-no-writes", operations), engine.backend)
         replayed = time.perf_counter()

@@ -389,9 +389,10 @@ class Service:
         """Every operation of ``arn`` in order, in one read (``token`` checked as by get_state)."""
         return load_ops(self._operation_docs(arn, token, keep=lambda _count: False).values())
 
-    def invocation_records(self, arn: str, token: str) -> OperationRecords:
+    def invocation_records(self, arn: str, token: str | None = None) -> OperationRecords:
         """An invocation's first read: every operation of ``arn``, as documents decoded when the code
-        reaches them (``token`` checked as by get_state); the execution is kept folded for its checkpoints."""
+        reaches them (``token``, if given, checked as by get_state); the execution is kept folded for
+        its checkpoints."""
         return OperationRecords(self._operation_docs(arn, token, keep=lambda _count: True))
 
     def _operation_docs(self, arn: str, token: str | None, keep: Callable[[int], bool]) -> dict[str, str]:
@@ -493,7 +494,7 @@ class Service:
                     ) -> tuple[CheckpointResponse, int, int, tuple[JournalRow, dict[str, str]]]:
         """The response, the execution's key, the journal position before, and the row written with
         the documents in it (for the caller's view, once the commit is durable)."""
-        row, tail = tx.execution_with_tail(arn, lock=True)
+        row, tail = tx.execution_with_tail(arn, lock=True, with_input=False)
         if row is None:
             raise ResourceNotFoundException(f"no durable execution {arn}")
         if row.status != "RUNNING":
@@ -699,9 +700,10 @@ class Service:
                 result: str | None = None, error: ErrorObject | None = None) -> None:
         self._set(tx, row, status=status, result=result, error=json.dumps(error.to_wire()) if error else None,
                   end_ts=now, ready=False, token=None)
+        payload = row.input if row.input is not None else tx.execution_input(row.key)  # a row read without it
         op = Operation(Id=row.exec_id, Type="EXECUTION", Status=cast(OperationStatusName, status), Name=row.name,
                        StartTimestamp=row.start_ts, EndTimestamp=now,
-                       ExecutionDetails=ExecutionDetails(InputPayload=row.input))
+                       ExecutionDetails=ExecutionDetails(InputPayload=payload))
         tx.delete_timers(row.key)
         event = {"SUCCEEDED": "ExecutionSucceeded", "FAILED": "ExecutionFailed",
                  "TIMED_OUT": "ExecutionTimedOut", "STOPPED": "ExecutionStopped"}[status]
@@ -1035,7 +1037,7 @@ class Service:
         that ended during the lost invocation, so whatever reports them (a tracing plugin) still can.
         """
         def tx_fn(tx: StoreTx, changes: Changes) -> int | None:
-            row, tail = tx.execution_with_tail(claim.arn, lock=True)
+            row, tail = tx.execution_with_tail(claim.arn, lock=True, with_input=False)
             if row is None or row.invocation_id != claim.invocation_id:
                 return None
             if lease is not None and (row.lease_owner, row.lease_expiry) != lease:

@@ -385,7 +385,10 @@ def test_execution_succeed_completes_the_execution(s: Session) -> None:
     events = s.engine.get_history(s.arn)
     assert events[-1]["EventType"] == "ExecutionSucceeded"
     assert events[-1]["ExecutionSucceededDetails"]["Result"]["Payload"] == '{"big":true}'
-    assert s.engine.service.all_operations(s.arn)[0].Status == "SUCCEEDED"
+    finished = s.engine.service.all_operations(s.arn)[0]
+    assert finished.Status == "SUCCEEDED"
+    assert finished.ExecutionDetails is not None  # the input kept, though a checkpoint does not read it
+    assert finished.ExecutionDetails.InputPayload == execution["InputPayload"]
     with pytest.raises(InvalidParameterValueException, match="Invalid checkpoint token"):
         s.engine.service.checkpoint(s.arn, s.token, [])
     # the invocation that wrote it ends without changing the outcome

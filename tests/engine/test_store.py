@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,35 @@ def test_only_the_claim_skips_the_fsync(tmp_path: Path) -> None:
     finally:
         engine.close()
         engine.store.close()
+
+
+@durable_execution
+def counted_steps(event: Any, ctx: DurableContext) -> int:
+    return sum(ctx.step(lambda _: 1, name=f"step {i}") for i in range(event["n"]))
+
+
+@pytest.mark.sqlite_only
+def test_checkpoints_do_not_read_the_execution_input(tmp_path: Path) -> None:
+    """The input is read by the claim (the handler gets it), not by each checkpoint or the
+    invocation's end: a large input does not make every step copy it."""
+    reads = []
+    for n in (2, 12):
+        engine = Engine(tmp_path / f"{n}.db", synchronous="OFF")
+        try:
+            arn = engine.start_execution(counted_steps, {"n": n, "pad": "x" * 100_000})
+            statements: list[str] = []
+            sqlite_store(engine)._conn.set_trace_callback(statements.append)
+            assert engine.run_until_complete(arn, timeout=30)["Status"] == "SUCCEEDED"
+            sqlite_store(engine)._conn.set_trace_callback(None)
+            assert sum(sql.startswith("INSERT INTO journal") for sql in statements) > n
+            reads.append(sum(sql.startswith("SELECT") and ", input," in sql for sql in statements))
+            execution = next(op for op in engine.service.all_operations(arn) if op.Type == "EXECUTION")
+            assert execution.Status == "SUCCEEDED" and execution.ExecutionDetails is not None
+            assert json.loads(execution.ExecutionDetails.InputPayload or "")["n"] == n  # kept by the end
+        finally:
+            engine.close()
+            engine.store.close()
+    assert reads == [1, 1]  # the claim's, however many checkpoints
 
 
 @pytest.mark.sqlite_only

@@ -155,9 +155,14 @@ class StoreTx(Protocol):
     def execution(self, ref: str | int, lock: Lock = False) -> ExecutionRow | None:
         """The execution with this ARN (str) or key (int)."""
 
-    def execution_with_tail(self, arn: str, lock: Lock = False) -> tuple[ExecutionRow | None, JournalRow | None]:
+    def execution_with_tail(self, arn: str, lock: Lock = False, with_input: bool = True,
+                            ) -> tuple[ExecutionRow | None, JournalRow | None]:
         """:meth:`execution` and its :meth:`journal_tail`, read after the lock is taken (a server
-        database sends both queries at once)."""
+        database sends both queries at once). ``with_input=False`` leaves ``input`` unread (None;
+        :meth:`execution_input` reads it), so a checkpoint does not copy a large input each time."""
+
+    def execution_input(self, key: int) -> str | None:
+        """The input of the execution with this key."""
 
     def named_execution(self, function_name: str, name: str) -> ExecutionRow | None:
         """The execution of ``function_name`` called ``name`` (names are unique per function)."""

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from durably.core.engine.stores.base import ExecutionRow, JournalRow, Lock
-from durably.core.engine.stores.sql_tx import SELECT, SQLTx, execution_row
+from durably.core.engine.stores.sql_tx import SELECT, SELECT_WITHOUT_INPUT, SQLTx, execution_row
 
 WORK_CHANNEL = "durably_work"
 """The channel a transaction that makes work ready notifies (on commit; once per transaction)."""
@@ -124,10 +124,11 @@ class PostgresTx(SQLTx):
                 return
             before = page[-1][0]
 
-    def execution_with_tail(self, arn: str, lock: Lock = False) -> tuple[ExecutionRow | None, JournalRow | None]:
+    def execution_with_tail(self, arn: str, lock: Lock = False, with_input: bool = True,
+                            ) -> tuple[ExecutionRow | None, JournalRow | None]:
         """Both queries in one round trip: the pipeline runs the tail's query (a statement of its
         own, so it sees what the holder of the lock committed) only once the lock is taken."""
-        found = self.sql(f"{SELECT} WHERE arn = ?{self.LOCKS[lock]}", (arn,))
+        found = self.sql(f"{SELECT if with_input else SELECT_WITHOUT_INPUT} WHERE arn = ?{self.LOCKS[lock]}", (arn,))
         tail = self.sql(f"{JOURNAL} WHERE key = (SELECT key FROM executions WHERE arn = ?) ORDER BY seq DESC LIMIT 1",
                         (arn,))
         values, last = found.fetchone(), tail.fetchone()

@@ -28,6 +28,7 @@ from durably.core.engine.stores.base import (
 COLUMNS = tuple(f.name for f in fields(ExecutionRow))
 """The ``executions`` columns, in :class:`ExecutionRow`'s order."""
 SELECT = f"SELECT {', '.join(COLUMNS)} FROM executions"
+SELECT_WITHOUT_INPUT = f"SELECT {', '.join('NULL' if c == 'input' else c for c in COLUMNS)} FROM executions"
 INSERT = (f"INSERT INTO executions({', '.join(COLUMNS[1:])}) "
           f"VALUES ({', '.join('?' * (len(COLUMNS) - 1))}) RETURNING key")
 SIDE_TABLES = ("timers", "callbacks", "invocation_errors", "logs")
@@ -88,9 +89,15 @@ class SQLTx(ABC):
         values = self.one(f"{SELECT} WHERE {column} = ?{self.LOCKS[lock]}", (ref,))
         return execution_row(values) if values else None
 
-    def execution_with_tail(self, arn: str, lock: Lock = False) -> tuple[ExecutionRow | None, JournalRow | None]:
-        row = self.execution(arn, lock)
+    def execution_with_tail(self, arn: str, lock: Lock = False, with_input: bool = True,
+                            ) -> tuple[ExecutionRow | None, JournalRow | None]:
+        values = self.one(f"{SELECT if with_input else SELECT_WITHOUT_INPUT} WHERE arn = ?{self.LOCKS[lock]}", (arn,))
+        row = execution_row(values) if values else None
         return row, (self.journal_tail(row.key) if row is not None else None)
+
+    def execution_input(self, key: int) -> str | None:
+        found = self.one("SELECT input FROM executions WHERE key = ?", (key,))
+        return found[0] if found else None
 
     def named_execution(self, function_name: str, name: str) -> ExecutionRow | None:
         values = self.one(f"{SELECT} WHERE function_name = ? AND name = ?", (function_name, name))
