@@ -24,11 +24,12 @@ CAPACITY = 1024
 """Executions whose operations a process remembers at once (those its invocations run)."""
 
 
-def fold(rows: Iterable[JournalRow], docs: dict[str, str] | None = None) -> dict[str, str]:
-    """Each operation's last document, in the order the operations first appeared (onto ``docs``)."""
+def fold(ops_columns: Iterable[str], docs: dict[str, str] | None = None) -> dict[str, str]:
+    """Each operation's last document, in the order the operations first appeared (onto ``docs``),
+    from the ``ops`` columns of journal rows in order."""
     docs = {} if docs is None else docs
-    for row in rows:
-        for doc in lines(row.ops):
+    for ops in ops_columns:
+        for doc in lines(ops):
             docs[doc_id(doc)] = doc
     return docs
 
@@ -156,10 +157,10 @@ class Views:
         if view is not None and view.seq <= last:
             with view.lock:
                 if view.seq < last:
-                    fold(tx.journal(key, after=view.seq), view.docs)
+                    fold(tx.journal_ops(key, after=view.seq), view.docs)
                     view.seq = last
             return view
-        view = View(last, fold(tx.journal(key)))
+        view = View(last, fold(tx.journal_ops(key)))
         if keep(len(view.docs)):
             self._keep(key, view)
         return view

@@ -761,7 +761,7 @@ class Service:
         row = self._row(tx, arn)
         redrive.check_redrivable(arn, row.status, row.durable)
         journal = tx.journal(row.key)
-        operations = load_ops(fold(journal).values())
+        operations = load_ops(fold(row.ops for row in journal).values())
         events = [json.loads(doc) for journal_row in journal for doc in lines(journal_row.events)]
         selection = redrive.select(operations, events, from_operation)
         spec = FunctionSpec(row.function_name, True, row.ref, row.execution_timeout, row.retention_days)

@@ -22,7 +22,6 @@ from durably.core import (
 from durably.core.engine.clock import SkippingClock
 from durably.core.engine.engine import Engine
 from durably.core.engine.errors import CallbackTimeoutException
-from durably.core.engine.stores.base import JournalRow
 from durably.core.engine.stores.sql_tx import SQLTx
 from durably.core.model import OperationUpdate
 
@@ -274,14 +273,14 @@ def test_state_pages_after_the_first_read_only_what_was_written_since(db_path: P
     reader = Engine(db_path, synchronous="OFF")  # its own service: nothing of the execution folded yet
     whole_reads: list[int] = []
     tx_class: type[SQLTx] = reader.store.read(type)  # the store's SQLTx (SQLite's or PostgreSQL's)
-    journal = tx_class.journal
+    journal_ops = tx_class.journal_ops
 
-    def counted(tx: SQLTx, key: int, after: int = 0, from_event: int = 0) -> list[JournalRow]:
+    def counted(tx: SQLTx, key: int, after: int = 0) -> list[str]:
         if after == 0:
             whole_reads.append(key)
-        return journal(tx, key, after, from_event)
+        return journal_ops(tx, key, after)
 
-    monkeypatch.setattr(tx_class, "journal", counted)
+    monkeypatch.setattr(tx_class, "journal_ops", counted)
     try:
         first = reader.service.get_state(arn, None, None, max_items=10)
         second = reader.service.get_state(arn, None, first.NextMarker, max_items=10)

@@ -205,6 +205,10 @@ class StoreTx(Protocol):
     def journal(self, key: int, after: int = 0, from_event: int = 0) -> list[JournalRow]:
         """The rows after position ``after`` whose ``last_event`` is at least ``from_event``, in order."""
 
+    def journal_ops(self, key: int, after: int = 0) -> list[str]:
+        """The ``ops`` column of the rows after position ``after``, in order (what state is folded
+        from, without the rows' history events)."""
+
     def journal_backwards(self, key: int) -> Iterator[JournalRow]:
         """The rows from the last to the first, read as the caller goes (it stops when it has found enough)."""
 

@@ -112,6 +112,10 @@ class PostgresTx(SQLTx):
         return [JournalRow(*r) for r in self.sql(
             f"{JOURNAL} WHERE key = ? AND seq > ? AND last_event >= ? ORDER BY seq", (key, after, from_event))]
 
+    def journal_ops(self, key: int, after: int = 0) -> list[str]:
+        rows = self.sql("SELECT ops FROM journal WHERE key = ? AND seq > ? ORDER BY seq", (key, after))
+        return [ops for ops, in rows]
+
     def journal_backwards(self, key: int) -> Iterator[JournalRow]:
         before: int | None = None
         while True:

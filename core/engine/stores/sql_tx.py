@@ -186,6 +186,10 @@ class SQLTx(ABC):
         """Rows of the journal (``StoreTx.journal``)."""
 
     @abstractmethod
+    def journal_ops(self, key: int, after: int = 0) -> list[str]:
+        """The rows' ``ops`` columns (``StoreTx.journal_ops``)."""
+
+    @abstractmethod
     def journal_backwards(self, key: int) -> Iterator[JournalRow]:
         """Rows from the last to the first (``StoreTx.journal_backwards``)."""
 

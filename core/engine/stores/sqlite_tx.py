@@ -34,6 +34,10 @@ class SQLiteTx(SQLTx):
                                   " AND last_event >= ? ORDER BY id",
                                   (_first(key) + after, _first(key + 1), from_event))]
 
+    def journal_ops(self, key: int, after: int = 0) -> list[str]:
+        return [ops for ops, in self.conn.execute("SELECT ops FROM journal WHERE id > ? AND id < ? ORDER BY id",
+                                                  (_first(key) + after, _first(key + 1)))]
+
     def journal_backwards(self, key: int) -> Iterator[JournalRow]:
         for i, ops, events, last, writer in self.conn.execute(
                 "SELECT id, ops, events, last_event, writer FROM journal WHERE id > ? AND id < ? ORDER BY id DESC",
