@@ -22,6 +22,9 @@ from durably.core.model import Operation
 
 CAPACITY = 1024
 """Executions whose operations a process remembers at once (those its invocations run)."""
+BUDGET = 256 * 1024 * 1024
+"""Characters of operation documents a process remembers at once, over all executions (the most
+recently used execution's are kept even when they alone are more)."""
 
 
 def fold(ops_columns: Iterable[str], docs: dict[str, str] | None = None) -> dict[str, str]:
@@ -120,11 +123,13 @@ class Changes:
 class View:
     """An execution's operation documents as of journal position ``seq``."""
 
-    __slots__ = ("docs", "lock", "seq", "types")
+    __slots__ = ("docs", "lock", "seq", "size", "types")
 
     def __init__(self, seq: int, docs: dict[str, str]) -> None:
         self.seq = seq
         self.docs = docs
+        self.size = sum(map(len, docs.values()))
+        """Characters of its documents (after a catch-up, an upper bound: replaced documents count twice)."""
         self.types: dict[str, str] = {}
         self.lock = threading.Lock()
 
@@ -139,11 +144,14 @@ class View:
 
 
 class Views:
-    """The :class:`View` of each execution whose invocations run here, least recently used dropped."""
+    """The :class:`View` of each execution whose invocations run here, least recently used dropped
+    beyond ``capacity`` executions or ``budget`` characters of documents."""
 
-    def __init__(self, capacity: int = CAPACITY) -> None:
+    def __init__(self, capacity: int = CAPACITY, budget: int = BUDGET) -> None:
         self._capacity = capacity
+        self._budget = budget
         self._views: OrderedDict[int, View] = OrderedDict()
+        self._size = 0
         self._lock = threading.Lock()
 
     def current(self, tx: StoreTx, key: int, tail: JournalRow | None,
@@ -154,11 +162,15 @@ class Views:
         last = tail.seq if tail else 0
         with self._lock:
             view = self._views.get(key)
+            if view is not None:
+                self._views.move_to_end(key)
         if view is not None and view.seq <= last:
             with view.lock:
                 if view.seq < last:
-                    fold(tx.journal_ops(key, after=view.seq), view.docs)
+                    ops = tx.journal_ops(key, after=view.seq)
+                    fold(ops, view.docs)
                     view.seq = last
+                    self._grow(key, view, sum(map(len, ops)))
             return view
         view = View(last, fold(tx.journal_ops(key)))
         if keep(len(view.docs)):
@@ -175,16 +187,33 @@ class Views:
             if view.seq == before:
                 view.docs.update(docs)
                 view.seq = row.seq
+                self._grow(key, view, sum(map(len, docs.values())))
                 return
         self.forget(key)
 
     def forget(self, key: int) -> None:
         with self._lock:
-            self._views.pop(key, None)
+            view = self._views.pop(key, None)
+            if view is not None:
+                self._size -= view.size
 
     def _keep(self, key: int, view: View) -> None:
         with self._lock:
+            old = self._views.pop(key, None)
+            self._size += view.size - (old.size if old is not None else 0)
             self._views[key] = view
-            self._views.move_to_end(key)
-            while len(self._views) > self._capacity:
-                self._views.popitem(last=False)
+            self._drop_beyond_limits()
+
+    def _grow(self, key: int, view: View, added: int) -> None:
+        with self._lock:
+            view.size += added
+            if self._views.get(key) is view:
+                self._size += added
+                self._views.move_to_end(key)
+                self._drop_beyond_limits()
+
+    def _drop_beyond_limits(self) -> None:
+        """Drop the least recently used views (never the last one) while over a limit; lock held."""
+        while len(self._views) > 1 and (len(self._views) > self._capacity or self._size > self._budget):
+            _key, dropped = self._views.popitem(last=False)
+            self._size -= dropped.size
