@@ -343,18 +343,19 @@ class Approved:
 
 @pytest.fixture(scope="module")
 def approved(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Approved]:
-    """The lamp's refund started with ``durably run --no-wait`` while a ``durably worker`` runs, its approval
-    read from ``durably history --output json`` and answered with ``durably callback success``."""
+    """The lamp's refund started with ``durably run --no-wait``, its approval read from ``durably history
+    --output json`` and answered with ``durably callback success`` while a ``durably worker`` runs.
+
+    The worker starts once the run has asked: started before, it could claim the first invocation
+    (on PostgreSQL it is told of the new execution at once) and the approval would be asked on its
+    stderr, not the run's."""
     root = tmp_path_factory.mktemp("approval")
     shell = Shell(root / "work", db=root / "state" / "durably.db")
     shell.db.parent.mkdir()
-    engine = shell.engine()  # the database exists before the worker and the run start
-    engine.close()
-    engine.store.close()
-    worker = shell.worker()
     try:
         started = shell(f"durably run examples/refund_agent.py:handler --no-wait --output json "
                         f"--input '{json.dumps(LAMP)}'")
+        worker = shell.worker()
         execution = json.loads(started.stdout)
         assert execution["Status"] == "RUNNING"  # waiting for the approval
         arn = str(execution["DurableExecutionArn"])
