@@ -196,9 +196,11 @@ def w4(db: Database, sync: str, n: int) -> dict[str, float]:
 
 
 def _open_callback(engine: Engine, arn: str) -> str:
-    for op in reversed(engine.service.all_operations(arn)):
-        if op.Type == "CALLBACK" and op.Status == "STARTED" and op.CallbackDetails:
-            return str(op.CallbackDetails.CallbackId)
+    """The callback the execution waits on (found without decoding the whole history, which would
+    weigh on the peak memory measured)."""
+    for callback in engine.service.open_callbacks(arn=arn):
+        if callback.operation.CallbackDetails and callback.operation.CallbackDetails.CallbackId:
+            return callback.operation.CallbackDetails.CallbackId
     raise RuntimeError("no open callback")
 
 

@@ -1150,10 +1150,12 @@ class Service:
 
     @staticmethod
     def _has_outstanding(tx: StoreTx, row: ExecutionRow, docs: _Lazy) -> bool:
+        """Whether anything can resume the suspended execution. The newest operations are looked at
+        first, and decoded one by one: what it waits on is nearly always among the last."""
         if tx.has_timers(row.key, "exec_timeout"):
             return True
         return any(op.Type in OUTSTANDING_TYPES and op.Status in OUTSTANDING_STATUSES
-                   for op in load_ops(docs().values()))
+                   for op in map(load_op, reversed(docs().values())))
 
     def finish_plain(self, claim: Claim, result: str | None, error: ErrorObject | None) -> None:
         """Record the outcome of a plain (non-durable) function run as a chained invoke target."""

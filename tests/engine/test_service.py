@@ -18,12 +18,13 @@ from durably.core import (
     InvalidParameterValueException,
     ResourceNotFoundException,
     durable_execution,
+    records,
 )
 from durably.core.engine.clock import SkippingClock
 from durably.core.engine.engine import Engine
 from durably.core.engine.errors import CallbackTimeoutException
 from durably.core.engine.stores.sql_tx import SQLTx
-from durably.core.model import OperationUpdate
+from durably.core.model import InvocationOutput, InvocationStatus, OperationUpdate
 
 ARN_RE = re.compile(
     r"^arn:aws:lambda:(?P<region>[a-z0-9-]+):000000000000:function:(?P<fn>[A-Za-z0-9_-]+):\$LATEST"
@@ -571,3 +572,49 @@ def test_heartbeat_does_not_extend_the_overall_timeout(engine: Engine) -> None:
     engine.send_callback_heartbeat(cid)
     engine.advance_time(5)  # 21 s since the start, 5 s since the last heartbeat
     assert json.loads(drive(engine, arn)["Result"])["error_type"] == "Callback.Timeout"
+
+
+# ---------------------------------------------------------------------------- suspensions nothing can resume
+def test_a_suspension_with_nothing_outstanding_fails_the_execution_after_three(engine: Engine) -> None:
+    """An invocation that answers PENDING while nothing (a wait, retry, callback or invoke) could
+    resume the execution is run again; the third time the execution fails with a clear error."""
+    arn = engine.start_execution(echo, "x")
+    for attempt in range(1, 4):
+        claim = engine.service.claim(arn=arn)
+        assert claim is not None, attempt
+        assert engine.service.complete_invocation(claim, InvocationOutput(Status=InvocationStatus.PENDING))
+    execution = engine.get_execution(arn)
+    assert execution["Status"] == "FAILED"
+    assert execution["Error"]["ErrorType"] == "InvalidParameterValueException"
+    assert "nothing outstanding" in execution["Error"]["ErrorMessage"]
+    assert engine.service.claim(arn=arn) is None
+
+
+@durable_execution
+def two_gates(event: Any, ctx: DurableContext) -> Any:
+    for i in range(event):
+        ctx.step(lambda _: 1, name=f"s{i}")
+    first, second = ctx.create_callback(name="first"), ctx.create_callback(name="second")
+    return [first.result(), second.result()]
+
+
+def test_the_end_of_a_suspended_invocation_decodes_only_its_last_operations(
+        engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whether something can resume the execution is read from the newest operations first, not by
+    decoding the whole history at every invocation's end."""
+    arn = engine.start_execution(two_gates, 60)
+    drive(engine, arn)
+    engine.send_callback_success(callback_id(engine, arn, "first"), "yes")
+    decoded: list[str] = []
+    real = records.decode_operation
+
+    def counting(doc: str) -> Any:
+        decoded.append(doc)
+        return real(doc)
+    monkeypatch.setattr("durably.core.engine.documents.decode_operation", counting)
+    claim = engine.service.claim(arn=arn)  # its invocation, as if it suspended on the second gate
+    assert claim is not None
+    assert engine.service.complete_invocation(claim, InvocationOutput(Status=InvocationStatus.PENDING))
+    assert len(decoded) <= 2, len(decoded)
+    assert engine.get_execution(arn)["Status"] == "RUNNING"
+    assert engine.service.invocation_state(arn)["FailedInvocations"] == 0  # the second gate can resume it
