@@ -130,3 +130,22 @@ def test_readonly_refuses_what_is_not_a_durably_database(tmp_path: Path) -> None
 def sqlite_store(engine: Engine) -> Store:
     assert isinstance(engine.store, Store)
     return engine.store
+
+
+def test_the_journal_tail_is_the_last_rows_position_without_its_documents(tmp_path: Path) -> None:
+    """A checkpoint reads the journal's tail to check its token and number its row; a large result
+    in that row is not read again (on both stores)."""
+    engine = Engine(tmp_path / "tail.db", synchronous="OFF")
+    try:
+        arn = engine.start_execution(counted_steps, {"n": 3})
+        assert engine.run_until_complete(arn, timeout=30)["Status"] == "SUCCEEDED"
+        key = engine.store.read(lambda tx: tx.execution(arn)).key  # type: ignore[union-attr]
+        rows = engine.store.read(lambda tx: tx.journal(key))
+        tail = engine.store.read(lambda tx: tx.journal_tail(key))
+        assert tail is not None and rows[-1].ops
+        assert (tail.seq, tail.last_event, tail.writer) == (rows[-1].seq, rows[-1].last_event, rows[-1].writer)
+        assert (tail.ops, tail.events) == ("", "")
+        assert engine.store.read(lambda tx: tx.journal_tail(key + 1000)) is None
+    finally:
+        engine.close()
+        engine.store.close()

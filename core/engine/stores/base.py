@@ -213,7 +213,8 @@ class StoreTx(Protocol):
         """The rows from the last to the first, read as the caller goes (it stops when it has found enough)."""
 
     def journal_tail(self, key: int) -> JournalRow | None:
-        """The last row."""
+        """The last row's ``seq``, ``last_event`` and ``writer``; its ``ops`` and ``events`` are left
+        unread (empty), so a checkpoint after a large result does not read that result again."""
 
     def append_journal(self, key: int, row: JournalRow) -> None:
         """Add ``row``, whose ``seq`` is one more than the last row's."""

@@ -83,6 +83,8 @@ the database, so every machine can run it)."""
 BACKWARDS_PAGE = 64
 """Journal rows read at a time when reading backwards (a search usually stops in the first page)."""
 JOURNAL = "SELECT seq, ops, events, last_event, writer FROM journal"
+TAIL = "SELECT seq, '', '', last_event, writer FROM journal"
+"""The last row's position, last event and writer (its documents are not read: nothing needs them)."""
 
 _converted: dict[str, str] = {}
 
@@ -133,7 +135,7 @@ class PostgresTx(SQLTx):
         """Both queries in one round trip: the pipeline runs the tail's query (a statement of its
         own, so it sees what the holder of the lock committed) only once the lock is taken."""
         found = self.sql(f"{SELECT if with_input else SELECT_WITHOUT_INPUT} WHERE arn = ?{self.LOCKS[lock]}", (arn,))
-        tail = self.sql(f"{JOURNAL} WHERE key = (SELECT key FROM executions WHERE arn = ?) ORDER BY seq DESC LIMIT 1",
+        tail = self.sql(f"{TAIL} WHERE key = (SELECT key FROM executions WHERE arn = ?) ORDER BY seq DESC LIMIT 1",
                         (arn,))
         values, last = found.fetchone(), tail.fetchone()
         return (execution_row(values) if values else None), (JournalRow(*last) if last else None)
@@ -158,7 +160,7 @@ class PostgresTx(SQLTx):
                           for arn, ts, level, message, extra in rows])
 
     def journal_tail(self, key: int) -> JournalRow | None:
-        found = self.one(f"{JOURNAL} WHERE key = ? ORDER BY seq DESC LIMIT 1", (key,))
+        found = self.one(f"{TAIL} WHERE key = ? ORDER BY seq DESC LIMIT 1", (key,))
         return JournalRow(*found) if found else None
 
     def append_journal(self, key: int, row: JournalRow) -> None:

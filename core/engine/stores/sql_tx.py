@@ -38,7 +38,7 @@ SIDE_TABLES = ("timers", "callbacks", "invocation_errors", "logs")
 def execution_row(values: Sequence[Any]) -> ExecutionRow:
     row = ExecutionRow(*values)
     row.durable, row.ready = bool(row.durable), bool(row.ready)
-    row.updated_ids = json.loads(row.updated_ids)  # type: ignore[arg-type]
+    row.updated_ids = json.loads(row.updated_ids) if row.updated_ids != "[]" else []  # type: ignore[arg-type,comparison-overlap]
     return row
 
 
@@ -193,8 +193,9 @@ class SQLTx(ABC):
     def journal_backwards(self, key: int) -> Iterator[JournalRow]:
         """Rows from the last to the first (``StoreTx.journal_backwards``)."""
 
+    @abstractmethod
     def journal_tail(self, key: int) -> JournalRow | None:
-        return next(self.journal_backwards(key), None)
+        """The last row's position, last event and writer (``StoreTx.journal_tail``)."""
 
     @abstractmethod
     def append_journal(self, key: int, row: JournalRow) -> None:

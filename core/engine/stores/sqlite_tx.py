@@ -44,6 +44,11 @@ class SQLiteTx(SQLTx):
                 (_first(key), _first(key + 1))):
             yield JournalRow(i & 0xFFFFFFFF, ops, events, last, writer)
 
+    def journal_tail(self, key: int) -> JournalRow | None:
+        found = self.conn.execute("SELECT id, last_event, writer FROM journal WHERE id > ? AND id < ?"
+                                  " ORDER BY id DESC LIMIT 1", (_first(key), _first(key + 1))).fetchone()
+        return JournalRow(found[0] & 0xFFFFFFFF, "", "", found[1], found[2]) if found else None
+
     def append_journal(self, key: int, row: JournalRow) -> None:
         self.conn.execute("INSERT INTO journal VALUES (?, ?, ?, ?, ?)",
                           (_first(key) + row.seq, row.ops, row.events, row.last_event, row.writer))
