@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from durably.core.engine.engine import Engine
+from pg_store import database
 
 HANDLERS = textwrap.dedent('''
     import os
@@ -98,10 +99,10 @@ class Workers:
         """``durably worker`` on the database (one invocation at a time unless told otherwise)."""
         err = self.root / f"worker-{len(self.procs)}.err"
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        command = [*prefix, sys.executable, "-m", "durably", "worker", "--db", database(self.db), "--workers", "1"]
         with err.open("wb") as stderr:
-            proc = subprocess.Popen(
-                [*prefix, sys.executable, "-m", "durably", "worker", "--db", str(self.db), "--workers", "1", *args],
-                cwd=cwd or self.root, stdout=subprocess.DEVNULL, stderr=stderr, env=env, preexec_fn=preexec)
+            proc = subprocess.Popen([*command, *args], cwd=cwd or self.root, stdout=subprocess.DEVNULL,
+                                    stderr=stderr, env=env, preexec_fn=preexec)
         self.procs.append(proc)
         self.stderr[proc.pid] = err
         return proc

@@ -82,6 +82,7 @@ def _file_size_limit(limit: int) -> None:
     resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
 
 
+@pytest.mark.sqlite_only  # the limit is on the size of the worker's files
 def test_a_full_disk_loses_nothing_committed_and_the_execution_resumes_when_space_is_back(
         workers: Workers) -> None:
     arn = workers.start("many_steps", {"steps": 40, "size": 20_000})
