@@ -25,7 +25,9 @@ class OperationRecords(MutableMapping[str, Operation]):
     __slots__ = ("_items",)
 
     def __init__(self, items: Mapping[str, Operation | str] | None = None) -> None:
-        self._items: dict[str, Operation | str] = dict(items) if items else {}
+        """``items``: an operation or its stored document, by id; a dict is taken over as it is (the
+        caller hands it over), anything else is copied."""
+        self._items: dict[str, Operation | str] = items if isinstance(items, dict) else dict(items or {})
 
     @classmethod
     def of(cls, operations: Iterable[Operation]) -> OperationRecords:
