@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from durably.core import DurableContext, Engine, durable_execution
 from durably.core.engine.errors import NotADurablyDatabase
 from durably.core.engine.service import Service
+from durably.core.engine.stores.sql_tx import SQLTx
 from durably.core.engine.stores.sqlite import SQLiteStore as Store
 
 
@@ -149,3 +153,59 @@ def test_the_journal_tail_is_the_last_rows_position_without_its_documents(tmp_pa
     finally:
         engine.close()
         engine.store.close()
+
+
+@pytest.mark.sqlite_only
+def test_concurrent_transactions_share_one_commit_and_a_failure_undoes_only_its_own(tmp_path: Path) -> None:
+    """Group commit: callers that queue while the connection is busy are committed together, each
+    under a savepoint, so one that fails is rolled back alone and only its caller sees the error."""
+    store = Store(tmp_path / "g.db", "OFF")
+    statements: list[str] = []
+    store._conn.set_trace_callback(statements.append)
+    busy, release = threading.Event(), threading.Event()
+
+    def first(tx: Any) -> None:
+        busy.set()
+        release.wait(10)
+
+    def insert(key: str, fail: bool = False) -> Callable[[Any], str]:
+        def fn(tx: Any) -> str:
+            tx.sql("INSERT INTO meta VALUES (?, 'x')", (key,))
+            if fail:
+                raise ValueError(f"{key} refused")
+            return key
+        return fn
+
+    outcomes: dict[str, object] = {}
+
+    def call(key: str, fail: bool = False) -> None:
+        try:
+            outcomes[key] = store.transact(insert(key, fail))
+        except ValueError as exc:
+            outcomes[key] = exc
+
+    try:
+        holder = threading.Thread(target=store.transact, args=(first,))
+        holder.start()
+        assert busy.wait(10)
+        callers = [threading.Thread(target=call, args=(key, key == "c")) for key in ("b", "c", "d")]
+        for thread in callers:
+            thread.start()
+        deadline = time.monotonic() + 10
+        while len(store._queue) < 3:
+            assert time.monotonic() < deadline, "the callers did not queue"
+            time.sleep(0.001)
+        statements.clear()
+        release.set()
+        for thread in (holder, *callers):
+            thread.join(10)
+        assert outcomes["b"] == "b" and outcomes["d"] == "d"
+        assert isinstance(outcomes["c"], ValueError) and str(outcomes["c"]) == "c refused"
+        assert statements.count("COMMIT") == 2  # the holder's, then one for the three queued callers
+        assert statements.count("ROLLBACK TO req") == 1
+        kept = store.read(lambda tx: [k for k, in cast(SQLTx, tx).sql("SELECT key FROM meta WHERE value = 'x'"
+                                                                    " ORDER BY key")])
+        assert kept == ["b", "d"]
+    finally:
+        store._conn.set_trace_callback(None)
+        store.close()
