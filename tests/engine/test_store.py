@@ -209,3 +209,27 @@ def test_concurrent_transactions_share_one_commit_and_a_failure_undoes_only_its_
     finally:
         store._conn.set_trace_callback(None)
         store.close()
+
+
+@durable_execution
+def map_of_steps(event: Any, ctx: DurableContext) -> int:
+    result = ctx.map(list(range(event["n"])), lambda c, item, _i, _all: c.step(lambda _: item, name="item"))
+    result.throw_if_error()
+    return len(result.all)
+
+
+def test_a_maps_items_are_checkpointed_in_batches(tmp_path: Path) -> None:
+    """Each item writes two checkpoints of its own (its step's end, its context's end); items running
+    at once share them, so the journal grows by far fewer rows than that (on both stores)."""
+    engine = Engine(tmp_path / "map.db", synchronous="OFF")
+    try:
+        arn = engine.start_execution(map_of_steps, {"n": 200})
+        assert engine.run_until_complete(arn, timeout=120)["Status"] == "SUCCEEDED"
+        key = engine.store.read(lambda tx: tx.execution(arn)).key  # type: ignore[union-attr]
+        rows = engine.store.read(lambda tx: tx.journal(key))
+        ops = engine.service.all_operations(arn)
+        assert sum(op.SubType == "MapIteration" for op in ops) == 200
+        assert len(rows) < 200, len(rows)  # alone, the items would write at least 400
+    finally:
+        engine.close()
+        engine.store.close()
