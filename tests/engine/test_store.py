@@ -14,6 +14,7 @@ import pytest
 from durably.core import DurableContext, Engine, durable_execution
 from durably.core.engine.errors import NotADurablyDatabase
 from durably.core.engine.service import Service
+from durably.core.engine.stores.base import JournalRow
 from durably.core.engine.stores.sql_tx import SQLTx
 from durably.core.engine.stores.sqlite import SQLiteStore as Store
 
@@ -136,15 +137,21 @@ def sqlite_store(engine: Engine) -> Store:
     return engine.store
 
 
+def _run_to_end(engine: Engine, handler: Any, event: Any) -> tuple[str, int, list[JournalRow]]:
+    """Run an execution to success: its ARN, its key and its journal."""
+    arn = engine.start_execution(handler, event)
+    assert engine.run_until_complete(arn, timeout=120)["Status"] == "SUCCEEDED"
+    row = engine.store.read(lambda tx: tx.execution(arn))
+    assert row is not None
+    return arn, row.key, engine.store.read(lambda tx: tx.journal(row.key))
+
+
 def test_the_journal_tail_is_the_last_rows_position_without_its_documents(tmp_path: Path) -> None:
     """A checkpoint reads the journal's tail to check its token and number its row; a large result
     in that row is not read again (on both stores)."""
     engine = Engine(tmp_path / "tail.db", synchronous="OFF")
     try:
-        arn = engine.start_execution(counted_steps, {"n": 3})
-        assert engine.run_until_complete(arn, timeout=30)["Status"] == "SUCCEEDED"
-        key = engine.store.read(lambda tx: tx.execution(arn)).key  # type: ignore[union-attr]
-        rows = engine.store.read(lambda tx: tx.journal(key))
+        _arn, key, rows = _run_to_end(engine, counted_steps, {"n": 3})
         tail = engine.store.read(lambda tx: tx.journal_tail(key))
         assert tail is not None and rows[-1].ops
         assert (tail.seq, tail.last_event, tail.writer) == (rows[-1].seq, rows[-1].last_event, rows[-1].writer)
@@ -223,10 +230,7 @@ def test_a_maps_items_are_checkpointed_in_batches(tmp_path: Path) -> None:
     at once share them, so the journal grows by far fewer rows than that (on both stores)."""
     engine = Engine(tmp_path / "map.db", synchronous="OFF")
     try:
-        arn = engine.start_execution(map_of_steps, {"n": 200})
-        assert engine.run_until_complete(arn, timeout=120)["Status"] == "SUCCEEDED"
-        key = engine.store.read(lambda tx: tx.execution(arn)).key  # type: ignore[union-attr]
-        rows = engine.store.read(lambda tx: tx.journal(key))
+        arn, _key, rows = _run_to_end(engine, map_of_steps, {"n": 200})
         ops = engine.service.all_operations(arn)
         assert sum(op.SubType == "MapIteration" for op in ops) == 200
         assert len(rows) < 200, len(rows)  # alone, the items would write at least 400
